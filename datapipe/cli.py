@@ -1,0 +1,104 @@
+"""The ``datapipe`` command line.
+
+Exit codes: 0 success, 1 the run failed, 2 bad input (workflow, arguments) with a message that
+names what is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+
+from datapipe.progress import make_console
+from rich.table import Table
+
+from datapipe.config import describe_fields
+from datapipe.registry import UnknownStageError, default_registry
+from datapipe.workflow import WorkflowError, load_workflow
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="datapipe", description="Data collection and curation for VLA robot policies.")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a workflow")
+    run.add_argument("workflow", help="workflow YAML file")
+    run.add_argument("--out", help="run directory (local path or URI); default runs/<workflow name>")
+    run.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else an embedded local Ray)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="STAGE_ID.PARAM=VALUE",
+                     help="override a stage parameter (repeatable)")
+    run.add_argument("--force", action="store_true", help="discard earlier work in the run directory")
+    run.add_argument("--local", action="store_true", help="run without Ray, stage by stage in this process")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars or summary table")
+    val = sub.add_parser("validate", help="validate a workflow without running it")
+    val.add_argument("workflow")
+    val.add_argument("--set", dest="overrides", action="append", default=[], metavar="STAGE_ID.PARAM=VALUE")
+    st = sub.add_parser("stages", help="list stages, or show one stage's parameters")
+    st.add_argument("name", nargs="?")
+    return p
+
+
+def _cmd_stages(name: str | None, console: Console) -> int:
+    registry = default_registry()
+    if name is None:
+        table = Table(title="datapipe stages")
+        for col in ("name", "kind", "version", "summary"):
+            table.add_column(col)
+        for n in registry.names():
+            try:
+                cls = registry.get(n)
+                table.add_row(n, cls.kind, cls.version, cls.summary())
+            except Exception as exc:  # a broken plugin must not hide the others
+                table.add_row(n, "?", "?", f"[red]cannot load: {exc}[/]")
+        console.print(table)
+        return EXIT_OK
+    try:
+        cls = registry.get(name)
+    except UnknownStageError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return EXIT_BAD_INPUT
+    console.print(f"[bold]{name}[/] ({cls.kind}, version {cls.version})")
+    console.print((cls.__doc__ or "").strip())
+    res = cls.resources
+    console.print(f"resources: cpus={res.cpus} gpus={res.gpus} memory={res.memory}")
+    table = Table(title="parameters (with:)")
+    for col in ("name", "type", "default", "help"):
+        table.add_column(col)
+    for f in describe_fields(cls.Config):
+        table.add_row(f["name"], f["type"], f["default"], f["help"])
+    console.print(table)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``datapipe`` command; returns the exit code."""
+    args = _parser().parse_args(argv)
+    out = Console()
+    err = make_console()
+    if args.command == "stages":
+        return _cmd_stages(args.name, out)
+    try:
+        workflow = load_workflow(args.workflow, args.overrides)
+    except WorkflowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.command == "validate":
+        print(f"{args.workflow}: valid workflow {workflow.name!r} with {len(workflow.stages)} stages: "
+              + " -> ".join(s.id for s in workflow.stages))
+        return EXIT_OK
+    from datapipe.run import run_workflow
+
+    result = run_workflow(workflow, out=args.out, runner="local" if args.local else "ray",
+                          address=args.address, force=args.force, progress=not args.no_progress,
+                          console=err)
+    if not result.ok and args.no_progress:
+        print(f"run failed: {result.error}", file=sys.stderr)
+    return result.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

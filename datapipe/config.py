@@ -1,0 +1,186 @@
+"""Stage configuration: frozen dataclasses built from workflow parameters, with type checks.
+
+Each stage has a frozen ``Config`` dataclass. Its fields' comments (``# ...`` on the line above a
+field, or trailing it) are the help text ``datapipe stages NAME`` shows.
+
+:func:`build_config` turns the ``with:`` mapping of a workflow file into a config instance and
+raises :class:`ConfigError` naming the parameter when one is unknown, missing or ill-typed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+import types
+import typing
+from typing import Any, Literal, Union, get_args, get_origin
+
+
+class ConfigError(ValueError):
+    """A stage parameter is unknown, missing or of the wrong type. ``field`` names it."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+_MISSING = object()
+
+
+def _type_name(tp: Any) -> str:
+    if tp is type(None):
+        return "null"
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in get_args(tp))
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    if origin in (list, tuple):
+        args = [a for a in get_args(tp) if a is not Ellipsis]
+        return f"list of {_type_name(args[0])}" if args else "list"
+    if origin is dict:
+        return f"mapping of {_type_name(get_args(tp)[1])}" if get_args(tp) else "mapping"
+    return getattr(tp, "__name__", str(tp))
+
+
+def coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check ``value`` against type annotation ``tp``; return it converted (lists to tuples,
+    ints to floats where a float is expected). Raise ``TypeError`` with ``where`` in the message."""
+    origin = get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        errors = []
+        for arg in get_args(tp):
+            try:
+                return coerce(value, arg, where)
+            except TypeError as exc:
+                errors.append(str(exc))
+        raise TypeError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+    if tp is type(None):
+        if value is None:
+            return None
+        raise TypeError(f"{where}: expected null, got {value!r}")
+    if origin is Literal:
+        if value in get_args(tp):
+            return value
+        raise TypeError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+        args = get_args(tp)
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(args) != len(value):
+                raise TypeError(f"{where}: expected {len(args)} items, got {len(value)}")
+            return tuple(coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+        item = args[0] if args else Any
+        return tuple(coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise TypeError(f"{where}: expected a mapping, got {value!r}")
+        kt, vt = get_args(tp) or (Any, Any)
+        return {coerce(k, kt, where): coerce(v, vt, f"{where}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif isinstance(tp, type) and isinstance(value, tp):
+        return value
+    raise TypeError(f"{where}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+
+
+def build_config(config_cls: type, params: dict[str, Any] | None) -> Any:
+    """Instantiate the frozen dataclass ``config_cls`` from ``params``.
+
+    Raises :class:`ConfigError` whose ``field`` is the offending parameter name.
+    """
+    params = dict(params or {})
+    hints = typing.get_type_hints(config_cls)
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(params) - set(fields))
+    if unknown:
+        raise ConfigError(
+            unknown[0],
+            f"unknown parameter {unknown[0]!r}; known: {', '.join(fields) or '(none)'}",
+        )
+    values = {}
+    for name, f in fields.items():
+        if name in params:
+            try:
+                values[name] = coerce(params[name], hints[name], name)
+            except TypeError as exc:
+                raise ConfigError(name, str(exc)) from None
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(name, f"missing required parameter {name!r} ({_type_name(hints[name])})")
+    try:
+        return config_cls(**values)
+    except (TypeError, ValueError) as exc:  # __post_init__ checks of the config itself
+        field = getattr(exc, "field", None) or next(iter(params), "with")
+        raise ConfigError(field, str(exc)) from None
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """A JSON-able dict of a config instance (tuples become lists)."""
+    def plain(v: Any) -> Any:
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {str(k): plain(x) for k, x in v.items()}
+        return v
+
+    return {f.name: plain(getattr(config, f.name)) for f in dataclasses.fields(config)}
+
+
+_FIELD_RE = re.compile(r"^\s*([A-Za-z_]\w*)\s*:\s*[^#]*?(?:#\s*(.*))?$")
+
+
+def field_help(config_cls: type) -> dict[str, str]:
+    """Help text per field, from the comments in the class source (above or trailing a field)."""
+    try:
+        source = inspect.getsource(config_cls)
+    except (OSError, TypeError):
+        source = ""
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    helps: dict[str, str] = {}
+    pending: list[str] = []
+    for line in source.splitlines()[1:]:
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            pending.append(stripped.lstrip("#").strip())
+            continue
+        m = _FIELD_RE.match(line)
+        if m and m.group(1) in names:
+            text = " ".join([*pending, m.group(2) or ""]).strip()
+            meta_help = next(
+                (f.metadata.get("help") for f in dataclasses.fields(config_cls) if f.name == m.group(1)),
+                None,
+            )
+            helps[m.group(1)] = meta_help or text
+        pending = [] if not stripped.startswith("#") else pending
+    return helps
+
+
+def describe_fields(config_cls: type) -> list[dict[str, str]]:
+    """One dict per field: name, type, default (as text) and help."""
+    hints = typing.get_type_hints(config_cls)
+    helps = field_help(config_cls)
+    out = []
+    for f in dataclasses.fields(config_cls):
+        if f.default is not dataclasses.MISSING:
+            default = repr(f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            default = repr(f.default_factory())
+        else:
+            default = "(required)"
+        out.append({"name": f.name, "type": _type_name(hints[f.name]), "default": default,
+                    "help": helps.get(f.name, "")})
+    return out

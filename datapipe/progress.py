@@ -1,0 +1,92 @@
+"""Progress bars per stage while a run executes, and the final table of counts (rich)."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+
+def make_console() -> Console:
+    """A stderr console, 120 columns wide when stderr is not a terminal (logs, CI)."""
+    probe = Console(stderr=True)
+    return probe if probe.is_terminal else Console(stderr=True, width=120)
+
+
+class ProgressBoard:
+    """One bar per stage counting consumed inputs, with outputs and failures beside it.
+
+    ``report`` is thread-safe; it is what the local runner calls directly and what the Ray
+    runner's driver calls with totals polled from its counter actor (``set_totals``).
+    """
+
+    def __init__(self, stage_ids: list[str], labels: dict[str, str], enabled: bool = True,
+                 console: Console | None = None):
+        self.console = console or make_console()
+        self.enabled = enabled
+        self._lock = threading.Lock()
+        self._counts = {sid: [0, 0, 0] for sid in stage_ids}
+        self._progress = Progress(
+            TextColumn("{task.description:<28}"),
+            BarColumn(bar_width=24),
+            MofNCompleteColumn(),
+            TextColumn("out {task.fields[n_out]:>6}  failed {task.fields[n_failed]:>4}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            disable=not enabled,
+            transient=False,
+        )
+        self._tasks = {sid: self._progress.add_task(labels.get(sid, sid), total=None, n_out=0, n_failed=0)
+                       for sid in stage_ids}
+
+    def __enter__(self) -> ProgressBoard:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._progress.stop()
+
+    def set_total(self, stage_id: str, total: int | None) -> None:
+        """Set the number of inputs a stage will consume, when known."""
+        self._progress.update(self._tasks[stage_id], total=total)
+
+    def report(self, stage_id: str, n_in: int, n_out: int, n_failed: int) -> None:
+        """Add the counts of one committed part."""
+        with self._lock:
+            c = self._counts[stage_id]
+            c[0] += n_in
+            c[1] += n_out
+            c[2] += n_failed
+            self._show(stage_id)
+
+    def set_totals(self, stage_id: str, n_in: int, n_out: int, n_failed: int) -> None:
+        """Replace a stage's counts (from a remote counter)."""
+        with self._lock:
+            self._counts[stage_id] = [n_in, n_out, n_failed]
+            self._show(stage_id)
+
+    def _show(self, stage_id: str) -> None:
+        n_in, n_out, n_failed = self._counts[stage_id]
+        self._progress.update(self._tasks[stage_id], completed=n_in, n_out=n_out, n_failed=n_failed)
+
+    def finish(self, stage_id: str) -> None:
+        """Mark a stage done (its bar becomes full)."""
+        n_in = self._counts[stage_id][0]
+        self._progress.update(self._tasks[stage_id], total=max(n_in, 1), completed=max(n_in, 1) if n_in else 0)
+
+
+def print_summary(plan: Any, console: Console | None = None) -> None:
+    """The final table: per stage status, counts in/out/failed, parts reused/written, time."""
+    console = console or make_console()
+    table = Table(title=f"run {plan.workflow.name} -> {plan.run.root.uri}")
+    for col in ("stage", "uses", "status", "in", "out", "failed", "parts reused", "parts written", "time s"):
+        table.add_column(col, justify="right" if col not in ("stage", "uses", "status") else "left")
+    for sp in plan.stages:
+        c = sp.counts
+        table.add_row(sp.spec.id, sp.spec.uses, sp.status, str(c.n_in), str(c.n_out), str(c.n_failed),
+                      str(sp.parts_reused), str(sp.parts_written), f"{sp.duration_s:.1f}")
+    console.print(table)

@@ -1,0 +1,197 @@
+"""Run directories: content-addressed stage outputs, committed parts, quarantine and manifest.
+
+Layout of a run directory ``RUN/``::
+
+    RUN/manifest.json                           stages, hashes, counts, timings, package versions
+    RUN/stages/<id>-<hash>/parts/<part>.parquet output episodes of one committed batch
+    RUN/stages/<id>-<hash>/parts/<part>.json    its receipt: input keys, counts, duration (commit point)
+    RUN/stages/<id>-<hash>/COMPLETE.json        written once every input of the stage is done
+    RUN/quarantine/<id>-<hash>/<part>.parquet   failed inputs with stage, error type, message, traceback
+
+``<hash>`` is :func:`datapipe.hashing.output_hash` of the stage's config and its upstream hashes,
+so a changed config (or a changed upstream) gets a fresh folder and unchanged stages are reused.
+A part is committed when its receipt exists; its parquet and quarantine files are written before
+it. Data files without a receipt (a crash between the two) are ignored and cleaned up.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from datapipe.storage import Location, resolve
+from schemas.episode import EPISODE_SCHEMA
+
+INPUT_KEY_COLUMN = "_input_key"
+OUTPUT_SCHEMA = EPISODE_SCHEMA.append(pa.field(INPUT_KEY_COLUMN, pa.string(), nullable=False))
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        pa.field("stage_id", pa.string(), nullable=False),
+        pa.field("stage", pa.string(), nullable=False),
+        pa.field("input_key", pa.string(), nullable=False),
+        pa.field("error_type", pa.string(), nullable=False),
+        pa.field("error_message", pa.string(), nullable=False),
+        pa.field("traceback", pa.string(), nullable=False),
+        pa.field("episode", pa.struct(list(EPISODE_SCHEMA))),  # null for failed source shards
+    ]
+)
+
+
+@dataclass
+class StageCounts:
+    """Inputs consumed, outputs produced and inputs quarantined; worker seconds spent."""
+
+    n_in: int = 0
+    n_out: int = 0
+    n_failed: int = 0
+    worker_s: float = 0.0
+
+    @property
+    def error_rate(self) -> float:
+        """Failed inputs over consumed inputs (0 when nothing was consumed)."""
+        return self.n_failed / self.n_in if self.n_in else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"in": self.n_in, "out": self.n_out, "failed": self.n_failed,
+                "worker_s": round(self.worker_s, 3)}
+
+
+@dataclass
+class CommittedParts:
+    """What the receipts of one stage folder say: done keys, output files, counts.
+
+    ``excluded`` maps an output file to input keys whose outputs must be skipped in it because an
+    earlier-named part already committed them (can only happen when a retried task was batched
+    differently); this keeps every input's outputs exactly once.
+    """
+
+    receipts: list[dict[str, Any]] = field(default_factory=list)
+    done_keys: set[str] = field(default_factory=set)
+    output_files: list[str] = field(default_factory=list)
+    excluded: dict[str, set[str]] = field(default_factory=dict)
+    counts: StageCounts = field(default_factory=StageCounts)
+
+
+class StageDir:
+    """One stage's content-addressed folder in a run directory (and its quarantine)."""
+
+    def __init__(self, run_root: Location, stage_id: str, out_hash: str):
+        self.stage_id = stage_id
+        self.out_hash = out_hash
+        self.name = f"{stage_id}-{out_hash}"
+        self.root = run_root.join("stages", self.name)
+        self.parts = self.root.join("parts")
+        self.quarantine = run_root.join("quarantine", self.name)
+        self.complete_file = self.root.join("COMPLETE.json")
+
+    # -- writing (workers) ------------------------------------------------------------------
+    def commit_part(
+        self,
+        part: str,
+        receipt: dict[str, Any],
+        outputs: pa.Table | None,
+        failures: pa.Table | None,
+    ) -> None:
+        """Write a part's outputs and failures, then its receipt (the commit point)."""
+        if failures is not None and failures.num_rows:
+            self.quarantine.join(f"{part}.parquet").write_parquet_atomic(failures)
+        if outputs is not None and outputs.num_rows:
+            self.parts.join(f"{part}.parquet").write_parquet_atomic(outputs)
+            receipt = {**receipt, "output_file": f"{part}.parquet"}
+        else:
+            receipt = {**receipt, "output_file": None}
+        receipt["committed_at"] = time.time()
+        self.parts.join(f"{part}.json").write_bytes_atomic(json.dumps(receipt).encode())
+
+    # -- reading (driver) -------------------------------------------------------------------
+    def committed(self) -> CommittedParts:
+        """Read every receipt of this stage (sorted by part name)."""
+        result = CommittedParts()
+        for loc in self.parts.list(".json"):
+            receipt = json.loads(loc.read_bytes())
+            keys = set(receipt["input_keys"])
+            overlap = keys & result.done_keys
+            result.receipts.append(receipt)
+            result.done_keys |= keys
+            c = result.counts
+            c.n_in += len(keys - overlap)
+            c.n_failed += receipt["n_failed"]
+            c.n_out += receipt["n_out"]
+            c.worker_s += receipt.get("duration_s", 0.0)
+            if receipt.get("output_file"):
+                path = self.parts.join(receipt["output_file"]).path
+                result.output_files.append(path)
+                if overlap:
+                    result.excluded[path] = overlap
+                    c.n_out -= sum(receipt.get("outputs_per_key", {}).get(k, 0) for k in overlap)
+        return result
+
+    def read_outputs(self, committed: CommittedParts | None = None) -> Iterable[pa.Table]:
+        """Committed output tables one part at a time (duplicates from retries removed)."""
+        import pyarrow.compute as pc
+
+        committed = committed or self.committed()
+        for path in committed.output_files:
+            table = pq.read_table(path, filesystem=self.parts.fs)
+            skip = committed.excluded.get(path)
+            if skip:
+                table = table.filter(pc.invert(pc.is_in(table[INPUT_KEY_COLUMN], pa.array(sorted(skip)))))
+            yield table
+
+    def read_quarantine(self) -> pa.Table:
+        """Quarantined inputs of committed parts (stage, key, error type, message, traceback)."""
+        committed_parts = {r["part"] for r in self.committed().receipts}
+        tables = [pq.read_table(loc.path, filesystem=loc.fs) for loc in self.quarantine.list(".parquet")
+                  if loc.path.rsplit("/", 1)[-1].removesuffix(".parquet") in committed_parts]
+        return pa.concat_tables(tables) if tables else QUARANTINE_SCHEMA.empty_table()
+
+    def is_complete(self) -> bool:
+        """Whether every input of this stage was processed in an earlier or this run."""
+        return self.complete_file.exists()
+
+    def mark_complete(self, summary: dict[str, Any]) -> None:
+        """Record that the stage finished, with its counts."""
+        self.complete_file.write_bytes_atomic(json.dumps(summary, indent=2).encode())
+
+    def clean_uncommitted(self) -> int:
+        """Remove temporaries and data files that have no receipt; return how many were removed."""
+        removed = self.parts.remove_temporaries() + self.quarantine.remove_temporaries()
+        committed = {loc.path.rsplit("/", 1)[-1][:-5] for loc in self.parts.list(".json")}
+        for folder in (self.parts, self.quarantine):
+            for loc in folder.list(".parquet"):
+                if loc.path.rsplit("/", 1)[-1][:-8] not in committed:
+                    loc.delete()
+                    removed += 1
+        return removed
+
+    def reset(self) -> None:
+        """Delete everything of this stage (``--force``)."""
+        self.root.delete()
+        self.quarantine.delete()
+
+
+class RunDir:
+    """A run directory (local path or URI)."""
+
+    def __init__(self, uri: str):
+        self.root = resolve(uri)
+        self.manifest = self.root.join("manifest.json")
+
+    def stage(self, stage_id: str, out_hash: str) -> StageDir:
+        """The folder of a stage's output."""
+        return StageDir(self.root, stage_id, out_hash)
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        """Atomically replace ``manifest.json``."""
+        self.root.makedirs()
+        self.manifest.write_bytes_atomic(json.dumps(manifest, indent=2, sort_keys=False).encode())
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        """The last written manifest, or ``None``."""
+        return json.loads(self.manifest.read_bytes()) if self.manifest.exists() else None

@@ -1,0 +1,90 @@
+"""What both runners share: preparing stages, finishing segments, error-rate policy."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pyarrow as pa
+
+from datapipe.plan import RunPlan, StagePlan
+from datapipe.rundir import OUTPUT_SCHEMA
+from datapipe.stage import SinkStage
+
+
+class StageFailed(RuntimeError):
+    """A stage failed the run: its error rate passed ``max_error_rate``, or it raised outside
+    ``process`` (in ``setup``, ``shards`` or ``finalize``)."""
+
+    def __init__(self, stage_id: str, message: str):
+        super().__init__(f"stage {stage_id!r}: {message}")
+        self.stage_id = stage_id
+
+
+def note_reused(plan: RunPlan) -> None:
+    """Record, before execution, what earlier runs already committed for every stage."""
+    for sp in plan.stages:
+        committed = sp.dir.committed()
+        sp.parts_reused = len(committed.receipts)
+        sp.counts = committed.counts
+        if sp.complete_before:
+            sp.status = "reused"
+
+
+def finish_segment(plan: RunPlan, segment: list[StagePlan], started: float) -> None:
+    """After a committed stage (and the streamed stages feeding it) executed: count, check error
+    rates, finalize sinks and mark the stages complete. Raise :class:`StageFailed` on a breach."""
+    elapsed = time.perf_counter() - started
+    order = {sp.spec.id: i for i, sp in enumerate(plan.stages)}
+    segment = sorted(segment, key=lambda sp: order[sp.spec.id])
+    committed = {}
+    breaches = []
+    for sp in segment:
+        committed[sp.spec.id] = c = sp.dir.committed()
+        sp.counts = c.counts
+        sp.parts_written = len(c.receipts) - sp.parts_reused
+        sp.duration_s = elapsed
+        if sp.counts.error_rate > sp.spec.max_error_rate:
+            sp.status = "failed"
+            breaches.append(sp)
+    if breaches:
+        sp = breaches[0]
+        c = sp.counts
+        raise StageFailed(sp.spec.id, f"{c.n_failed} of {c.n_in} inputs failed ({c.error_rate:.1%}), above "
+                          f"max_error_rate {sp.spec.max_error_rate:.1%}; see {plan.run.root.uri}/quarantine/"
+                          f"{sp.dir.name}")
+    for sp in segment:
+        if issubclass(sp.spec.stage_cls, SinkStage):
+            receipts = [r["sink"] for r in committed[sp.spec.id].receipts if r.get("sink") is not None]
+            try:
+                sp.result = sp.spec.instantiate().finalize(receipts) or {}
+            except Exception as exc:
+                sp.status = "failed"
+                raise StageFailed(sp.spec.id, f"finalize failed: {type(exc).__name__}: {exc}") from exc
+        sp.dir.mark_complete({"counts": sp.counts.as_dict(), "result": sp.result,
+                              "parts": len(committed[sp.spec.id].receipts)})
+        sp.status = "succeeded"
+
+
+def source_shards(sp: StagePlan, done: set[str]) -> list[str]:
+    """A source's shard names not yet read, checked for duplicates."""
+    try:
+        shards = list(sp.spec.instantiate().shards())
+    except Exception as exc:
+        raise StageFailed(sp.spec.id, f"listing shards failed: {type(exc).__name__}: {exc}") from exc
+    if len(set(shards)) != len(shards):
+        raise StageFailed(sp.spec.id, "shards() returned duplicate names")
+    return [s for s in shards if s not in done]
+
+
+def batched_rows(tables: Iterator[pa.Table], batch_size: int) -> Iterator[list[dict]]:
+    """Episode rows of successive tables, in lists of ``batch_size``."""
+    buf: list[dict] = []
+    for table in tables:
+        for row in table.select(OUTPUT_SCHEMA.names[:-1]).to_pylist():
+            buf.append(row)
+            if len(buf) == batch_size:
+                yield buf
+                buf = []
+    if buf:
+        yield buf

@@ -1,0 +1,134 @@
+"""The stage contract.
+
+A stage is one class in one file, registered by name (``filter.expr``, ``sink.parquet``...):
+
+- ``Config``: a frozen dataclass; its field comments are the help text of ``datapipe stages``;
+- ``resources``: what Ray reserves per worker (:class:`Resources`); a workflow may override it;
+- ``setup()``: runs once per worker process before the first input (load models, build MuJoCo
+  scenes there, never in ``__init__``, which also runs on the driver);
+- :class:`Transform` implements ``process(episode) -> iterable of episodes``: zero outputs filter
+  the episode out, several fan out (each output needs its own ``episode_id``);
+- :class:`SourceStage` implements ``shards()`` (independent read units, names only) and
+  ``read(shard)``;
+- :class:`SinkStage` implements ``write(episodes, part)`` and ``finalize(receipts)``.
+
+The runner appends a :class:`~datapipe.records.LineageEntry` to every output episode, catches
+exceptions per input (quarantine), and commits outputs in atomic parts; stages do none of that.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from datapipe.records import Episode
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What Ray reserves for one worker of a stage.
+
+    cpus: CPU cores (may be fractional); gpus: GPUs (may be fractional);
+    memory: bytes of heap memory, ``None`` for no reservation.
+    """
+
+    cpus: float = 1.0
+    gpus: float = 0.0
+    memory: int | None = None
+
+    def ray_args(self) -> dict[str, Any]:
+        """Keyword arguments of ``map_batches`` / ``ray.remote`` for these resources."""
+        args: dict[str, Any] = {"num_cpus": self.cpus}
+        if self.gpus:
+            args["num_gpus"] = self.gpus
+        if self.memory:
+            args["memory"] = self.memory
+        return args
+
+
+@dataclass(frozen=True)
+class NoConfig:
+    """A stage without parameters."""
+
+
+class Stage:
+    """Base of every stage. Subclass :class:`SourceStage`, :class:`Transform` or :class:`SinkStage`.
+
+    Class attributes: ``name`` (registered name), ``version`` (bump when outputs change for the
+    same inputs and config: it is part of episode ids and of the run directory's content hash),
+    ``Config`` (frozen dataclass), ``resources`` (default :class:`Resources`), and
+    ``use_actors`` (keep a fixed pool of long-lived workers even when the workflow sets no
+    ``concurrency``; for stages whose ``setup`` is costly or holds a GPU).
+    """
+
+    kind: ClassVar[str] = "stage"
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = "1"
+    Config: ClassVar[type] = NoConfig
+    resources: ClassVar[Resources] = Resources()
+    use_actors: ClassVar[bool] = False
+
+    def __init__(self, config: Any = None):
+        if config is None:
+            config = self.Config()
+        if not dataclasses.is_dataclass(config):
+            raise TypeError(f"{type(self).__name__}: config must be a {self.Config.__name__}")
+        self.config = config
+
+    def setup(self) -> None:
+        """Prepare the worker: load models, build scenes. Runs once per worker process."""
+
+    @classmethod
+    def summary(cls) -> str:
+        """First line of the class docstring."""
+        return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+
+
+class SourceStage(Stage):
+    """A stage that produces episodes from outside (files, simulators, datasets)."""
+
+    kind: ClassVar[str] = "source"
+
+    def shards(self) -> list[str]:
+        """Names of independent read units (files, seed ranges...), read in parallel.
+
+        Names must be stable across runs: resume skips shards already read. Default: one shard.
+        """
+        return ["all"]
+
+    def read(self, shard: str) -> Iterable[Episode]:
+        """The episodes of one shard."""
+        raise NotImplementedError
+
+
+class Transform(Stage):
+    """A stage that maps one episode to zero, one or several episodes."""
+
+    kind: ClassVar[str] = "transform"
+
+    def process(self, episode: Episode) -> Iterable[Episode]:
+        """Outputs for one input episode: none filters it out, several fan out."""
+        raise NotImplementedError
+
+
+class SinkStage(Stage):
+    """A stage that writes episodes somewhere and finalizes the result once all are written.
+
+    ``write`` is called with batches of episodes and a part name that is stable for that batch;
+    it must write atomically (temporary name, then rename) and writing the same part twice must
+    replace, not duplicate. ``finalize`` runs once on the driver with the receipts of every
+    committed part (of this run and of interrupted earlier runs) and must drop files of parts that
+    have no receipt (left by a crash between the write and the commit).
+    """
+
+    kind: ClassVar[str] = "sink"
+
+    def write(self, episodes: list[Episode], part: str) -> dict[str, Any]:
+        """Write one part; return a JSON-able receipt (file names, counts...)."""
+        raise NotImplementedError
+
+    def finalize(self, receipts: list[dict[str, Any]]) -> dict[str, Any]:
+        """Write indexes / manifests from all receipts; return a JSON-able summary."""
+        return {}

@@ -1,0 +1,1 @@
+"""MuJoCo generators: robot and scene assets, tasks, scripted experts, domain randomization."""

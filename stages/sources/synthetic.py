@@ -1,0 +1,72 @@
+"""``source.synthetic``: seeded random episodes of a given shape, for tests, demos and benchmarks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from datapipe.records import Episode
+from datapipe.stage import SourceStage
+from stages.sources.synthetic_data import DEFAULT_TASKS, synthetic_episode
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    # number of episodes to generate
+    episodes: int = 100
+    # episodes per shard (a shard is the unit of parallelism and of resume)
+    episodes_per_shard: int = 10
+    # shortest episode, in steps
+    min_length: int = 20
+    # longest episode, in steps
+    max_length: int = 60
+    # steps per second (Hz)
+    fps: float = 10.0
+    # dimensions of observation.state
+    state_dim: int = 7
+    # dimensions of action
+    action_dim: int = 7
+    # camera names; each gets rendered frames (empty: no cameras)
+    cameras: tuple[str, ...] = ()
+    # camera frame size [height, width] in pixels
+    image_size: tuple[int, int] = (64, 64)
+    # how camera frames travel: mp4 (H.264) or jpeg (one per frame)
+    camera_encoding: str = "mp4"
+    # base seed; episode i uses (seed, i)
+    seed: int = 0
+    # instructions to draw from
+    tasks: tuple[str, ...] = DEFAULT_TASKS
+
+    def __post_init__(self) -> None:
+        if self.episodes < 0 or self.episodes_per_shard < 1:
+            raise ValueError("episodes must be >= 0 and episodes_per_shard >= 1")
+        if not 1 <= self.min_length <= self.max_length:
+            raise ValueError(f"need 1 <= min_length ({self.min_length}) <= max_length ({self.max_length})")
+        if self.camera_encoding not in ("mp4", "jpeg"):
+            raise ValueError(f"camera_encoding must be mp4 or jpeg, got {self.camera_encoding!r}")
+
+
+class SyntheticSource(SourceStage):
+    """Seeded random episodes (joint random walks, optional moving-disc cameras)."""
+
+    name = "source.synthetic"
+    version = "1"
+    Config = SyntheticConfig
+
+    def shards(self) -> list[str]:
+        c = self.config
+        return [f"{lo:06d}-{min(lo + c.episodes_per_shard, c.episodes):06d}"
+                for lo in range(0, c.episodes, c.episodes_per_shard)]
+
+    def read(self, shard: str) -> Iterable[Episode]:
+        c = self.config
+        lo, hi = (int(x) for x in shard.split("-"))
+        for i in range(lo, hi):
+            length = int(np.random.default_rng([c.seed, i, 1]).integers(c.min_length, c.max_length + 1))
+            yield synthetic_episode(
+                c.seed, i, length=length, fps=c.fps, state_dim=c.state_dim, action_dim=c.action_dim,
+                cameras=c.cameras, image_size=c.image_size, camera_encoding=c.camera_encoding,
+                tasks=c.tasks, stage_version=self.version,
+            )
