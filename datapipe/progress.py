@@ -73,10 +73,12 @@ class ProgressBoard:
         n_in, n_out, n_failed = self._counts[stage_id]
         self._progress.update(self._tasks[stage_id], completed=n_in, n_out=n_out, n_failed=n_failed)
 
-    def finish(self, stage_id: str) -> None:
-        """Mark a stage done (its bar becomes full)."""
-        n_in = self._counts[stage_id][0]
-        self._progress.update(self._tasks[stage_id], total=max(n_in, 1), completed=max(n_in, 1) if n_in else 0)
+    def finish(self, stage_id: str, n_in: int, n_out: int, n_failed: int) -> None:
+        """Mark a stage done with its final counts (its bar becomes full)."""
+        with self._lock:
+            self._counts[stage_id] = [n_in, n_out, n_failed]
+            self._progress.update(self._tasks[stage_id], total=n_in, completed=n_in, n_out=n_out,
+                                  n_failed=n_failed)
 
 
 def print_summary(plan: Any, console: Console | None = None) -> None:

@@ -41,4 +41,4 @@ def execute_local(plan: RunPlan, board: ProgressBoard) -> None:
             sp.status = "failed"
             raise StageFailed(sp.spec.id, f"{type(exc).__name__}: {exc}") from exc
         finish_segment(plan, [sp], started)
-        board.finish(sp.spec.id)
+        board.finish(sp.spec.id, sp.counts.n_in, sp.counts.n_out, sp.counts.n_failed)

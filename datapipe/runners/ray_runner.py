@@ -14,8 +14,10 @@ retried batch rewrites the same part.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import warnings
 import time
 from typing import Any
 
@@ -24,7 +26,7 @@ import pyarrow as pa
 from datapipe.execution import SUMMARY_SCHEMA, StageTask, run_part
 from datapipe.plan import RunPlan, StagePlan
 from datapipe.progress import ProgressBoard
-from datapipe.rundir import OUTPUT_SCHEMA
+from datapipe.rundir import INPUT_KEY_COLUMN, OUTPUT_SCHEMA
 from datapipe.runners.common import StageFailed, finish_segment, source_shards
 from schemas.episode import EPISODE_SCHEMA
 
@@ -41,15 +43,20 @@ def init_ray(address: str | None = None) -> bool:
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS") or "local"
-    kwargs: dict[str, Any] = {"address": address, "include_dashboard": False,
-                              "log_to_driver": True, "configure_logging": False}
-    ray.init(**kwargs)
+    if address == "local":
+        # An embedded single-user Ray on loopback: no token prompt, no usage reporting.
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(address=address, include_dashboard=False if address == "local" else None,
+             logging_level=logging.WARNING)
     return True
 
 
 def _configure_ray_data() -> None:
     import ray.data
 
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*ray_remote_args.*")
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # datapipe shows its own per-stage bars
     ctx.print_on_execution_start = False
@@ -101,24 +108,38 @@ class PartFn:
                                       "n_out": out.num_rows, "n_failed": 0}], schema=SUMMARY_SCHEMA)
 
 
+class _ReadPart:
+    """``map_batches`` callable: the committed outputs of the part files named in a batch."""
+
+    def __init__(self, fs: Any, excluded: dict[str, list[str]]):
+        self.fs, self.excluded = fs, excluded
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        tables = []
+        for path in batch.column("file").to_pylist():
+            table = pq.read_table(path, filesystem=self.fs, schema=OUTPUT_SCHEMA)
+            skip = self.excluded.get(path)
+            if skip:
+                table = table.filter(pc.invert(pc.is_in(table[INPUT_KEY_COLUMN], pa.array(skip))))
+            tables.append(table)
+        return pa.concat_tables(tables) if tables else OUTPUT_SCHEMA.empty_table()
+
+
 def _read_committed(sp: StagePlan) -> Any:
-    """A Ray dataset of a stage's committed outputs (empty dataset if none)."""
+    """A Ray dataset of a stage's committed outputs, read by tasks one part file at a time."""
     import ray.data
-    import pyarrow.compute as pc
 
     committed = sp.dir.committed()
-    if not committed.output_files:
+    files = committed.output_files
+    if not files:
         return ray.data.from_arrow([OUTPUT_SCHEMA.empty_table()])
-    clean = [f for f in committed.output_files if f not in committed.excluded]
-    parts = []
-    if clean:
-        parts.append(ray.data.read_parquet(clean, filesystem=sp.dir.parts.fs, schema=OUTPUT_SCHEMA))
-    for path, keys in committed.excluded.items():
-        ds = ray.data.read_parquet([path], filesystem=sp.dir.parts.fs, schema=OUTPUT_SCHEMA)
-        skip = pa.array(sorted(keys))
-        parts.append(ds.map_batches(lambda t, skip=skip: t.filter(pc.invert(pc.is_in(t["_input_key"], skip))),
-                                    batch_format="pyarrow", batch_size=None))
-    return parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
+    excluded = {path: sorted(keys) for path, keys in committed.excluded.items()}
+    return ray.data.from_items([{"file": f} for f in files], override_num_blocks=len(files)).map_batches(
+        _ReadPart(sp.dir.parts.fs, excluded), batch_size=1, batch_format="pyarrow", num_cpus=0.25,
+        max_retries=TASK_MAX_RETRIES)
 
 
 def _map(sp: StagePlan, ds: Any, skip: frozenset[str], reporter: Any, emit: str, batch_size: int) -> Any:
@@ -133,9 +154,9 @@ def _map(sp: StagePlan, ds: Any, skip: frozenset[str], reporter: Any, emit: str,
         conc = spec.concurrency or (1, max(1, int((ray.cluster_resources().get("CPU", 1)) // max(res["num_cpus"], 0.01))))
         size = conc if isinstance(conc, tuple) else (conc, conc)
         kwargs["compute"] = ray.data.ActorPoolStrategy(min_size=size[0], max_size=size[1])
-        kwargs["ray_remote_args"] = {"max_restarts": -1, "max_task_retries": -1}
+        kwargs.update(max_restarts=-1, max_task_retries=-1)
         return ds.map_batches(PartFn, fn_constructor_args=fn_args, **kwargs)
-    kwargs["ray_remote_args"] = {"max_retries": TASK_MAX_RETRIES}
+    kwargs["max_retries"] = TASK_MAX_RETRIES
     return ds.map_batches(PartFn(*fn_args), **kwargs)
 
 
@@ -201,7 +222,7 @@ def execute_ray(plan: RunPlan, board: ProgressBoard) -> None:
                 raise StageFailed(sp.spec.id, _ray_error_text(exc)) from exc
             finish_segment(plan, segment, started)
             for s in segment:
-                board.finish(s.spec.id)
+                board.finish(s.spec.id, s.counts.n_in, s.counts.n_out, s.counts.n_failed)
             outputs[sp.spec.id] = _read_committed(sp)
     finally:
         stop.set()
@@ -219,8 +240,11 @@ def execute_ray(plan: RunPlan, board: ProgressBoard) -> None:
 
 def _ray_error_text(exc: BaseException) -> str:
     """The innermost useful message of an exception raised through Ray Data."""
-    cause = exc
-    while cause.__cause__ is not None:
-        cause = cause.__cause__
-    text = str(cause).strip().splitlines()
-    return f"{type(cause).__name__}: {text[-1] if text else ''}"
+    chain = [exc]
+    while chain[-1].__cause__ is not None and len(chain) < 20:
+        chain.append(chain[-1].__cause__)
+    for cause in reversed(chain):
+        lines = [ln for ln in str(cause).strip().splitlines() if ln.strip()]
+        if lines:
+            return f"{type(cause).__name__}: {lines[-1]}"
+    return type(exc).__name__
