@@ -22,7 +22,7 @@ import pyarrow as pa
 from datapipe.hashing import keys_hash
 from datapipe.record_arrow import episode_to_row, row_to_episode
 from datapipe.records import Episode, LineageEntry, RecordError
-from datapipe.rundir import INPUT_KEY_COLUMN, OUTPUT_SCHEMA, QUARANTINE_SCHEMA, StageDir
+from datapipe.rundir import INPUT_KEY_COLUMN, OUTPUT_SCHEMA, QUARANTINE_SCHEMA, RunDir, StageDir
 from datapipe.stage import SinkStage, SourceStage, Stage, Transform
 
 SUMMARY_SCHEMA = pa.schema([("stage_id", pa.string()), ("part", pa.string()), ("n_in", pa.int64()),
@@ -46,15 +46,19 @@ class StageTask:
     config_hash: str
     run_uri: str
     out_hash: str
+    epoch: str = ""
 
     @property
     def lineage(self) -> LineageEntry:
         return LineageEntry(stage=self.uses, version=self.stage_cls.version, config_hash=self.config_hash)
 
     def stage_dir(self) -> StageDir:
-        from datapipe.rundir import RunDir
-
         return RunDir(self.run_uri).stage(self.stage_id, self.out_hash)
+
+    def check_epoch(self) -> None:
+        """Refuse to go on if a newer run took over the run directory (fencing)."""
+        if self.epoch:
+            RunDir(self.run_uri).check_epoch(self.epoch)
 
 
 # Stage objects with setup() done, per worker process: setup runs once per process and stage.
@@ -162,6 +166,7 @@ def run_part(
                 except Exception as exc:
                     failures.append(_failure(key, exc, episode))
         elif isinstance(stage, SinkStage):
+            task.check_epoch()
             try:
                 if decoded:
                     sink_receipt = stage.write([e for _, e in decoded], f"part-{keys_hash(keys)}")
@@ -194,6 +199,7 @@ def run_part(
         "duration_s": time.perf_counter() - started,
         "sink": sink_receipt,
     }
+    task.check_epoch()
     task.stage_dir().commit_part(
         part,
         receipt,
@@ -205,7 +211,7 @@ def run_part(
     return out_table if not isinstance(stage, SinkStage) else OUTPUT_SCHEMA.empty_table()
 
 
-def task_for(spec: Any, run_uri: str, out_hash: str) -> StageTask:
+def task_for(spec: Any, run_uri: str, out_hash: str, epoch: str = "") -> StageTask:
     """The :class:`StageTask` of a workflow stage spec in a run."""
     return StageTask(
         stage_id=spec.id,
@@ -215,5 +221,6 @@ def task_for(spec: Any, run_uri: str, out_hash: str) -> StageTask:
         config_hash=spec.config_hash,
         run_uri=run_uri,
         out_hash=out_hash,
+        epoch=epoch,
     )
 

@@ -37,7 +37,7 @@ class StagePlan:
     task: StageTask
     mode: str  # "stream" | "commit"
     complete_before: bool
-    status: str = "pending"  # pending | reused | succeeded | failed
+    status: str = "pending"  # pending | reused | succeeded | failed | blocked (downstream of a failure)
     counts: StageCounts = field(default_factory=StageCounts)
     parts_reused: int = 0
     parts_written: int = 0
@@ -124,6 +124,8 @@ def package_versions() -> dict[str, str]:
 def plan_run(workflow: Workflow, run_uri: str, force: bool = False) -> RunPlan:
     """Bind ``workflow`` to the run directory ``run_uri``; with ``force``, forget earlier work."""
     run = RunDir(run_uri)
+    run.root.makedirs()
+    epoch = run.new_epoch()
     hashes: dict[str, str] = {}
     stages = []
     for spec in workflow.stages:
@@ -136,6 +138,6 @@ def plan_run(workflow: Workflow, run_uri: str, force: bool = False) -> RunPlan:
             sdir.clean_uncommitted()
         consumers = workflow.consumers(spec.id)
         mode = "stream" if len(consumers) == 1 and spec.kind != "sink" else "commit"
-        stages.append(StagePlan(spec=spec, out_hash=h, dir=sdir, task=task_for(spec, run.root.uri, h),
+        stages.append(StagePlan(spec=spec, out_hash=h, dir=sdir, task=task_for(spec, run.root.uri, h, epoch),
                                 mode=mode, complete_before=sdir.is_complete()))
     return RunPlan(workflow=workflow, run=run, stages=stages)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -176,12 +177,35 @@ class StageDir:
         self.quarantine.delete()
 
 
+class StaleRunError(RuntimeError):
+    """A worker of an earlier run (whose driver died) tried to commit after a newer run started."""
+
+
 class RunDir:
-    """A run directory (local path or URI)."""
+    """A run directory (local path or URI).
+
+    ``epoch`` is a fencing token: each run writes a fresh one when it starts, and workers check
+    it before committing a part, so workers orphaned by a killed driver cannot commit into a
+    directory that a newer run is already working on.
+    """
 
     def __init__(self, uri: str):
         self.root = resolve(uri)
         self.manifest = self.root.join("manifest.json")
+        self.epoch_file = self.root.join("epoch")
+
+    def new_epoch(self) -> str:
+        """Start a new run in this directory; return its fencing token."""
+        epoch = uuid.uuid4().hex
+        self.epoch_file.write_bytes_atomic(epoch.encode())
+        return epoch
+
+    def check_epoch(self, epoch: str) -> None:
+        """Raise :class:`StaleRunError` if ``epoch`` is not the current run's token."""
+        current = self.epoch_file.read_bytes().decode() if self.epoch_file.exists() else ""
+        if current != epoch:
+            raise StaleRunError(f"{self.root.uri}: a newer run ({current[:8]}) owns this run directory; "
+                                f"this worker belongs to run {epoch[:8]} and stops without committing")
 
     def stage(self, stage_id: str, out_hash: str) -> StageDir:
         """The folder of a stage's output."""

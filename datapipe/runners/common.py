@@ -47,13 +47,13 @@ def finish_segment(plan: RunPlan, segment: list[StagePlan], started: float) -> N
         if sp.counts.error_rate > sp.spec.max_error_rate:
             sp.status = "failed"
             breaches.append(sp)
-    if breaches:
-        sp = breaches[0]
-        c = sp.counts
-        raise StageFailed(sp.spec.id, f"{c.n_failed} of {c.n_in} inputs failed ({c.error_rate:.1%}), above "
-                          f"max_error_rate {sp.spec.max_error_rate:.1%}; see {plan.run.root.uri}/quarantine/"
-                          f"{sp.dir.name}")
-    for sp in segment:
+    blocked = {sp.spec.id for sp in breaches}
+    for sp in segment:  # topological: a stage downstream of a breach stays incomplete
+        if sp.spec.id in blocked or any(n in blocked for n in sp.spec.needs):
+            blocked.add(sp.spec.id)
+            if sp.status != "failed":
+                sp.status = "blocked"
+            continue
         if issubclass(sp.spec.stage_cls, SinkStage):
             receipts = [r["sink"] for r in committed[sp.spec.id].receipts if r.get("sink") is not None]
             try:
@@ -64,6 +64,12 @@ def finish_segment(plan: RunPlan, segment: list[StagePlan], started: float) -> N
         sp.dir.mark_complete({"counts": sp.counts.as_dict(), "result": sp.result,
                               "parts": len(committed[sp.spec.id].receipts)})
         sp.status = "succeeded"
+    if breaches:
+        sp = breaches[0]
+        c = sp.counts
+        raise StageFailed(sp.spec.id, f"{c.n_failed} of {c.n_in} inputs failed ({c.error_rate:.1%}), above "
+                          f"max_error_rate {sp.spec.max_error_rate:.1%}; see {plan.run.root.uri}/quarantine/"
+                          f"{sp.dir.name}")
 
 
 def source_shards(sp: StagePlan, done: set[str]) -> list[str]:

@@ -1,0 +1,156 @@
+"""Workflow files are validated before anything runs; errors name the file, stage id and field."""
+
+from __future__ import annotations
+
+import pytest
+
+from datapipe.cli import main
+from datapipe.workflow import WorkflowError, load_workflow
+
+GOOD = """
+name: ok
+stages:
+  - id: src
+    uses: source.synthetic
+    with: {episodes: 4}
+  - id: keep
+    uses: filter.expr
+    needs: [src]
+    with: {expr: "length > 3"}
+  - id: out
+    uses: sink.parquet
+    needs: [keep]
+    with: {path: out}
+"""
+
+BAD = {
+    "unknown stage": ("""
+        name: w
+        stages:
+          - {id: src, uses: source.synthetik}
+        """, "src", "uses", "unknown stage 'source.synthetik'; did you mean source.synthetic"),
+    "unknown parameter": ("""
+        name: w
+        stages:
+          - {id: src, uses: source.synthetic, with: {episodez: 3}}
+        """, "src", "with.episodez", "unknown parameter 'episodez'"),
+    "ill-typed parameter": ("""
+        name: w
+        stages:
+          - {id: src, uses: source.synthetic, with: {episodes: many}}
+        """, "src", "with.episodes", "expected int, got 'many'"),
+    "missing required parameter": ("""
+        name: w
+        stages:
+          - {id: src, uses: source.synthetic}
+          - {id: f, uses: filter.expr, needs: [src]}
+        """, "f", "with.expr", "missing required parameter 'expr'"),
+    "invalid parameter value": ("""
+        name: w
+        stages:
+          - {id: src, uses: source.synthetic}
+          - {id: f, uses: filter.expr, needs: [src], with: {expr: "import os"}}
+        """, "f", "with.expr", "invalid expression"),
+    "unknown needs": ("""
+        name: w
+        stages:
+          - {id: src, uses: source.synthetic}
+          - {id: f, uses: filter.expr, needs: [sorce], with: {expr: "True"}}
+        """, "f", "needs", "unknown stage id 'sorce'"),
+    "cycle": ("""
+        name: w
+        stages:
+          - {id: src, uses: source.synthetic}
+          - {id: a, uses: filter.expr, needs: [src, b], with: {expr: "True"}}
+          - {id: b, uses: filter.expr, needs: [a], with: {expr: "True"}}
+        """, "a", "needs", "cycle: a -> b -> a"),
+    "duplicate id": ("""
+        name: w
+        stages:
+          - {id: src, uses: source.synthetic}
+          - {id: src, uses: source.synthetic}
+        """, "src", "id", "duplicate stage id"),
+    "unknown stage field": ("""
+        name: w
+        stages:
+          - {id: src, uses: source.synthetic, concurency: 2}
+        """, "src", "concurency", "unknown field"),
+    "bad concurrency type": ("""
+        name: w
+        stages:
+          - {id: src, uses: source.synthetic, concurrency: lots}
+        """, "src", "concurrency", "is not valid"),
+    "source with needs": ("""
+        name: w
+        stages:
+          - {id: a, uses: source.synthetic}
+          - {id: b, uses: source.synthetic, needs: [a]}
+        """, "b", "needs", "is a source and takes no needs"),
+    "transform without needs": ("""
+        name: w
+        stages:
+          - {id: f, uses: filter.expr, with: {expr: "True"}}
+        """, "f", "needs", "needs an upstream stage"),
+    "consuming a sink": ("""
+        name: w
+        stages:
+          - {id: a, uses: source.synthetic}
+          - {id: s, uses: sink.parquet, needs: [a], with: {path: x}}
+          - {id: f, uses: filter.expr, needs: [s], with: {expr: "True"}}
+        """, "f", "needs", "is a sink"),
+    "missing uses": ("""
+        name: w
+        stages:
+          - {id: a}
+        """, "a", "uses", "is required"),
+}
+
+
+def test_good_workflow_validates(write_workflow, capsys):
+    path = write_workflow(GOOD)
+    assert main(["validate", str(path)]) == 0
+    assert "src -> keep -> out" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_workflow_exits_2_naming_file_stage_and_field(case, write_workflow, capsys):
+    text, stage_id, field, message = BAD[case]
+    path = write_workflow(text)
+    with pytest.raises(WorkflowError) as info:
+        load_workflow(path)
+    err = info.value
+    assert (err.file, err.stage_id, err.field) == (str(path), stage_id, field)
+    assert message in str(err)
+    assert main(["validate", str(path)]) == 2
+    stderr = capsys.readouterr().err
+    assert str(path) in stderr and repr(stage_id) in stderr and repr(field) in stderr
+    assert main(["run", str(path), "--local", "--no-progress"]) == 2
+
+
+def test_not_yaml_and_missing_file(write_workflow, tmp_path, capsys):
+    path = write_workflow("name: [unclosed\n")
+    assert main(["validate", str(path)]) == 2
+    assert "not valid YAML at line" in capsys.readouterr().err
+    assert main(["validate", str(tmp_path / "absent.yaml")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_set_overrides_are_typed_and_checked(write_workflow):
+    path = write_workflow(GOOD)
+    wf = load_workflow(path, ["src.episodes=7", "keep.expr=length > 5"])
+    assert wf.stage("src").config.episodes == 7
+    assert wf.stage("keep").config.expr == "length > 5"
+    with pytest.raises(WorkflowError, match="expected int"):
+        load_workflow(path, ["src.episodes=seven"])
+    with pytest.raises(WorkflowError, match="no stage with id 'nope'"):
+        load_workflow(path, ["nope.x=1"])
+
+
+def test_stages_command_lists_and_describes(capsys):
+    assert main(["stages"]) == 0
+    listing = capsys.readouterr().out
+    for name in ("source.synthetic", "filter.expr", "sink.parquet"):
+        assert name in listing
+    assert main(["stages", "source.synthetic"]) == 0
+    assert "episodes per shard" in capsys.readouterr().out
+    assert main(["stages", "nope.stage"]) == 2

@@ -1,0 +1,26 @@
+"""Helpers for tests: read a parquet sink's episodes, build expected synthetic episodes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from datapipe.record_arrow import table_to_episodes
+from datapipe.records import Episode
+from stages.sources.synthetic_data import synthetic_episode
+
+
+def read_sink(path: str | Path) -> list[Episode]:
+    """Every episode in a ``sink.parquet`` folder."""
+    episodes = []
+    for f in sorted(Path(path).glob("part-*.parquet")):
+        episodes.extend(table_to_episodes(pq.read_table(f)))
+    return episodes
+
+
+def expected_synthetic(n: int, seed: int = 0, min_length: int = 20, max_length: int = 60, **kw) -> list[Episode]:
+    """What ``source.synthetic`` yields for ``episodes: n`` with these parameters."""
+    return [synthetic_episode(seed, i, length=int(np.random.default_rng([seed, i, 1]).integers(
+        min_length, max_length + 1)), **kw) for i in range(n)]
