@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from datapipe.records import CameraStream, Embodiment, Episode, LineageEntry, RecordError, Source
+from datapipe.records import CameraStream, Embodiment, Episode, LineageEntry, RecordError, Source, json_meta
 from schemas.episode import EPISODE_SCHEMA
 
 
@@ -109,7 +109,7 @@ def row_to_episode(row: Mapping[str, Any]) -> Episode:
                 for c in row["cameras"]
             },
             success=None if row["success"] is None else bool(row["success"]),
-            meta=json.loads(row["meta"]),
+            meta=json_meta(row["meta"]),
             lineage=tuple(
                 LineageEntry(stage=e["stage"], version=e["version"], config_hash=e["config_hash"])
                 for e in row["lineage"]

@@ -12,6 +12,7 @@ gaps are legal records, found and reported by the audit.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import uuid
@@ -168,6 +169,18 @@ def _freeze_array(name: str, value: Any) -> np.ndarray:
     return view
 
 
+class _JsonMeta(dict):
+    """Metadata parsed from JSON text: serialisable by construction (see ``json_meta``)."""
+
+
+def json_meta(text: str) -> dict[str, Any]:
+    """Parse episode metadata from JSON text, marked so the episode skips re-checking it."""
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise RecordError(f"meta must be a JSON object, got {type(value).__name__}")
+    return _JsonMeta(value)
+
+
 def _check_json(meta: Mapping[str, Any]) -> None:
     try:
         json.dumps(meta, allow_nan=True)
@@ -201,6 +214,7 @@ class Episode:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
+        meta_is_json = isinstance(self.meta, _JsonMeta)
         if isinstance(self.task, str):
             set_(self, "task", (self.task,))
         set_(self, "task", tuple(self.task))
@@ -208,11 +222,14 @@ class Episode:
         set_(self, "steps", MappingProxyType({k: _freeze_array(k, v) for k, v in self.steps.items()}))
         set_(self, "cameras", MappingProxyType(dict(self.cameras)))
         set_(self, "meta", MappingProxyType(dict(self.meta)))
-        self.validate()
+        self.validate(check_meta=not meta_is_json)
 
     # -- validation -------------------------------------------------------------------------
-    def validate(self) -> None:
-        """Raise :class:`RecordError` naming the field if the episode is structurally malformed."""
+    def validate(self, check_meta: bool = True) -> None:
+        """Raise :class:`RecordError` naming the field if the episode is structurally malformed.
+
+        ``check_meta=False`` skips the JSON-serialisability check of ``meta`` (for metadata that
+        was just parsed from JSON text)."""
         where = f"episode {self.episode_id!r}"
         if not isinstance(self.episode_id, str) or not self.episode_id:
             raise RecordError("episode_id must be a non-empty string")
@@ -261,7 +278,8 @@ class Episode:
                 raise RecordError(
                     f"{where}: cameras[{cam_name!r}] has {cam.n_frames} frames for {length} steps"
                 )
-        _check_json(dict(self.meta))
+        if check_meta:
+            _check_json(dict(self.meta))
 
     def _check_dtype(self, name: str, kinds: tuple[str, ...], ndim: int) -> None:
         arr = self.steps[name]
@@ -296,8 +314,15 @@ class Episode:
         return self.replace(meta={**self.meta, **values})
 
     def with_lineage(self, entry: LineageEntry) -> Episode:
-        """A new episode with ``entry`` appended to its lineage."""
-        return self.replace(lineage=(*self.lineage, entry))
+        """A new episode with ``entry`` appended to its lineage.
+
+        Lineage cannot make a valid episode invalid, so this copy skips re-validation (it runs
+        once per episode per stage)."""
+        if not isinstance(entry, LineageEntry):
+            raise RecordError(f"lineage entries are LineageEntry, got {type(entry).__name__}")
+        derived = copy.copy(self)
+        object.__setattr__(derived, "lineage", (*self.lineage, entry))
+        return derived
 
     def equals(self, other: Episode) -> bool:
         """Field-by-field equality, arrays compared bit-exactly (dtype, shape and bytes)."""

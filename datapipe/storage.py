@@ -73,7 +73,8 @@ class Location:
         if parent:
             self.fs.create_dir(parent, recursive=True)
         tmp = f"{self.path}{TMP_MARK}{uuid.uuid4().hex[:8]}"
-        pq.write_table(table, tmp, filesystem=self.fs)
+        # Episode columns are mostly opaque binary: dictionaries and statistics cost time, not space.
+        pq.write_table(table, tmp, filesystem=self.fs, use_dictionary=False, write_statistics=False)
         self.fs.move(tmp, self.path)
 
     def read_parquet(self) -> pa.Table:

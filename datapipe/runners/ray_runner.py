@@ -8,12 +8,14 @@ their single consumer directly; committed stages (leaves, sinks, fan-out points)
 the end and their consumers read the committed parts. Outputs committed by an earlier,
 interrupted run are read back and unioned with the new stream, so resume is per episode.
 
-Worker failures are Ray's: tasks are retried (``max_retries``) and actors restarted, and a
+Progress bars are fed from the committed receipts by a driver thread, so what they show is what
+is durable. Worker failures are Ray's: tasks are retried (``max_retries``) and actors restarted, and a
 retried batch rewrites the same part.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -62,32 +64,6 @@ def _configure_ray_data() -> None:
     ctx.print_on_execution_start = False
     ctx.enable_auto_log_stats = False
     ctx.verbose_stats_logs = False
-
-
-class _Counter:
-    """Ray actor: per-stage counts reported by workers as parts commit."""
-
-    def __init__(self) -> None:
-        self.counts: dict[str, list[int]] = {}
-
-    def report(self, stage_id: str, n_in: int, n_out: int, n_failed: int) -> None:
-        c = self.counts.setdefault(stage_id, [0, 0, 0])
-        c[0] += n_in
-        c[1] += n_out
-        c[2] += n_failed
-
-    def get(self) -> dict[str, list[int]]:
-        return self.counts
-
-
-class _RemoteReporter:
-    """Forwards part counts to the counter actor without waiting."""
-
-    def __init__(self, actor: Any):
-        self.actor = actor
-
-    def report(self, stage_id: str, n_in: int, n_out: int, n_failed: int) -> None:
-        self.actor.report.remote(stage_id, n_in, n_out, n_failed)
 
 
 class PartFn:
@@ -157,20 +133,50 @@ def _map(sp: StagePlan, ds: Any, skip: frozenset[str], reporter: Any, emit: str,
         kwargs.update(max_restarts=-1, max_task_retries=-1)
         return ds.map_batches(PartFn, fn_constructor_args=fn_args, **kwargs)
     kwargs["max_retries"] = TASK_MAX_RETRIES
+    if spec.kind == "source":
+        # Keep a source out of operator fusion with its consumers: fused, Ray Data bundles the
+        # one-row shard blocks up to the consumer's batch_size and reads many shards in one task,
+        # serially. Unfused, each shard is its own task and its episodes flow on in parallel.
+        # (Remote args that differ prevent fusion; retry_exceptions=False is Ray's default.)
+        kwargs["retry_exceptions"] = False
     return ds.map_batches(PartFn(*fn_args), **kwargs)
 
 
-def _poll(counter: Any, board: ProgressBoard, base: dict[str, list[int]], stop: threading.Event) -> None:
-    import ray
+class _ReceiptPoller:
+    """Driver thread: progress bars from the receipts workers commit (the run's ground truth).
 
-    while not stop.wait(0.5):
-        try:
-            counts = ray.get(counter.get.remote(), timeout=5)
-        except Exception:
-            continue
-        for sid, (n_in, n_out, n_failed) in counts.items():
-            b = base.get(sid, [0, 0, 0])
-            board.set_totals(sid, b[0] + n_in, b[1] + n_out, b[2] + n_failed)
+    Reads each new receipt once; no actor, no messages from workers.
+    """
+
+    def __init__(self, plan: RunPlan, board: ProgressBoard, interval_s: float = 0.5):
+        self.plan, self.board, self.interval_s = plan, board, interval_s
+        self.seen: dict[str, set[str]] = {sp.spec.id: set() for sp in plan.stages}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def start(self) -> None:
+        for sp in self.plan.stages:  # what earlier runs committed is already counted
+            self.seen[sp.spec.id] = {loc.path for loc in sp.dir.parts.list(".json")}
+            self.board.set_totals(sp.spec.id, sp.counts.n_in, sp.counts.n_out, sp.counts.n_failed)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self.stop.wait(self.interval_s):
+            for sp in self.plan.stages:
+                if sp.complete_before:
+                    continue
+                try:
+                    new = [loc for loc in sp.dir.parts.list(".json") if loc.path not in self.seen[sp.spec.id]]
+                    for loc in new:
+                        r = json.loads(loc.read_bytes())
+                        self.seen[sp.spec.id].add(loc.path)
+                        self.board.report(sp.spec.id, r["n_in"], r["n_out"], r["n_failed"])
+                except (OSError, ValueError):
+                    continue  # a listing raced a rename; the next round sees it
 
 
 def execute_ray(plan: RunPlan, board: ProgressBoard) -> None:
@@ -179,13 +185,8 @@ def execute_ray(plan: RunPlan, board: ProgressBoard) -> None:
     import ray.data
 
     _configure_ray_data()
-    counter = ray.remote(num_cpus=0)(_Counter).remote()
-    reporter = _RemoteReporter(counter)
-    base = {sp.spec.id: [sp.counts.n_in, sp.counts.n_out, sp.counts.n_failed] for sp in plan.stages}
-    for sid, b in base.items():
-        board.set_totals(sid, *b)
-    stop = threading.Event()
-    poller = threading.Thread(target=_poll, args=(counter, board, base, stop), daemon=True)
+    reporter = None  # progress comes from committed receipts, see _ReceiptPoller
+    poller = _ReceiptPoller(plan, board)
     poller.start()
     outputs: dict[str, Any] = {}
     try:
@@ -216,6 +217,8 @@ def execute_ray(plan: RunPlan, board: ProgressBoard) -> None:
             try:
                 for _ in new.iter_batches(batch_size=None, batch_format="pyarrow"):
                     pass
+                if os.environ.get("DATAPIPE_RAY_STATS"):
+                    print(new.stats())
             except Exception as exc:
                 for s in segment:
                     s.status = "failed"
@@ -225,17 +228,7 @@ def execute_ray(plan: RunPlan, board: ProgressBoard) -> None:
                 board.finish(s.spec.id, s.counts.n_in, s.counts.n_out, s.counts.n_failed)
             outputs[sp.spec.id] = _read_committed(sp)
     finally:
-        stop.set()
-        poller.join(timeout=2)
-        final = {}
-        try:
-            final = ray.get(counter.get.remote(), timeout=5)
-        except Exception:
-            pass
-        for sid, (n_in, n_out, n_failed) in final.items():
-            b = base.get(sid, [0, 0, 0])
-            board.set_totals(sid, b[0] + n_in, b[1] + n_out, b[2] + n_failed)
-        ray.kill(counter)
+        poller.close()
 
 
 def _ray_error_text(exc: BaseException) -> str:

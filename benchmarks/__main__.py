@@ -1,0 +1,21 @@
+"""``python -m benchmarks``: run every benchmark and print one line per result."""
+
+from __future__ import annotations
+
+import argparse
+
+from benchmarks import engine_overhead
+
+BENCHMARKS = {"engine_overhead": engine_overhead.main}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="datapipe benchmarks")
+    parser.add_argument("names", nargs="*", help=f"subset of {', '.join(BENCHMARKS)}")
+    args = parser.parse_args()
+    for name in args.names or BENCHMARKS:
+        BENCHMARKS[name]()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""A 2-node Ray cluster on loopback: the worker node is killed mid-run and the run still completes
+with every episode exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.helpers import read_sink
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+WF = """
+name: cluster
+defaults: {batch_size: 2}
+stages:
+  - id: src
+    uses: source.synthetic
+    with: {episodes: 80, episodes_per_shard: 5, min_length: 5, max_length: 10}
+  - id: slow
+    uses: debug.sleep
+    needs: [src]
+    with: {ms: 100}
+  - id: out
+    uses: sink.parquet
+    needs: [slow]
+    with: {path: OUT}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ray(*args: str, env: dict) -> None:
+    ray_bin = Path(sys.executable).with_name("ray")
+    subprocess.run([str(ray_bin), *args], check=True, env=env, capture_output=True, timeout=120)
+
+
+def _processes_under(temp_dir: Path) -> list[psutil.Process]:
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if any(str(temp_dir) in part for part in (p.info["cmdline"] or [])):
+                found.append(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+@pytest.fixture
+def two_node_cluster(tmp_path_factory):
+    """Head (1 CPU) and worker (2 CPUs) nodes on 127.0.0.1, each with its own temp dir."""
+    base = Path("/tmp") / f"dp-cluster-{os.getpid()}"  # short: Ray's socket paths have a length limit
+    head_dir, worker_dir = base / "head", base / "worker"
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+    env.pop("RAY_ADDRESS", None)
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    try:
+        _ray("start", "--head", "--port", str(port), "--node-ip-address", "127.0.0.1", "--num-cpus", "1",
+             "--include-dashboard", "false", "--temp-dir", str(head_dir), "--disable-usage-stats", env=env)
+        _ray("start", "--address", address, "--node-ip-address", "127.0.0.1", "--num-cpus", "2",
+             "--temp-dir", str(worker_dir), env=env)
+        yield address, worker_dir, env
+    finally:
+        for d in (worker_dir, head_dir):
+            for p in _processes_under(d):
+                try:
+                    p.kill()
+                except psutil.NoSuchProcess:
+                    pass
+        subprocess.run(["rm", "-rf", str(base)], check=False)
+
+
+def test_worker_node_killed_mid_run(two_node_cluster, write_workflow, tmp_path):
+    address, worker_dir, env = two_node_cluster
+    out, run = tmp_path / "data", tmp_path / "run"
+    path = write_workflow(WF.replace("OUT", str(out)))
+    log = open(tmp_path / "run.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "datapipe", "run", str(path), "--out", str(run),
+                             "--address", address, "--no-progress"], stdout=log, stderr=subprocess.STDOUT,
+                            env=env)
+    deadline = time.time() + 180
+    while time.time() < deadline and len(list(run.glob("stages/slow-*/parts/*.json"))) < 6:
+        assert proc.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
+        time.sleep(0.2)
+    raylets = [p for p in _processes_under(worker_dir) if "raylet" in " ".join(p.cmdline())]
+    assert raylets, "no raylet of the worker node found"
+    for p in raylets:
+        os.kill(p.pid, signal.SIGKILL)
+    done_at_kill = len(list(run.glob("stages/slow-*/parts/*.json")))
+    assert proc.wait(timeout=300) == 0, (tmp_path / "run.log").read_text()[-5000:]
+    assert done_at_kill < 40, "the run finished before the node was killed"
+    ids = [e.episode_id for e in read_sink(out)]
+    assert len(ids) == 80 and max(Counter(ids).values()) == 1
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "succeeded"
+    assert manifest["stages"]["slow"]["counts"] == {**manifest["stages"]["slow"]["counts"],
+                                                    "in": 80, "out": 80, "failed": 0}
