@@ -19,8 +19,8 @@ import json
 import logging
 import os
 import threading
-import warnings
 import time
+import warnings
 from typing import Any
 
 import pyarrow as pa
@@ -69,15 +69,15 @@ def _configure_ray_data() -> None:
 class PartFn:
     """The ``map_batches`` callable of one stage: run and commit a part, emit rows or a summary."""
 
-    def __init__(self, task: StageTask, skip: frozenset[str], reporter: Any, emit: str):
-        self.task, self.skip, self.reporter, self.emit = task, skip, reporter, emit
+    def __init__(self, task: StageTask, skip: frozenset[str], emit: str):
+        self.task, self.skip, self.emit = task, skip, emit
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         if "shard" in batch.column_names:
             inputs: list[Any] = batch.column("shard").to_pylist()
         else:
             inputs = batch.select(EPISODE_SCHEMA.names).to_pylist()
-        out = run_part(self.task, inputs, self.skip, self.reporter)
+        out = run_part(self.task, inputs, self.skip)
         if self.emit == "rows":
             return out
         return pa.Table.from_pylist([{"stage_id": self.task.stage_id, "part": "", "n_in": len(inputs),
@@ -118,17 +118,22 @@ def _read_committed(sp: StagePlan) -> Any:
         max_retries=TASK_MAX_RETRIES)
 
 
-def _map(sp: StagePlan, ds: Any, skip: frozenset[str], reporter: Any, emit: str, batch_size: int) -> Any:
+def _map(sp: StagePlan, ds: Any, skip: frozenset[str], emit: str, batch_size: int) -> Any:
     import ray.data
 
     spec = sp.spec
     res = spec.resources.ray_args()
     kwargs: dict[str, Any] = {"batch_size": batch_size, "batch_format": "pyarrow", "zero_copy_batch": True,
                               **res}
-    fn_args = (sp.task, skip, reporter, emit)
+    fn_args = (sp.task, skip, emit)
     if spec.concurrency is not None or spec.stage_cls.use_actors:
-        conc = spec.concurrency or (1, max(1, int((ray.cluster_resources().get("CPU", 1)) // max(res["num_cpus"], 0.01))))
-        size = conc if isinstance(conc, tuple) else (conc, conc)
+        if spec.concurrency is None:  # use_actors without a size: autoscale up to what fits
+            fits = int(ray.cluster_resources().get("CPU", 1) // max(res["num_cpus"], 0.01))
+            size = (1, max(1, fits))
+        elif isinstance(spec.concurrency, tuple):
+            size = spec.concurrency
+        else:
+            size = (spec.concurrency, spec.concurrency)
         kwargs["compute"] = ray.data.ActorPoolStrategy(min_size=size[0], max_size=size[1])
         kwargs.update(max_restarts=-1, max_task_retries=-1)
         return ds.map_batches(PartFn, fn_constructor_args=fn_args, **kwargs)
@@ -185,7 +190,6 @@ def execute_ray(plan: RunPlan, board: ProgressBoard) -> None:
     import ray.data
 
     _configure_ray_data()
-    reporter = None  # progress comes from committed receipts, see _ReceiptPoller
     poller = _ReceiptPoller(plan, board)
     poller.start()
     outputs: dict[str, Any] = {}
@@ -204,11 +208,11 @@ def execute_ray(plan: RunPlan, board: ProgressBoard) -> None:
                                             override_num_blocks=max(1, len(shards)))
                 if not shards:
                     items = items.limit(0)
-                new = _map(sp, items, done, reporter, emit, batch_size=1)
+                new = _map(sp, items, done, emit, batch_size=1)
             else:
                 ups = [outputs[n] for n in sp.spec.needs]
                 inputs = ups[0].union(*ups[1:]) if len(ups) > 1 else ups[0]
-                new = _map(sp, inputs, done, reporter, emit, sp.spec.batch_size)
+                new = _map(sp, inputs, done, emit, sp.spec.batch_size)
             if sp.mode == "stream":
                 outputs[sp.spec.id] = new.union(_read_committed(sp)) if committed.output_files else new
                 continue
