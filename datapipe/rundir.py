@@ -79,6 +79,18 @@ class CommittedParts:
     counts: StageCounts = field(default_factory=StageCounts)
 
 
+def read_part(path: str, fs: Any, skip_keys: Iterable[str] = ()) -> pa.Table:
+    """One committed output file (``OUTPUT_SCHEMA``), without the rows of inputs in ``skip_keys``
+    (inputs an earlier-named part already committed; see :attr:`CommittedParts.excluded`)."""
+    import pyarrow.compute as pc
+
+    table = pq.read_table(path, filesystem=fs, schema=OUTPUT_SCHEMA)
+    skip = sorted(skip_keys)
+    if skip:
+        table = table.filter(pc.invert(pc.is_in(table[INPUT_KEY_COLUMN], pa.array(skip))))
+    return table
+
+
 class StageDir:
     """One stage's content-addressed folder in a run directory (and its quarantine)."""
 
@@ -135,15 +147,9 @@ class StageDir:
 
     def read_outputs(self, committed: CommittedParts | None = None) -> Iterable[pa.Table]:
         """Committed output tables one part at a time (duplicates from retries removed)."""
-        import pyarrow.compute as pc
-
         committed = committed or self.committed()
         for path in committed.output_files:
-            table = pq.read_table(path, filesystem=self.parts.fs)
-            skip = committed.excluded.get(path)
-            if skip:
-                table = table.filter(pc.invert(pc.is_in(table[INPUT_KEY_COLUMN], pa.array(sorted(skip)))))
-            yield table
+            yield read_part(path, self.parts.fs, committed.excluded.get(path, ()))
 
     def read_quarantine(self) -> pa.Table:
         """Quarantined inputs of committed parts (stage, key, error type, message, traceback)."""

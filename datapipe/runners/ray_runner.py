@@ -28,7 +28,7 @@ import pyarrow as pa
 from datapipe.execution import SUMMARY_SCHEMA, StageTask, run_part
 from datapipe.plan import RunPlan, StagePlan
 from datapipe.progress import ProgressBoard
-from datapipe.rundir import INPUT_KEY_COLUMN, OUTPUT_SCHEMA
+from datapipe.rundir import OUTPUT_SCHEMA, read_part
 from datapipe.runners.common import StageFailed, finish_segment, source_shards
 from schemas.episode import EPISODE_SCHEMA
 
@@ -91,16 +91,8 @@ class _ReadPart:
         self.fs, self.excluded = fs, excluded
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        import pyarrow.compute as pc
-        import pyarrow.parquet as pq
-
-        tables = []
-        for path in batch.column("file").to_pylist():
-            table = pq.read_table(path, filesystem=self.fs, schema=OUTPUT_SCHEMA)
-            skip = self.excluded.get(path)
-            if skip:
-                table = table.filter(pc.invert(pc.is_in(table[INPUT_KEY_COLUMN], pa.array(skip))))
-            tables.append(table)
+        tables = [read_part(path, self.fs, self.excluded.get(path, ()))
+                  for path in batch.column("file").to_pylist()]
         return pa.concat_tables(tables) if tables else OUTPUT_SCHEMA.empty_table()
 
 
@@ -221,8 +213,6 @@ def execute_ray(plan: RunPlan, board: ProgressBoard) -> None:
             try:
                 for _ in new.iter_batches(batch_size=None, batch_format="pyarrow"):
                     pass
-                if os.environ.get("DATAPIPE_RAY_STATS"):
-                    print(new.stats())
             except Exception as exc:
                 for s in segment:
                     s.status = "failed"
