@@ -1,9 +1,9 @@
-"""Running one stage over one batch of inputs and committing the result as a part.
+"""Running a chain of stages over one batch of inputs and committing the result as a part.
 
-This is the unit of work both runners share: the local runner calls :func:`run_part` in a loop,
+This is the unit of work both runners share: the local runner calls :func:`run_chain` in a loop,
 the Ray runner calls it inside ``map_batches`` on workers. It knows nothing of Ray.
 
-Per input it calls the stage, catches any exception (the input goes to quarantine with stage,
+Per input and stage it calls the stage, catches any exception (the input goes to quarantine with stage,
 error type, message and traceback; the batch goes on), checks outputs are episodes, appends the
 stage's lineage entry, and commits outputs + failures + receipt atomically under a part name
 derived from the input keys (so a retried batch rewrites the same part, never a second one).
@@ -65,13 +65,27 @@ class StageTask:
 _READY: dict[tuple[str, str, str], Stage] = {}
 
 
+class StageSetupError(RuntimeError):
+    """A stage could not be created or set up on a worker (this fails the stage, not an input)."""
+
+    def __init__(self, stage_id: str, detail: str):
+        super().__init__(stage_id, detail)  # args as given, so it pickles across Ray
+        self.stage_id, self.detail = stage_id, detail
+
+    def __str__(self) -> str:
+        return f"stage {self.stage_id!r} {self.detail}"
+
+
 def ready_stage(task: StageTask) -> Stage:
     """This process's stage object for ``task``, created and set up on first use."""
     key = (task.run_uri, task.stage_id, task.out_hash)
     stage = _READY.get(key)
     if stage is None:
-        stage = task.stage_cls(task.config)
-        stage.setup()
+        try:
+            stage = task.stage_cls(task.config)
+            stage.setup()
+        except Exception as exc:
+            raise StageSetupError(task.stage_id, f"setup failed: {type(exc).__name__}: {exc}") from exc
         _READY[key] = stage
     return stage
 
@@ -130,85 +144,136 @@ def _decode_inputs(rows: list[dict[str, Any]]) -> tuple[list[tuple[str, Episode]
     return good, bad
 
 
-def run_part(
-    task: StageTask,
+@dataclass
+class _StepResult:
+    """What one stage of a chain did with its inputs."""
+
+    keys: list[str]
+    outputs: list[tuple[str, Episode]]
+    failures: list[Failure]
+    sink_receipt: dict[str, Any] | None
+    duration_s: float
+
+
+def _run_stage(task: StageTask, stage: Stage, items: list[tuple[str, Episode]], keys: list[str],
+               failures: list[Failure], part: str) -> _StepResult:
+    """Run one transform or sink over decoded ``items`` (``(input key, episode)``)."""
+    started = time.perf_counter()
+    outputs: list[tuple[str, Episode]] = []
+    sink_receipt = None
+    if isinstance(stage, Transform):
+        for key, episode in items:
+            try:
+                outputs.extend((key, e) for e in _check_outputs(stage.process(episode), stage, key))
+            except Exception as exc:
+                failures.append(_failure(key, exc, episode))
+    elif isinstance(stage, SinkStage):
+        task.check_epoch()
+        try:
+            if items:
+                sink_receipt = stage.write([e for _, e in items], part)
+        except Exception as exc:  # a failed write fails every input of the batch
+            failures.extend(_failure(k, exc, e) for k, e in items)
+            sink_receipt = None
+    else:
+        raise TypeError(f"{task.uses}: unknown stage kind {type(stage).__mro__}")
+    return _StepResult(keys, outputs, failures, sink_receipt, time.perf_counter() - started)
+
+
+def _read_shards(stage: SourceStage, shards: list[str]) -> _StepResult:
+    started = time.perf_counter()
+    outputs: list[tuple[str, Episode]] = []
+    failures: list[Failure] = []
+    for shard in shards:
+        try:
+            outputs.extend((shard, e) for e in _check_outputs(stage.read(shard), stage, shard))
+        except Exception as exc:
+            failures.append(_failure(shard, exc, None))
+    return _StepResult(shards, outputs, failures, None, time.perf_counter() - started)
+
+
+def _receipt(task: StageTask, part: str, step: _StepResult, is_sink: bool) -> dict[str, Any]:
+    per_key: dict[str, int] = {}
+    for key, _ in step.outputs:
+        per_key[key] = per_key.get(key, 0) + 1
+    return {
+        "part": part,
+        "stage_id": task.stage_id,
+        "input_keys": step.keys,
+        "n_in": len(step.keys),
+        "n_out": len(step.keys) - len(step.failures) if is_sink else len(step.outputs),
+        "n_failed": len(step.failures),
+        "outputs_per_key": per_key,
+        "duration_s": step.duration_s,
+        "sink": step.sink_receipt,
+    }
+
+
+def run_chain(
+    tasks: list[StageTask],
     inputs: list[str] | list[dict[str, Any]],
     skip_keys: frozenset[str] = frozenset(),
     reporter: ProgressReporter | None = None,
 ) -> pa.Table:
-    """Run ``task``'s stage over one batch and commit it. Return the output rows.
+    """Run a chain of stages over one batch in this process and commit it. Return the output rows
+    of the chain's last stage.
 
-    ``inputs`` are shard names for a source, episode rows (``EPISODE_SCHEMA`` dicts) otherwise.
-    Inputs whose key is in ``skip_keys`` (done in an earlier run) are dropped first. The returned
-    table has ``OUTPUT_SCHEMA`` (episode rows plus the input key each came from); for sinks it is
-    empty.
+    ``inputs`` are shard names when the chain starts with a source, episode rows
+    (``EPISODE_SCHEMA`` dicts) otherwise. Inputs whose key is in ``skip_keys`` (done in an earlier
+    run) are dropped first. Episodes pass from stage to stage as objects, each stage appending its
+    lineage entry. Every stage commits a receipt (and its quarantine) under one part name derived
+    from the batch's input keys; only the last stage commits data, and its receipt, written last,
+    is the commit point of the whole batch (``chain_keys``). The returned table has
+    ``OUTPUT_SCHEMA`` (episode rows plus the input key each came from); for sinks it is empty.
     """
-    stage = ready_stage(task)
-    started = time.perf_counter()
-    failures: list[Failure] = []
-    outputs: list[tuple[str, Episode]] = []
-    sink_receipt: dict[str, Any] | None = None
-    if isinstance(stage, SourceStage):
+    stages = [ready_stage(t) for t in tasks]
+    head = stages[0]
+    if isinstance(head, SourceStage):
         keys = [k for k in inputs if k not in skip_keys]
-        for shard in keys:
-            try:
-                outputs.extend((shard, e) for e in _check_outputs(stage.read(shard), stage, shard))
-            except Exception as exc:
-                failures.append(_failure(shard, exc, None))
+        if not keys:
+            return OUTPUT_SCHEMA.empty_table()
+        part = f"part-{keys_hash(keys)}"
+        steps = [_read_shards(head, keys)]
     else:
         rows = [r for r in inputs if r["episode_id"] not in skip_keys]
-        decoded, failures = _decode_inputs(rows)
         keys = [r["episode_id"] for r in rows]
-        if isinstance(stage, Transform):
-            for key, episode in decoded:
-                try:
-                    outputs.extend((key, e) for e in _check_outputs(stage.process(episode), stage, key))
-                except Exception as exc:
-                    failures.append(_failure(key, exc, episode))
-        elif isinstance(stage, SinkStage):
-            task.check_epoch()
-            try:
-                if decoded:
-                    sink_receipt = stage.write([e for _, e in decoded], f"part-{keys_hash(keys)}")
-            except Exception as exc:  # a failed write fails every input of the batch
-                failures.extend(_failure(k, exc, e) for k, e in decoded)
-                sink_receipt = None
-        else:
-            raise TypeError(f"{task.uses}: unknown stage kind {type(stage).__mro__}")
-    if not keys:
-        return OUTPUT_SCHEMA.empty_table()
-    part = f"part-{keys_hash(keys)}"
-    lineage = task.lineage
+        if not keys:
+            return OUTPUT_SCHEMA.empty_table()
+        part = f"part-{keys_hash(keys)}"
+        decoded, bad = _decode_inputs(rows)
+        steps = [_run_stage(tasks[0], head, decoded, keys, bad, part)]
+    for task, stage, prev_task in zip(tasks[1:], stages[1:], tasks):
+        lineage = prev_task.lineage
+        items = [(e.episode_id, e.with_lineage(lineage)) for _, e in steps[-1].outputs]
+        steps.append(_run_stage(task, stage, items, [k for k, _ in items], [], part))
+    tasks[-1].check_epoch()
+    for task, stage, step in zip(tasks[:-1], stages, steps):
+        task.stage_dir().commit_part(part, _receipt(task, part, step, False), None,
+                                     _failures_table(task, step.failures) if step.failures else None)
+    tail, last = tasks[-1], steps[-1]
+    is_sink = isinstance(stages[-1], SinkStage)
     out_rows = []
-    per_key: dict[str, int] = {}
-    for key, ep in outputs:
-        row = episode_to_row(ep.with_lineage(lineage))
-        row[INPUT_KEY_COLUMN] = key
-        out_rows.append(row)
-        per_key[key] = per_key.get(key, 0) + 1
+    if not is_sink:
+        lineage = tail.lineage
+        for key, ep in last.outputs:
+            row = episode_to_row(ep.with_lineage(lineage))
+            row[INPUT_KEY_COLUMN] = key
+            out_rows.append(row)
     out_table = pa.Table.from_pylist(out_rows, schema=OUTPUT_SCHEMA)
-    n_out = out_table.num_rows if not isinstance(stage, SinkStage) else len(keys) - len(failures)
-    receipt = {
-        "part": part,
-        "stage_id": task.stage_id,
-        "input_keys": keys,
-        "n_in": len(keys),
-        "n_out": n_out,
-        "n_failed": len(failures),
-        "outputs_per_key": per_key,
-        "duration_s": time.perf_counter() - started,
-        "sink": sink_receipt,
-    }
-    task.check_epoch()
-    task.stage_dir().commit_part(
-        part,
-        receipt,
-        None if isinstance(stage, SinkStage) else out_table,
-        _failures_table(task, failures) if failures else None,
-    )
+    receipt = {**_receipt(tail, part, last, is_sink), "chain_keys": keys}
+    tail.stage_dir().commit_part(part, receipt, None if is_sink else out_table,
+                                 _failures_table(tail, last.failures) if last.failures else None)
     if reporter is not None:
-        reporter.report(task.stage_id, len(keys), n_out, len(failures))
-    return out_table if not isinstance(stage, SinkStage) else OUTPUT_SCHEMA.empty_table()
+        for task, stage, step in zip(tasks, stages, steps):
+            r = _receipt(task, part, step, isinstance(stage, SinkStage))
+            reporter.report(task.stage_id, r["n_in"], r["n_out"], r["n_failed"])
+    return out_table
+
+
+def run_part(task: StageTask, inputs: list[str] | list[dict[str, Any]],
+             skip_keys: frozenset[str] = frozenset(), reporter: ProgressReporter | None = None) -> pa.Table:
+    """:func:`run_chain` of a single stage."""
+    return run_chain([task], inputs, skip_keys, reporter)
 
 
 def task_for(spec: Any, run_uri: str, out_hash: str, epoch: str = "") -> StageTask:

@@ -3,10 +3,18 @@
 Describing the work (this module) is separate from running it (``datapipe.runners``).
 
 Each stage gets a content hash (:func:`datapipe.hashing.output_hash`) and a folder in the run
-directory. A stage is *streamed* into its consumer when it has exactly one consumer; otherwise
-(a leaf, a sink, or a stage feeding several consumers) it is *committed*: executed to the end
-before its consumers read its committed output. Streamed chains execute when the committed stage
-at their end does.
+directory. Stages are grouped into *chains* that run in one worker call per batch, episodes
+passed in memory from stage to stage: a stage is *fused* into its consumer when it is that
+consumer's only need and the consumer is its only consumer, neither runs on an actor pool, they
+ask for the same GPUs and it is not marked ``checkpoint`` (a chain reserves the largest CPU and
+memory request of its stages). A fused stage commits receipts (counts,
+quarantine) but no data; the chain's last stage commits the outputs and, in its receipts, which
+chain inputs are done, so resume is per chain input.
+
+A chain's last stage is *streamed* into its consumer chain when it has exactly one consumer;
+otherwise (a leaf, a sink, or a stage feeding several consumers) it is *committed*: executed to
+the end before its consumers read its committed output. Streamed chains execute when the
+committed stage at their end does.
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ class StagePlan:
     out_hash: str
     dir: StageDir
     task: StageTask
-    mode: str  # "stream" | "commit"
+    mode: str  # "fused" (no data persisted) | "stream" | "commit"
     complete_before: bool
     status: str = "pending"  # pending | reused | succeeded | failed | blocked (downstream of a failure)
     counts: StageCounts = field(default_factory=StageCounts)
@@ -52,10 +60,15 @@ class RunPlan:
     workflow: Workflow
     run: RunDir
     stages: list[StagePlan]
+    chains: list[list[StagePlan]] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
 
     def get(self, stage_id: str) -> StagePlan:
         return next(s for s in self.stages if s.spec.id == stage_id)
+
+    def chain_of(self, stage_id: str) -> list[StagePlan]:
+        """The chain ``stage_id`` runs in."""
+        return next(c for c in self.chains if any(sp.spec.id == stage_id for sp in c))
 
     def segment(self, stage_id: str) -> list[StagePlan]:
         """``stage_id`` and the not-yet-complete streamed stages that execute with it."""
@@ -68,7 +81,7 @@ class RunPlan:
             out.append(sp)
             for need in sp.spec.needs:
                 up = self.get(need)
-                if up.mode == "stream" and not up.complete_before:
+                if up.mode in ("stream", "fused") and not up.complete_before:
                     visit(need)
 
         visit(stage_id)
@@ -94,6 +107,7 @@ class RunPlan:
                     "hash": sp.out_hash,
                     "dir": f"stages/{sp.dir.name}",
                     "needs": {n: self.get(n).out_hash for n in sp.spec.needs},
+                    "mode": sp.mode,
                     "status": sp.status,
                     "counts": sp.counts.as_dict(),
                     "max_error_rate": sp.spec.max_error_rate,
@@ -121,23 +135,78 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def _on_actors(spec: StageSpec) -> bool:
+    return spec.concurrency is not None or spec.stage_cls.use_actors
+
+
+def can_fuse(workflow: Workflow, up: StageSpec, down: StageSpec) -> bool:
+    """Whether ``up`` runs fused into ``down`` (same worker call, no data persisted between)."""
+    return (down.needs == (up.id,) and [c.id for c in workflow.consumers(up.id)] == [down.id] and up.kind != "sink"
+            and not up.checkpoint and not _on_actors(up) and not _on_actors(down)
+            and up.resources.gpus == down.resources.gpus)
+
+
+def chains_of(workflow: Workflow) -> list[list[StageSpec]]:
+    """The workflow's stages grouped into chains, in topological order."""
+    chains: list[list[StageSpec]] = []
+    by_tail: dict[str, list[StageSpec]] = {}
+    for spec in workflow.stages:
+        up = by_tail.get(spec.needs[0]) if len(spec.needs) == 1 else None
+        if up is not None and can_fuse(workflow, up[-1], spec):
+            del by_tail[up[-1].id]
+            up.append(spec)
+            by_tail[spec.id] = up
+        else:
+            chain = [spec]
+            chains.append(chain)
+            by_tail[spec.id] = chain
+    return chains
+
+
+def _drop_orphan_receipts(sp: StagePlan, tail: StagePlan) -> None:
+    """Remove a fused stage's receipts whose chain part was never committed by the chain's end
+    (a crash between the two); their inputs run again."""
+    committed = {r["part"] for r in tail.dir.committed().receipts}
+    for loc in sp.dir.parts.list(".json"):
+        if loc.path.rsplit("/", 1)[-1][:-5] not in committed:
+            loc.delete()
+
+
 def plan_run(workflow: Workflow, run_uri: str, force: bool = False) -> RunPlan:
     """Bind ``workflow`` to the run directory ``run_uri``; with ``force``, forget earlier work."""
     run = RunDir(run_uri)
     run.root.makedirs()
     epoch = run.new_epoch()
     hashes: dict[str, str] = {}
-    stages = []
-    for spec in workflow.stages:
-        h = output_hash(spec.config_hash, [hashes[n] for n in spec.needs])
-        hashes[spec.id] = h
-        sdir = run.stage(spec.id, h)
-        if force:
-            sdir.reset()
-        else:
-            sdir.clean_uncommitted()
-        consumers = workflow.consumers(spec.id)
-        mode = "stream" if len(consumers) == 1 and spec.kind != "sink" else "commit"
-        stages.append(StagePlan(spec=spec, out_hash=h, dir=sdir, task=task_for(spec, run.root.uri, h, epoch),
-                                mode=mode, complete_before=sdir.is_complete()))
-    return RunPlan(workflow=workflow, run=run, stages=stages)
+    plans: dict[str, StagePlan] = {}
+    chains = []
+    for chain_specs in chains_of(workflow):
+        chain = []
+        for spec in chain_specs:
+            h = output_hash(spec.config_hash, [hashes[n] for n in spec.needs])
+            hashes[spec.id] = h
+            sdir = run.stage(spec.id, h)
+            if force:
+                sdir.reset()
+            if spec is not chain_specs[-1]:
+                mode = "fused"
+            else:
+                mode = "stream" if len(workflow.consumers(spec.id)) == 1 and spec.kind != "sink" else "commit"
+            plans[spec.id] = StagePlan(spec=spec, out_hash=h, dir=sdir, mode=mode, complete_before=False,
+                                       task=task_for(spec, run.root.uri, h, epoch))
+            chain.append(plans[spec.id])
+        chains.append(chain)
+        tail = chain[-1]
+        # A stage completed as fused has no data: reusable only inside a complete chain like it.
+        tail.complete_before = tail.dir.is_complete() and tail.dir.completion().get("persisted", True)
+        if tail.dir.is_complete() and not tail.complete_before:
+            tail.dir.reset()
+        tail.dir.clean_uncommitted()
+        for sp in chain[:-1]:
+            sp.complete_before = tail.complete_before and sp.dir.is_complete()
+            if not sp.complete_before:
+                if sp.dir.is_complete():
+                    sp.dir.reset()  # its chain runs again (a downstream stage changed)
+                _drop_orphan_receipts(sp, tail)
+            sp.dir.clean_uncommitted()
+    return RunPlan(workflow=workflow, run=run, stages=[plans[s.id] for s in workflow.stages], chains=chains)

@@ -74,6 +74,7 @@ class CommittedParts:
 
     receipts: list[dict[str, Any]] = field(default_factory=list)
     done_keys: set[str] = field(default_factory=set)
+    chain_done: set[str] = field(default_factory=set)  # inputs of the stage's chain that are done
     output_files: list[str] = field(default_factory=list)
     excluded: dict[str, set[str]] = field(default_factory=dict)
     counts: StageCounts = field(default_factory=StageCounts)
@@ -132,6 +133,7 @@ class StageDir:
             overlap = keys & result.done_keys
             result.receipts.append(receipt)
             result.done_keys |= keys
+            result.chain_done.update(receipt.get("chain_keys", receipt["input_keys"]))
             c = result.counts
             c.n_in += len(keys - overlap)
             c.n_failed += receipt["n_failed"]
@@ -161,6 +163,10 @@ class StageDir:
     def is_complete(self) -> bool:
         """Whether every input of this stage was processed in an earlier or this run."""
         return self.complete_file.exists()
+
+    def completion(self) -> dict[str, Any]:
+        """What :meth:`mark_complete` recorded (empty if the stage is not complete)."""
+        return json.loads(self.complete_file.read_bytes()) if self.is_complete() else {}
 
     def mark_complete(self, summary: dict[str, Any]) -> None:
         """Record that the stage finished, with its counts."""

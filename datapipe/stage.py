@@ -38,6 +38,11 @@ class Resources:
     gpus: float = 0.0
     memory: int | None = None
 
+    def combined(self, other: Resources) -> Resources:
+        """What one worker running both stages in turn needs: the larger of each."""
+        memory = max(self.memory or 0, other.memory or 0) or None
+        return Resources(cpus=max(self.cpus, other.cpus), gpus=max(self.gpus, other.gpus), memory=memory)
+
     def ray_args(self) -> dict[str, Any]:
         """Keyword arguments of ``map_batches`` / ``ray.remote`` for these resources."""
         args: dict[str, Any] = {"num_cpus": self.cpus}

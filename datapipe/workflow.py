@@ -52,6 +52,7 @@ class StageSpec:
     concurrency: int | tuple[int, int] | None
     batch_size: int
     max_error_rate: float
+    checkpoint: bool = False
 
     @property
     def kind(self) -> str:
@@ -211,6 +212,7 @@ def parse_workflow(
             batch_size=entry.get("batch_size", defaults.get("batch_size", DEFAULT_BATCH_SIZE)),
             max_error_rate=float(entry.get("max_error_rate",
                                            defaults.get("max_error_rate", DEFAULT_MAX_ERROR_RATE))),
+            checkpoint=bool(entry.get("checkpoint", defaults.get("checkpoint", False))),
         )
     return Workflow(name=doc["name"], path=file, stages=tuple(specs[s] for s in order),
                     description=doc.get("description", ""), raw=doc)

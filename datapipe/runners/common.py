@@ -62,7 +62,7 @@ def finish_segment(plan: RunPlan, segment: list[StagePlan], started: float) -> N
                 sp.status = "failed"
                 raise StageFailed(sp.spec.id, f"finalize failed: {type(exc).__name__}: {exc}") from exc
         sp.dir.mark_complete({"counts": sp.counts.as_dict(), "result": sp.result,
-                              "parts": len(committed[sp.spec.id].receipts)})
+                              "parts": len(committed[sp.spec.id].receipts), "persisted": sp.mode != "fused"})
         sp.status = "succeeded"
     if breaches:
         sp = breaches[0]

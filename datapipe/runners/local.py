@@ -1,7 +1,7 @@
-"""The local runner: every stage in topological order, in this process, no Ray.
+"""The local runner: every chain of stages in topological order, in this process, no Ray.
 
-Semantics match the Ray runner (same parts, receipts, quarantine, resume, lineage), except that
-each stage runs to the end before the next starts. Unit tests and debugging use it.
+Semantics match the Ray runner (same chains, parts, receipts, quarantine, resume, lineage),
+except that each chain runs to the end before the next starts. Unit tests and debugging use it.
 """
 
 from __future__ import annotations
@@ -9,36 +9,43 @@ from __future__ import annotations
 import itertools
 import time
 
-from datapipe.execution import run_part
+from datapipe.execution import StageSetupError, run_chain
 from datapipe.plan import RunPlan
 from datapipe.progress import ProgressBoard
 from datapipe.runners.common import StageFailed, batched_rows, finish_segment, source_shards
 
 
 def execute_local(plan: RunPlan, board: ProgressBoard) -> None:
-    """Run every incomplete stage of ``plan``; raise :class:`StageFailed` on a failing stage."""
-    for sp in plan.stages:
-        if sp.complete_before:
+    """Run every incomplete chain of ``plan``; raise :class:`StageFailed` on a failing stage."""
+    for chain in plan.chains:
+        head, tail = chain[0], chain[-1]
+        if tail.complete_before:
             continue
         started = time.perf_counter()
-        committed = sp.dir.committed()
-        done = frozenset(committed.done_keys)
+        done = frozenset(tail.dir.committed().chain_done)
+        tasks = [sp.task for sp in chain]
+        for sp in chain:  # what earlier runs committed
+            board.set_totals(sp.spec.id, sp.counts.n_in, sp.counts.n_out, sp.counts.n_failed)
         try:
-            if sp.spec.kind == "source":
-                shards = source_shards(sp, set(done))
-                board.set_total(sp.spec.id, len(shards) + len(done))
-                board.report(sp.spec.id, len(done), committed.counts.n_out, committed.counts.n_failed)
+            if head.spec.kind == "source":
+                shards = source_shards(head, set(done))
+                board.set_total(head.spec.id, len(shards) + len(done))
                 for shard in shards:
-                    run_part(sp.task, [shard], done, board)
+                    run_chain(tasks, [shard], done, board)
             else:
                 upstream = itertools.chain.from_iterable(
-                    plan.get(n).dir.read_outputs() for n in sp.spec.needs)
-                for batch in batched_rows(upstream, sp.spec.batch_size):
-                    run_part(sp.task, batch, done, board)
+                    plan.get(n).dir.read_outputs() for n in head.spec.needs)
+                for batch in batched_rows(upstream, head.spec.batch_size):
+                    run_chain(tasks, batch, done, board)
         except StageFailed:
             raise
-        except Exception as exc:  # setup() or the stage's machinery, not one episode
-            sp.status = "failed"
-            raise StageFailed(sp.spec.id, f"{type(exc).__name__}: {exc}") from exc
-        finish_segment(plan, [sp], started)
-        board.finish(sp.spec.id, sp.counts.n_in, sp.counts.n_out, sp.counts.n_failed)
+        except StageSetupError as exc:
+            plan.get(exc.stage_id).status = "failed"
+            raise StageFailed(exc.stage_id, exc.detail) from exc
+        except Exception as exc:  # the stage's machinery, not one episode
+            for sp in chain:
+                sp.status = "failed"
+            raise StageFailed(tail.spec.id, f"{type(exc).__name__}: {exc}") from exc
+        finish_segment(plan, chain, started)
+        for sp in chain:
+            board.finish(sp.spec.id, sp.counts.n_in, sp.counts.n_out, sp.counts.n_failed)

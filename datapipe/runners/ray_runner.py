@@ -1,11 +1,12 @@
 """The Ray runner: a run plan compiled onto Ray Data.
 
-Each incomplete stage becomes a ``map_batches`` over its inputs (the union of its needs' outputs;
-for a source, its unread shard names) with the stage's resources; a stage with ``concurrency``
-(or ``use_actors``) runs on an actor pool, others as Ray tasks that Ray Data may fuse. Each batch
-is committed as a part on the worker (:func:`datapipe.execution.run_part`). Streamed stages feed
-their single consumer directly; committed stages (leaves, sinks, fan-out points) are executed to
-the end and their consumers read the committed parts. Outputs committed by an earlier,
+Each incomplete chain of stages (:mod:`datapipe.plan`) becomes one ``map_batches`` over the
+inputs of its first stage (the union of its needs' outputs; for a source, its unread shard
+names) with the chain's resources; a stage with ``concurrency`` (or ``use_actors``) runs alone
+on an actor pool, other chains as Ray tasks. Each batch runs through the whole chain and is
+committed on the worker (:func:`datapipe.execution.run_chain`). Streamed chains feed their single
+consumer directly; committed chain ends (leaves, sinks, fan-out points) are executed to the end
+and their consumers read the committed parts. Outputs committed by an earlier,
 interrupted run are read back and unioned with the new stream, so resume is per episode.
 
 Progress bars are fed from the committed receipts by a driver thread, so what they show is what
@@ -25,7 +26,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from datapipe.execution import SUMMARY_SCHEMA, StageTask, run_part
+from datapipe.execution import SUMMARY_SCHEMA, StageSetupError, StageTask, run_chain
 from datapipe.plan import RunPlan, StagePlan
 from datapipe.progress import ProgressBoard
 from datapipe.rundir import OUTPUT_SCHEMA, read_part
@@ -66,21 +67,21 @@ def _configure_ray_data() -> None:
     ctx.verbose_stats_logs = False
 
 
-class PartFn:
-    """The ``map_batches`` callable of one stage: run and commit a part, emit rows or a summary."""
+class ChainFn:
+    """The ``map_batches`` callable of one chain: run and commit a part, emit rows or a summary."""
 
-    def __init__(self, task: StageTask, skip: frozenset[str], emit: str):
-        self.task, self.skip, self.emit = task, skip, emit
+    def __init__(self, tasks: list[StageTask], skip: frozenset[str], emit: str):
+        self.tasks, self.skip, self.emit = tasks, skip, emit
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         if "shard" in batch.column_names:
             inputs: list[Any] = batch.column("shard").to_pylist()
         else:
             inputs = batch.select(EPISODE_SCHEMA.names).to_pylist()
-        out = run_part(self.task, inputs, self.skip)
+        out = run_chain(self.tasks, inputs, self.skip)
         if self.emit == "rows":
             return out
-        return pa.Table.from_pylist([{"stage_id": self.task.stage_id, "part": "", "n_in": len(inputs),
+        return pa.Table.from_pylist([{"stage_id": self.tasks[-1].stage_id, "part": "", "n_in": len(inputs),
                                       "n_out": out.num_rows, "n_failed": 0}], schema=SUMMARY_SCHEMA)
 
 
@@ -110,14 +111,17 @@ def _read_committed(sp: StagePlan) -> Any:
         max_retries=TASK_MAX_RETRIES)
 
 
-def _map(sp: StagePlan, ds: Any, skip: frozenset[str], emit: str, batch_size: int) -> Any:
+def _map(chain: list[StagePlan], ds: Any, skip: frozenset[str], emit: str, batch_size: int) -> Any:
     import ray.data
 
-    spec = sp.spec
-    res = spec.resources.ray_args()
+    spec = chain[0].spec  # an actor-pool stage is alone in its chain
+    resources = spec.resources
+    for sp in chain[1:]:
+        resources = resources.combined(sp.spec.resources)
+    res = resources.ray_args()
     kwargs: dict[str, Any] = {"batch_size": batch_size, "batch_format": "pyarrow", "zero_copy_batch": True,
                               **res}
-    fn_args = (sp.task, skip, emit)
+    fn_args = ([sp.task for sp in chain], skip, emit)
     if spec.concurrency is not None or spec.stage_cls.use_actors:
         if spec.concurrency is None:  # use_actors without a size: autoscale up to what fits
             fits = int(ray.cluster_resources().get("CPU", 1) // max(res["num_cpus"], 0.01))
@@ -128,7 +132,7 @@ def _map(sp: StagePlan, ds: Any, skip: frozenset[str], emit: str, batch_size: in
             size = (spec.concurrency, spec.concurrency)
         kwargs["compute"] = ray.data.ActorPoolStrategy(min_size=size[0], max_size=size[1])
         kwargs.update(max_restarts=-1, max_task_retries=-1)
-        return ds.map_batches(PartFn, fn_constructor_args=fn_args, **kwargs)
+        return ds.map_batches(ChainFn, fn_constructor_args=fn_args, **kwargs)
     kwargs["max_retries"] = TASK_MAX_RETRIES
     if spec.kind == "source":
         # Keep a source out of operator fusion with its consumers: fused, Ray Data bundles the
@@ -136,7 +140,7 @@ def _map(sp: StagePlan, ds: Any, skip: frozenset[str], emit: str, batch_size: in
         # serially. Unfused, each shard is its own task and its episodes flow on in parallel.
         # (Remote args that differ prevent fusion; retry_exceptions=False is Ray's default.)
         kwargs["retry_exceptions"] = False
-    return ds.map_batches(PartFn(*fn_args), **kwargs)
+    return ds.map_batches(ChainFn(*fn_args), **kwargs)
 
 
 class _ReceiptPoller:
@@ -186,52 +190,58 @@ def execute_ray(plan: RunPlan, board: ProgressBoard) -> None:
     poller.start()
     outputs: dict[str, Any] = {}
     try:
-        for sp in plan.stages:
-            if sp.complete_before:
-                outputs[sp.spec.id] = _read_committed(sp)
+        for chain in plan.chains:
+            head, tail = chain[0], chain[-1]
+            if tail.complete_before:
+                outputs[tail.spec.id] = _read_committed(tail)
                 continue
-            committed = sp.dir.committed()
-            done = frozenset(committed.done_keys)
-            emit = "rows" if sp.mode == "stream" else "summary"
-            if sp.spec.kind == "source":
-                shards = source_shards(sp, set(done))
-                board.set_total(sp.spec.id, len(shards) + len(done))
+            committed = tail.dir.committed()
+            done = frozenset(committed.chain_done)
+            emit = "rows" if tail.mode == "stream" else "summary"
+            if head.spec.kind == "source":
+                shards = source_shards(head, set(done))
+                board.set_total(head.spec.id, len(shards) + len(done))
                 items = ray.data.from_items([{"shard": s} for s in shards] or [{"shard": "__none__"}],
                                             override_num_blocks=max(1, len(shards)))
                 if not shards:
                     items = items.limit(0)
-                new = _map(sp, items, done, emit, batch_size=1)
+                new = _map(chain, items, done, emit, batch_size=1)
             else:
-                ups = [outputs[n] for n in sp.spec.needs]
+                ups = [outputs[n] for n in head.spec.needs]
                 inputs = ups[0].union(*ups[1:]) if len(ups) > 1 else ups[0]
-                new = _map(sp, inputs, done, emit, sp.spec.batch_size)
-            if sp.mode == "stream":
-                outputs[sp.spec.id] = new.union(_read_committed(sp)) if committed.output_files else new
+                new = _map(chain, inputs, done, emit, head.spec.batch_size)
+            if tail.mode == "stream":
+                outputs[tail.spec.id] = new.union(_read_committed(tail)) if committed.output_files else new
                 continue
             started = time.perf_counter()
-            segment = plan.segment(sp.spec.id)
+            segment = plan.segment(tail.spec.id)
             try:
                 for _ in new.iter_batches(batch_size=None, batch_format="pyarrow"):
                     pass
             except Exception as exc:
                 for s in segment:
                     s.status = "failed"
-                raise StageFailed(sp.spec.id, _ray_error_text(exc)) from exc
+                stage_id, text = _ray_error_text(exc)
+                raise StageFailed(stage_id or tail.spec.id, text) from exc
             finish_segment(plan, segment, started)
             for s in segment:
                 board.finish(s.spec.id, s.counts.n_in, s.counts.n_out, s.counts.n_failed)
-            outputs[sp.spec.id] = _read_committed(sp)
+            outputs[tail.spec.id] = _read_committed(tail)
     finally:
         poller.close()
 
 
-def _ray_error_text(exc: BaseException) -> str:
-    """The innermost useful message of an exception raised through Ray Data."""
+def _ray_error_text(exc: BaseException) -> tuple[str | None, str]:
+    """The failing stage (when a worker's setup failed) and the innermost useful message of an
+    exception raised through Ray Data."""
     chain = [exc]
     while chain[-1].__cause__ is not None and len(chain) < 20:
         chain.append(chain[-1].__cause__)
+    for cause in chain:
+        if isinstance(cause, StageSetupError):
+            return cause.stage_id, cause.detail
     for cause in reversed(chain):
         lines = [ln for ln in str(cause).strip().splitlines() if ln.strip()]
         if lines:
-            return f"{type(cause).__name__}: {lines[-1]}"
-    return type(exc).__name__
+            return None, f"{type(cause).__name__}: {lines[-1]}"
+    return None, type(exc).__name__

@@ -36,7 +36,8 @@ def test_run_dir_and_sink_as_file_uris(write_workflow, tmp_path):
     assert result.ok, result.error
     assert {e.episode_id for e in read_sink(tmp_path / "data")} == {e.episode_id for e in expected_synthetic(12, seed=5)}
     index = json.loads((tmp_path / "data" / "_datapipe_index.json").read_text())
-    assert index["episodes"] == 12 and len(index["files"]) == 1  # default batch_size 16: one part
+    # the sink runs fused with the source: one part per source shard of 4 episodes
+    assert index["episodes"] == 12 and len(index["files"]) == 3
     assert json.loads((tmp_path / "run" / "manifest.json").read_text())["status"] == "succeeded"
 
 
