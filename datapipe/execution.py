@@ -221,9 +221,10 @@ def run_chain(
     ``inputs`` are shard names when the chain starts with a source, episode rows
     (``EPISODE_SCHEMA`` dicts) otherwise. Inputs whose key is in ``skip_keys`` (done in an earlier
     run) are dropped first. Episodes pass from stage to stage as objects, each stage appending its
-    lineage entry. Every stage commits a receipt (and its quarantine) under one part name derived
-    from the batch's input keys; only the last stage commits data, and its receipt, written last,
-    is the commit point of the whole batch (``chain_keys``). The returned table has
+    lineage entry. Everything is committed under one part name derived from the batch's input
+    keys: each stage's quarantine, then the last stage's outputs, then its receipt, which is the
+    commit point of the whole batch: it lists the batch's input keys (``chain_keys``) and every
+    fused stage's counts (``chain``). The returned table has
     ``OUTPUT_SCHEMA`` (episode rows plus the input key each came from); for sinks it is empty.
     """
     stages = [ready_stage(t) for t in tasks]
@@ -247,9 +248,11 @@ def run_chain(
         items = [(e.episode_id, e.with_lineage(lineage)) for _, e in steps[-1].outputs]
         steps.append(_run_stage(task, stage, items, [k for k, _ in items], [], part))
     tasks[-1].check_epoch()
-    for task, stage, step in zip(tasks[:-1], stages, steps):
-        task.stage_dir().commit_part(part, _receipt(task, part, step, False), None,
-                                     _failures_table(task, step.failures) if step.failures else None)
+    chain_entries = {}
+    for task, step in zip(tasks[:-1], steps):  # fused stages: quarantine now, counts in the receipt
+        if step.failures:
+            task.stage_dir().write_quarantine(part, _failures_table(task, step.failures))
+        chain_entries[task.stage_id] = _receipt(task, part, step, False)
     tail, last = tasks[-1], steps[-1]
     is_sink = isinstance(stages[-1], SinkStage)
     out_rows = []
@@ -260,7 +263,7 @@ def run_chain(
             row[INPUT_KEY_COLUMN] = key
             out_rows.append(row)
     out_table = pa.Table.from_pylist(out_rows, schema=OUTPUT_SCHEMA)
-    receipt = {**_receipt(tail, part, last, is_sink), "chain_keys": keys}
+    receipt = {**_receipt(tail, part, last, is_sink), "chain_keys": keys, "chain": chain_entries}
     tail.stage_dir().commit_part(part, receipt, None if is_sink else out_table,
                                  _failures_table(tail, last.failures) if last.failures else None)
     if reporter is not None:

@@ -7,9 +7,9 @@ directory. Stages are grouped into *chains* that run in one worker call per batc
 passed in memory from stage to stage: a stage is *fused* into its consumer when it is that
 consumer's only need and the consumer is its only consumer, neither runs on an actor pool, they
 ask for the same GPUs and it is not marked ``checkpoint`` (a chain reserves the largest CPU and
-memory request of its stages). A fused stage commits receipts (counts,
-quarantine) but no data; the chain's last stage commits the outputs and, in its receipts, which
-chain inputs are done, so resume is per chain input.
+memory request of its stages). A fused stage commits no data, only its
+quarantine; the chain's last stage commits the outputs and, in its receipts, which chain inputs
+are done and the fused stages' counts, so resume is per chain input.
 
 A chain's last stage is *streamed* into its consumer chain when it has exactly one consumer;
 otherwise (a leaf, a sink, or a stage feeding several consumers) it is *committed*: executed to
@@ -28,7 +28,7 @@ from typing import Any
 from datapipe.config import config_to_dict
 from datapipe.execution import StageTask, task_for
 from datapipe.hashing import output_hash
-from datapipe.rundir import RunDir, StageCounts, StageDir
+from datapipe.rundir import CommittedParts, RunDir, StageCounts, StageDir
 from datapipe.workflow import StageSpec, Workflow
 
 TRACKED_PACKAGES = ("datapipe", "ray", "pyarrow", "numpy", "av", "opencv-python-headless",
@@ -51,6 +51,15 @@ class StagePlan:
     parts_written: int = 0
     duration_s: float = 0.0
     result: dict[str, Any] = field(default_factory=dict)  # a sink's finalize() summary
+    tail: StagePlan | None = None  # for a fused stage: the last stage of its chain
+
+    def committed(self) -> CommittedParts:
+        """What this stage committed (a fused stage's counts live in its chain end's receipts)."""
+        return self.dir.committed(self.tail.dir if self.tail else None)
+
+    def read_quarantine(self) -> Any:
+        """This stage's quarantined inputs of committed parts (a pyarrow table)."""
+        return self.dir.read_quarantine(self.tail.dir if self.tail else None)
 
 
 @dataclass
@@ -163,15 +172,6 @@ def chains_of(workflow: Workflow) -> list[list[StageSpec]]:
     return chains
 
 
-def _drop_orphan_receipts(sp: StagePlan, tail: StagePlan) -> None:
-    """Remove a fused stage's receipts whose chain part was never committed by the chain's end
-    (a crash between the two); their inputs run again."""
-    committed = {r["part"] for r in tail.dir.committed().receipts}
-    for loc in sp.dir.parts.list(".json"):
-        if loc.path.rsplit("/", 1)[-1][:-5] not in committed:
-            loc.delete()
-
-
 def plan_run(workflow: Workflow, run_uri: str, force: bool = False) -> RunPlan:
     """Bind ``workflow`` to the run directory ``run_uri``; with ``force``, forget earlier work."""
     run = RunDir(run_uri)
@@ -203,10 +203,9 @@ def plan_run(workflow: Workflow, run_uri: str, force: bool = False) -> RunPlan:
             tail.dir.reset()
         tail.dir.clean_uncommitted()
         for sp in chain[:-1]:
+            sp.tail = tail
             sp.complete_before = tail.complete_before and sp.dir.is_complete()
-            if not sp.complete_before:
-                if sp.dir.is_complete():
-                    sp.dir.reset()  # its chain runs again (a downstream stage changed)
-                _drop_orphan_receipts(sp, tail)
-            sp.dir.clean_uncommitted()
+            if sp.dir.is_complete() and not sp.complete_before:
+                sp.dir.reset()  # its chain runs again (a stage downstream changed)
+            sp.dir.clean_uncommitted(tail.dir)
     return RunPlan(workflow=workflow, run=run, stages=[plans[s.id] for s in workflow.stages], chains=chains)

@@ -12,6 +12,9 @@ Layout of a run directory ``RUN/``::
 so a changed config (or a changed upstream) gets a fresh folder and unchanged stages are reused.
 A part is committed when its receipt exists; its parquet and quarantine files are written before
 it. Data files without a receipt (a crash between the two) are ignored and cleaned up.
+
+A stage fused into a chain (:mod:`datapipe.plan`) has no parts of its own: its counts live in the
+receipts of its chain's last stage (under ``chain``), its quarantine files under the same part names.
 """
 
 from __future__ import annotations
@@ -114,7 +117,7 @@ class StageDir:
     ) -> None:
         """Write a part's outputs and failures, then its receipt (the commit point)."""
         if failures is not None and failures.num_rows:
-            self.quarantine.join(f"{part}.parquet").write_parquet_atomic(failures)
+            self.write_quarantine(part, failures)
         if outputs is not None and outputs.num_rows:
             self.parts.join(f"{part}.parquet").write_parquet_atomic(outputs)
             receipt = {**receipt, "output_file": f"{part}.parquet"}
@@ -123,29 +126,24 @@ class StageDir:
         receipt["committed_at"] = time.time()
         self.parts.join(f"{part}.json").write_bytes_atomic(json.dumps(receipt).encode())
 
+    def write_quarantine(self, part: str, failures: pa.Table) -> None:
+        """Write a part's failed inputs (``QUARANTINE_SCHEMA``); they count once the part is committed."""
+        self.quarantine.join(f"{part}.parquet").write_parquet_atomic(failures)
+
     # -- reading (driver) -------------------------------------------------------------------
-    def committed(self) -> CommittedParts:
-        """Read every receipt of this stage (sorted by part name)."""
-        result = CommittedParts()
-        for loc in self.parts.list(".json"):
-            receipt = json.loads(loc.read_bytes())
-            keys = set(receipt["input_keys"])
-            overlap = keys & result.done_keys
-            result.receipts.append(receipt)
-            result.done_keys |= keys
-            result.chain_done.update(receipt.get("chain_keys", receipt["input_keys"]))
-            c = result.counts
-            c.n_in += len(keys - overlap)
-            c.n_failed += receipt["n_failed"]
-            c.n_out += receipt["n_out"]
-            c.worker_s += receipt.get("duration_s", 0.0)
-            if receipt.get("output_file"):
-                path = self.parts.join(receipt["output_file"]).path
-                result.output_files.append(path)
-                if overlap:
-                    result.excluded[path] = overlap
-                    c.n_out -= sum(receipt.get("outputs_per_key", {}).get(k, 0) for k in overlap)
-        return result
+    def _receipts(self) -> list[dict[str, Any]]:
+        return [json.loads(loc.read_bytes()) for loc in self.parts.list(".json")]
+
+    def committed(self, tail: StageDir | None = None) -> CommittedParts:
+        """Read every receipt of this stage (sorted by part name).
+
+        A stage fused into a chain has no receipts of its own: pass the chain's last stage as
+        ``tail``, whose receipts carry this stage's entry under ``chain``.
+        """
+        if tail is None:
+            return _collect(self._receipts(), self.parts)
+        entries = [r["chain"][self.stage_id] for r in tail._receipts() if self.stage_id in r.get("chain", {})]
+        return _collect(entries, self.parts)
 
     def read_outputs(self, committed: CommittedParts | None = None) -> Iterable[pa.Table]:
         """Committed output tables one part at a time (duplicates from retries removed)."""
@@ -153,9 +151,10 @@ class StageDir:
         for path in committed.output_files:
             yield read_part(path, self.parts.fs, committed.excluded.get(path, ()))
 
-    def read_quarantine(self) -> pa.Table:
-        """Quarantined inputs of committed parts (stage, key, error type, message, traceback)."""
-        committed_parts = {r["part"] for r in self.committed().receipts}
+    def read_quarantine(self, tail: StageDir | None = None) -> pa.Table:
+        """Quarantined inputs of committed parts (stage, key, error type, message, traceback);
+        ``tail`` as in :meth:`committed`."""
+        committed_parts = {r["part"] for r in self.committed(tail).receipts}
         tables = [pq.read_table(loc.path, filesystem=loc.fs) for loc in self.quarantine.list(".parquet")
                   if loc.path.rsplit("/", 1)[-1].removesuffix(".parquet") in committed_parts]
         return pa.concat_tables(tables) if tables else QUARANTINE_SCHEMA.empty_table()
@@ -172,10 +171,11 @@ class StageDir:
         """Record that the stage finished, with its counts."""
         self.complete_file.write_bytes_atomic(json.dumps(summary, indent=2).encode())
 
-    def clean_uncommitted(self) -> int:
-        """Remove temporaries and data files that have no receipt; return how many were removed."""
+    def clean_uncommitted(self, tail: StageDir | None = None) -> int:
+        """Remove temporaries and data files that have no receipt (``tail`` as in
+        :meth:`committed`); return how many were removed."""
         removed = self.parts.remove_temporaries() + self.quarantine.remove_temporaries()
-        committed = {loc.path.rsplit("/", 1)[-1][:-5] for loc in self.parts.list(".json")}
+        committed = {r["part"] for r in self.committed(tail).receipts}
         for folder in (self.parts, self.quarantine):
             for loc in folder.list(".parquet"):
                 if loc.path.rsplit("/", 1)[-1][:-8] not in committed:
@@ -187,6 +187,28 @@ class StageDir:
         """Delete everything of this stage (``--force``)."""
         self.root.delete()
         self.quarantine.delete()
+
+
+def _collect(receipts: list[dict[str, Any]], parts: Location) -> CommittedParts:
+    result = CommittedParts()
+    for receipt in sorted(receipts, key=lambda r: r["part"]):
+        keys = set(receipt["input_keys"])
+        overlap = keys & result.done_keys
+        result.receipts.append(receipt)
+        result.done_keys |= keys
+        result.chain_done.update(receipt.get("chain_keys", receipt["input_keys"]))
+        c = result.counts
+        c.n_in += len(keys - overlap)
+        c.n_failed += receipt["n_failed"]
+        c.n_out += receipt["n_out"]
+        c.worker_s += receipt.get("duration_s", 0.0)
+        if receipt.get("output_file"):
+            path = parts.join(receipt["output_file"]).path
+            result.output_files.append(path)
+            if overlap:
+                result.excluded[path] = overlap
+                c.n_out -= sum(receipt.get("outputs_per_key", {}).get(k, 0) for k in overlap)
+    return result
 
 
 class StaleRunError(RuntimeError):

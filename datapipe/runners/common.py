@@ -24,7 +24,7 @@ class StageFailed(RuntimeError):
 def note_reused(plan: RunPlan) -> None:
     """Record, before execution, what earlier runs already committed for every stage."""
     for sp in plan.stages:
-        committed = sp.dir.committed()
+        committed = sp.committed()
         sp.parts_reused = len(committed.receipts)
         sp.counts = committed.counts
         if sp.complete_before:
@@ -40,7 +40,7 @@ def finish_segment(plan: RunPlan, segment: list[StagePlan], started: float) -> N
     committed = {}
     breaches = []
     for sp in segment:
-        committed[sp.spec.id] = c = sp.dir.committed()
+        committed[sp.spec.id] = c = sp.committed()
         sp.counts = c.counts
         sp.parts_written = len(c.receipts) - sp.parts_reused
         sp.duration_s = elapsed

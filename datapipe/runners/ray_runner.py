@@ -151,13 +151,15 @@ class _ReceiptPoller:
 
     def __init__(self, plan: RunPlan, board: ProgressBoard, interval_s: float = 0.5):
         self.plan, self.board, self.interval_s = plan, board, interval_s
-        self.seen: dict[str, set[str]] = {sp.spec.id: set() for sp in plan.stages}
+        self.tails = [chain[-1] for chain in plan.chains]
+        self.seen: dict[str, set[str]] = {sp.spec.id: set() for sp in self.tails}
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
 
     def start(self) -> None:
-        for sp in self.plan.stages:  # what earlier runs committed is already counted
+        for sp in self.tails:  # what earlier runs committed is already counted
             self.seen[sp.spec.id] = {loc.path for loc in sp.dir.parts.list(".json")}
+        for sp in self.plan.stages:
             self.board.set_totals(sp.spec.id, sp.counts.n_in, sp.counts.n_out, sp.counts.n_failed)
         self.thread.start()
 
@@ -167,7 +169,7 @@ class _ReceiptPoller:
 
     def _loop(self) -> None:
         while not self.stop.wait(self.interval_s):
-            for sp in self.plan.stages:
+            for sp in self.tails:
                 if sp.complete_before:
                     continue
                 try:
@@ -175,7 +177,8 @@ class _ReceiptPoller:
                     for loc in new:
                         r = json.loads(loc.read_bytes())
                         self.seen[sp.spec.id].add(loc.path)
-                        self.board.report(sp.spec.id, r["n_in"], r["n_out"], r["n_failed"])
+                        for stage_id, entry in (*r.get("chain", {}).items(), (sp.spec.id, r)):
+                            self.board.report(stage_id, entry["n_in"], entry["n_out"], entry["n_failed"])
                 except (OSError, ValueError):
                     continue  # a listing raced a rename; the next round sees it
 

@@ -56,7 +56,7 @@ def test_linear_workflow_is_one_chain(write_workflow, tmp_path):
 
 
 @pytest.mark.parametrize("runner", ["local", "ray"])
-def test_fused_stages_commit_receipts_not_data(runner, ray_session, write_workflow, tmp_path):
+def test_fused_stages_commit_no_data(runner, ray_session, write_workflow, tmp_path):
     run = tmp_path / "run"
     result = run_workflow(_wf(write_workflow, tmp_path), out=str(run), runner=runner, progress=False)
     assert result.ok, result.error
@@ -64,10 +64,12 @@ def test_fused_stages_commit_receipts_not_data(runner, ray_session, write_workfl
     got = read_sink(tmp_path / "data")
     assert sorted(e.episode_id for e in got) == sorted(e.episode_id for e in expected)
     assert all([x.stage for x in e.lineage] == ["source.synthetic", "debug.noop", "filter.expr"] for e in got)
-    for stage in ("src", "a", "b"):  # fused: receipts with counts, no episode data
+    for stage in ("src", "a", "b"):  # fused: no parts; counts live in the sink's receipts
         d = _stage_dir(run, stage)
-        assert len(list(d.glob("parts/*.json"))) == 4 and not list(d.glob("parts/*.parquet"))
+        assert not list(d.glob("parts/*"))
         assert json.loads((d / "COMPLETE.json").read_text())["persisted"] is False
+    receipts = [json.loads(p.read_text()) for p in _stage_dir(run, "out").glob("parts/*.json")]
+    assert len(receipts) == 4 and all(set(r["chain"]) == {"src", "a", "b"} for r in receipts)
     stages = json.loads((run / "manifest.json").read_text())["stages"]
     assert stages["a"]["mode"] == "fused" and stages["a"]["counts"]["in"] == 24
     assert stages["b"]["counts"]["out"] == len(expected) and stages["out"]["counts"]["in"] == len(expected)

@@ -94,14 +94,14 @@ def test_worker_node_killed_mid_run(two_node_cluster, write_workflow, tmp_path):
                              "--address", address, "--no-progress"], stdout=log, stderr=subprocess.STDOUT,
                             env=env)
     deadline = time.time() + 180
-    while time.time() < deadline and len(list(run.glob("stages/slow-*/parts/*.json"))) < 6:
+    while time.time() < deadline and len(list(run.glob("stages/out-*/parts/*.json"))) < 6:
         assert proc.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
         time.sleep(0.2)
     raylets = [p for p in _processes_under(worker_dir) if "raylet" in " ".join(p.cmdline())]
     assert raylets, "no raylet of the worker node found"
     for p in raylets:
         os.kill(p.pid, signal.SIGKILL)
-    done_at_kill = len(list(run.glob("stages/slow-*/parts/*.json")))
+    done_at_kill = len(list(run.glob("stages/out-*/parts/*.json")))
     assert proc.wait(timeout=300) == 0, (tmp_path / "run.log").read_text()[-5000:]
     assert done_at_kill < 40, "the run finished before the node was killed"
     ids = [e.episode_id for e in read_sink(out)]

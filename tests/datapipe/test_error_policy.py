@@ -42,7 +42,7 @@ def test_three_failures_in_a_hundred_are_quarantined(runner, ray_session, write_
     assert len(episodes) == 97
     assert not {e.meta["index"] for e in episodes} & {3, 50, 97}
     sp = result.plan.get("flaky")
-    q = sp.dir.read_quarantine().to_pylist()
+    q = sp.read_quarantine().to_pylist()
     assert sorted(r["episode"]["meta"] for r in q) == sorted(
         json.dumps({"index": i, **{k: v for k, v in _meta(q, i).items() if k != "index"}}, sort_keys=True)
         for i in (3, 50, 97))
