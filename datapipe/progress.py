@@ -30,6 +30,7 @@ class ProgressBoard:
         self.enabled = enabled
         self._lock = threading.Lock()
         self._counts = {sid: [0, 0, 0] for sid in stage_ids}
+        self._finished: set[str] = set()  # final counts set; late reports are ignored
         self._progress = Progress(
             TextColumn("{task.description:<28}"),
             BarColumn(bar_width=24),
@@ -57,6 +58,8 @@ class ProgressBoard:
     def report(self, stage_id: str, n_in: int, n_out: int, n_failed: int) -> None:
         """Add the counts of one committed part."""
         with self._lock:
+            if stage_id in self._finished:
+                return
             c = self._counts[stage_id]
             c[0] += n_in
             c[1] += n_out
@@ -66,6 +69,8 @@ class ProgressBoard:
     def set_totals(self, stage_id: str, n_in: int, n_out: int, n_failed: int) -> None:
         """Replace a stage's counts (from a remote counter)."""
         with self._lock:
+            if stage_id in self._finished:
+                return
             self._counts[stage_id] = [n_in, n_out, n_failed]
             self._show(stage_id)
 
@@ -76,6 +81,7 @@ class ProgressBoard:
     def finish(self, stage_id: str, n_in: int, n_out: int, n_failed: int) -> None:
         """Mark a stage done with its final counts (its bar becomes full)."""
         with self._lock:
+            self._finished.add(stage_id)
             self._counts[stage_id] = [n_in, n_out, n_failed]
             self._progress.update(self._tasks[stage_id], total=n_in, completed=n_in, n_out=n_out,
                                   n_failed=n_failed)

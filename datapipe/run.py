@@ -66,6 +66,9 @@ def run_workflow(
     shutdown = False
     try:
         with board:
+            for sp in plan.stages:
+                if sp.complete_before:
+                    board.finish(sp.spec.id, sp.counts.n_in, sp.counts.n_out, sp.counts.n_failed)
             if runner == "local":
                 from datapipe.runners.local import execute_local
 
