@@ -1,7 +1,7 @@
 """The ``datapipe`` command line.
 
-Exit codes: 0 success, 1 the run failed, 2 bad input (workflow, arguments) with a message that
-names what is wrong.
+Exit codes: 0 success, 1 the run failed, 2 bad input (workflow, arguments, a damaged dataset)
+with a message that names what is wrong.
 """
 
 from __future__ import annotations
@@ -39,7 +39,30 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument("--set", dest="overrides", action="append", default=[], metavar="STAGE_ID.PARAM=VALUE")
     st = sub.add_parser("stages", help="list stages, or show one stage's parameters")
     st.add_argument("name", nargs="?")
+    vd = sub.add_parser("validate-dataset", help="check a shard dataset against its manifest (sizes, sha256, "
+                        "readability)")
+    vd.add_argument("path", help="dataset folder or URL holding index.json")
+    vd.add_argument("--deep", action="store_true", help="also decode every sample")
+    vd.add_argument("--no-progress", action="store_true")
     return p
+
+
+def _cmd_validate_dataset(path: str, deep: bool, progress: bool, console: Console) -> int:
+    from rich.progress import Progress
+
+    from datapipe.shards.validate import validate_dataset
+
+    with Progress(console=console, disable=not progress, transient=True) as bar:
+        task = bar.add_task("checking shards", total=None)
+        report = validate_dataset(path, deep=deep, progress=lambda _s: bar.advance(task))
+    for p in report.problems:
+        print(f"{p.kind}: {p.message}", file=sys.stderr)
+    if not report.ok:
+        print(f"{path}: {len(report.problems)} problem(s) in {report.shards} shards", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"{path}: ok, {report.shards} shards, {report.samples} samples, {report.bytes / 2**20:.1f} MiB, "
+          f"sha256 verified")
+    return EXIT_OK
 
 
 def _cmd_stages(name: str | None, console: Console) -> int:
@@ -81,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = make_console()
     if args.command == "stages":
         return _cmd_stages(args.name, out)
+    if args.command == "validate-dataset":
+        return _cmd_validate_dataset(args.path, args.deep, not args.no_progress, err)
     try:
         workflow = load_workflow(args.workflow, args.overrides)
     except WorkflowError as exc:

@@ -151,7 +151,7 @@ def _on_actors(spec: StageSpec) -> bool:
 def can_fuse(workflow: Workflow, up: StageSpec, down: StageSpec) -> bool:
     """Whether ``up`` runs fused into ``down`` (same worker call, no data persisted between)."""
     return (down.needs == (up.id,) and [c.id for c in workflow.consumers(up.id)] == [down.id] and up.kind != "sink"
-            and not up.checkpoint and not _on_actors(up) and not _on_actors(down)
+            and not up.checkpoint and down.stage_cls.fusable and not _on_actors(up) and not _on_actors(down)
             and up.resources.gpus == down.resources.gpus)
 
 

@@ -65,7 +65,10 @@ class Stage:
     same inputs and config: it is part of episode ids and of the run directory's content hash),
     ``Config`` (frozen dataclass), ``resources`` (default :class:`Resources`), and
     ``use_actors`` (keep a fixed pool of long-lived workers even when the workflow sets no
-    ``concurrency``; for stages whose ``setup`` is costly or holds a GPU).
+    ``concurrency``; for stages whose ``setup`` is costly or holds a GPU), ``fusable`` (whether
+    the stage may run fused with its upstream stage in one chain; sinks that size their own
+    files set it false so their batches are theirs) and ``default_batch_size`` (episodes per batch
+    when the workflow's stage entry names none).
     """
 
     kind: ClassVar[str] = "stage"
@@ -74,6 +77,8 @@ class Stage:
     Config: ClassVar[type] = NoConfig
     resources: ClassVar[Resources] = Resources()
     use_actors: ClassVar[bool] = False
+    fusable: ClassVar[bool] = True
+    default_batch_size: ClassVar[int | None] = None
 
     def __init__(self, config: Any = None):
         if config is None:

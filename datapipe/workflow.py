@@ -209,7 +209,7 @@ def parse_workflow(
             needs=needs,
             resources=Resources(cpus=float(res["cpus"]), gpus=float(res["gpus"]), memory=res["memory"]),
             concurrency=conc,
-            batch_size=entry.get("batch_size", defaults.get("batch_size", DEFAULT_BATCH_SIZE)),
+            batch_size=entry.get("batch_size", cls.default_batch_size or defaults.get("batch_size", DEFAULT_BATCH_SIZE)),
             max_error_rate=float(entry.get("max_error_rate",
                                            defaults.get("max_error_rate", DEFAULT_MAX_ERROR_RATE))),
             checkpoint=bool(entry.get("checkpoint", defaults.get("checkpoint", False))),

@@ -24,3 +24,14 @@ def expected_synthetic(n: int, seed: int = 0, min_length: int = 20, max_length: 
     """What ``source.synthetic`` yields for ``episodes: n`` with these parameters."""
     return [synthetic_episode(seed, i, length=int(np.random.default_rng([seed, i, 1]).integers(
         min_length, max_length + 1)), **kw) for i in range(n)]
+
+
+def synthetic_raw_frames(seed: int, index: int, length: int, image_size: tuple[int, int], state_dim: int = 7) -> np.ndarray:
+    """The frames ``source.synthetic`` drew for one camera before encoding them (its draw order:
+    state walk, success, then frames; action_dim <= state_dim)."""
+    from stages.sources.synthetic_data import synthetic_frames
+
+    rng = np.random.default_rng([seed, index])
+    rng.normal(0, 0.02, (length + 1, state_dim))
+    rng.random()
+    return synthetic_frames(rng, length, *image_size)

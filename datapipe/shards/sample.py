@@ -1,0 +1,137 @@
+"""One episode as one WebDataset sample, and back.
+
+A sample is the tar members sharing the key ``<episode_id>``:
+
+- ``<id>.meta.json``: everything but the arrays and frames: source, embodiment, task list, fps,
+  length, success, meta, lineage, the episode schema version, and the dtype and shape of every
+  step array and the size of every camera;
+- ``<id>.<array>.npy``: one per step array (``observation.state``, ``action``, ``timestamp``...),
+  ``numpy.save`` format, first axis the step;
+- ``<id>.<camera>.mp4``: one H.264 mp4 per camera (JPEG-per-frame cameras are transcoded);
+- ``<id>.task.txt``: the first instruction, UTF-8 (all of them are in ``meta.json``).
+
+Step arrays and mp4 cameras round-trip bit-exactly.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from datapipe.record_arrow import episode_to_row
+from datapipe.records import CameraStream, Embodiment, Episode, LineageEntry, RecordError, Source, json_meta
+from schemas.episode import EPISODE_SCHEMA_VERSION
+
+META = "meta.json"
+TASK = "task.txt"
+
+
+class SampleError(ValueError):
+    """A sample's members are missing or malformed; the message names the shard and member."""
+
+
+def npy_bytes(arr: np.ndarray) -> bytes:
+    """``arr`` in ``.npy`` format."""
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
+    return buf.getvalue()
+
+
+def npy_array(data: bytes) -> np.ndarray:
+    """The array of ``.npy`` bytes (no pickles)."""
+    return np.load(io.BytesIO(data), allow_pickle=False)
+
+
+def _camera_mp4(cam: CameraStream, fps: float, crf: int) -> bytes:
+    if cam.encoding == "mp4":
+        return cam.data[0]
+    from datapipe import video
+
+    return video.encode_mp4(cam.frames(), fps, crf=crf)
+
+
+def episode_members(ep: Episode, jpeg_crf: int = 18) -> dict[str, bytes]:
+    """The members of ``ep``'s sample: suffix (after ``<id>.``) -> bytes.
+
+    ``jpeg_crf``: x264 CRF used when a JPEG-per-frame camera is transcoded to mp4."""
+    row = episode_to_row(ep)
+    for name in list(ep.steps) + list(ep.cameras):
+        if name in (META, TASK) or "/" in name or not name:
+            raise RecordError(f"episode {ep.episode_id!r}: array or camera name {name!r} cannot be a "
+                              f"WebDataset member name")
+    meta = {
+        "episode_schema_version": EPISODE_SCHEMA_VERSION,
+        "episode_id": ep.episode_id,
+        "source": row["source"],
+        "embodiment": row["embodiment"],
+        "task": list(ep.task),
+        "fps": float(ep.fps),
+        "length": ep.length,
+        "success": row["success"],
+        "meta": row["meta"],  # JSON text, so the round trip keeps its exact form
+        "lineage": row["lineage"],
+        "steps": {k: {"dtype": v.dtype.str, "shape": list(v.shape[1:])} for k, v in ep.steps.items()},
+        "cameras": {k: {"width": c.width, "height": c.height, "n_frames": c.n_frames}
+                    for k, c in ep.cameras.items()},
+    }
+    members = {META: json.dumps(meta).encode(), TASK: ep.task[0].encode()}
+    for name, arr in ep.steps.items():
+        members[f"{name}.npy"] = npy_bytes(arr)
+    for name, cam in ep.cameras.items():
+        members[f"{name}.mp4"] = _camera_mp4(cam, ep.fps, jpeg_crf)
+    return members
+
+
+def read_meta(members: Mapping[str, bytes], where: str) -> dict[str, Any]:
+    """The parsed ``meta.json`` of a sample; ``where`` names shard and key in errors."""
+    if META not in members:
+        raise SampleError(f"{where}: sample has no {META} member")
+    try:
+        return json.loads(members[META])
+    except ValueError as exc:
+        raise SampleError(f"{where}.{META}: not valid JSON: {exc}") from exc
+
+
+def members_episode(members: Mapping[str, bytes], where: str) -> Episode:
+    """Rebuild the episode of a sample's members; ``where`` (``shard:key``) names it in errors."""
+    meta = read_meta(members, where)
+    try:
+        steps = {}
+        for name in meta["steps"]:
+            member = f"{name}.npy"
+            if member not in members:
+                raise SampleError(f"{where}.{member}: member missing")
+            try:
+                steps[name] = npy_array(members[member])
+            except ValueError as exc:
+                raise SampleError(f"{where}.{member}: not a valid .npy: {exc}") from exc
+        cameras = {}
+        for name, spec in meta["cameras"].items():
+            member = f"{name}.mp4"
+            if member not in members:
+                raise SampleError(f"{where}.{member}: member missing")
+            cameras[name] = CameraStream(encoding="mp4", width=spec["width"], height=spec["height"],
+                                         n_frames=spec["n_frames"], data=(members[member],))
+        src, emb = meta["source"], meta["embodiment"]
+        return Episode(
+            episode_id=meta["episode_id"],
+            source=Source(kind=src["kind"], uri=src["uri"], span=src["span"], licence=src["licence"]),
+            embodiment=Embodiment(robot=emb["robot"], action_names=tuple(emb["action_names"]),
+                                  action_units=tuple(emb["action_units"]), action_frame=emb["action_frame"],
+                                  state_names=tuple(emb["state_names"]), control_fps=emb["control_fps"]),
+            task=tuple(meta["task"]),
+            fps=float(meta["fps"]),
+            steps=steps,
+            cameras=cameras,
+            success=meta["success"],
+            meta=json_meta(meta["meta"]),
+            lineage=tuple(LineageEntry(**e) for e in meta["lineage"]),
+        )
+    except KeyError as exc:
+        raise SampleError(f"{where}.{META}: field {exc.args[0]!r} missing") from exc
+    except RecordError as exc:
+        raise SampleError(f"{where}: {exc}") from exc

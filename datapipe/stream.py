@@ -1,0 +1,335 @@
+"""``datapipe.stream``: training samples streamed from a shard dataset, with exact resume.
+
+A sample is one step ``t`` of one episode::
+
+    episode_id, frame_index (t), timestamp (s), task (str)
+    observation.state          (S,) float32, or (n, S) with state_history n > 1 (oldest first)
+    observation.state_is_pad   (n,) bool, true where the history reaches before the episode start
+    action                     (A,) float32, or (H, A) with action_horizon H > 1 (steps t..t+H-1)
+    action_is_pad              (H,) bool, true where the chunk runs past the episode end
+    observation.images.<cam>   (h, w, 3) uint8 RGB, resized to image_size if given
+    reward, is_intervention    scalars at t
+
+Padded positions repeat the nearest real step. With ``normalize="mean_std"`` state and action
+are ``(x - mean) / std``; with ``"q01_q99"`` they are mapped so q01 -> -1 and q99 -> 1, then
+clipped to [-1, 1] (statistics from the manifest).
+
+Order. Each epoch the shards are permuted (seed, epoch); consumers (``rank`` x loader
+``worker``) take every n-th shard, or every n-th episode when there are fewer shards than
+consumers, so no sample is duplicated or dropped. Each consumer's steps pass a shuffle buffer of
+``shuffle_buffer`` samples seeded by (seed, epoch, consumer). The order is a pure function of
+the episode lengths in ``episodes.parquet``, so :meth:`ShardStream.load_state_dict` can resume
+at exactly the next sample: it replays the order on keys alone, then decodes only the episodes
+whose steps were waiting in the buffer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, replace
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from datapipe.records import Episode
+from datapipe.shards.dataset import ShardDataset
+from datapipe.shards.sample import SampleError, members_episode
+from datapipe.shards.tar_io import ShardError
+
+log = logging.getLogger(__name__)
+
+NORMALIZE_MODES = (None, "mean_std", "q01_q99")
+NORMALIZED = ("observation.state", "action")
+EPS = 1e-8
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """How to stream. Sizes in samples (steps); image_size is (height, width) in pixels."""
+
+    split: str | None = "train"
+    cameras: tuple[str, ...] | None = None
+    image_size: tuple[int, int] | None = None
+    state_history: int = 1
+    action_horizon: int = 1
+    normalize: str | None = None
+    shuffle: bool = True
+    shuffle_buffer: int = 1000
+    seed: int = 0
+    rank: int = 0
+    world_size: int = 1
+    worker: int = 0
+    num_workers: int = 1
+    on_error: str = "raise"
+
+    def __post_init__(self) -> None:
+        if self.split not in (None, "train", "val"):
+            raise ValueError(f"split: must be train, val or None (all), got {self.split!r}")
+        if self.normalize not in NORMALIZE_MODES:
+            raise ValueError(f"normalize: must be one of {NORMALIZE_MODES}, got {self.normalize!r}")
+        if self.on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error: must be 'raise' or 'skip', got {self.on_error!r}")
+        if self.state_history < 1 or self.action_horizon < 1:
+            raise ValueError("state_history and action_horizon must be >= 1")
+        if not 0 <= self.rank < self.world_size or not 0 <= self.worker < self.num_workers:
+            raise ValueError(f"need 0 <= rank ({self.rank}) < world_size ({self.world_size}) and "
+                             f"0 <= worker ({self.worker}) < num_workers ({self.num_workers})")
+
+    @property
+    def consumer(self) -> tuple[int, int]:
+        """(this consumer's index, number of consumers)."""
+        return self.rank * self.num_workers + self.worker, self.world_size * self.num_workers
+
+
+class EpisodeRef(NamedTuple):
+    """Where one episode of the stream lives."""
+
+    shard: str
+    index_in_shard: int
+    episode_id: str
+    length: int
+
+
+_ORDER_KEYS = ("split", "shuffle", "shuffle_buffer", "seed", "rank", "world_size", "worker", "num_workers")
+
+
+class ShardStream:
+    """An iterable of training samples over a shard dataset (see the module docstring).
+
+    Iterating runs the current epoch from the current position; when the epoch ends the stream
+    moves to the next one. :meth:`state_dict` after ``k`` samples, loaded into a stream of the
+    same dataset and order settings, continues with sample ``k + 1``.
+    """
+
+    def __init__(self, path: str | ShardDataset, **config: Any):
+        self.dataset = path if isinstance(path, ShardDataset) else ShardDataset(str(path))
+        self.config = StreamConfig(**config)
+        self.epoch = 0
+        self.position = 0
+        feats = self.dataset.features
+        videos = [k for k, f in feats.items() if f["kind"] == "video"]
+        cams = list(self.config.cameras) if self.config.cameras is not None else videos
+        unknown = [c for c in cams if c not in videos]
+        if unknown:
+            raise ValueError(f"cameras: {unknown} not in the dataset (it has {videos})")
+        self.cameras = cams
+        self._norm = self._normalizers()
+
+    # -- configuration ----------------------------------------------------------------------
+    def with_worker(self, worker: int, num_workers: int) -> ShardStream:
+        """This stream for one of ``num_workers`` loader workers (same epoch and position)."""
+        other = ShardStream(self.dataset, **asdict(replace(self.config, worker=worker, num_workers=num_workers)))
+        other.epoch, other.position = self.epoch, self.position
+        return other
+
+    def set_epoch(self, epoch: int) -> None:
+        """Start ``epoch`` from its beginning at the next iteration."""
+        self.epoch, self.position = int(epoch), 0
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where the stream is: epoch and samples consumed in it, with the order settings."""
+        return {"epoch": self.epoch, "position": self.position,
+                "order": {k: getattr(self.config, k) for k in _ORDER_KEYS}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from ``state`` (from :meth:`state_dict` of a stream with the same settings)."""
+        mine = {k: getattr(self.config, k) for k in _ORDER_KEYS}
+        theirs = state.get("order", {})
+        diff = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
+        if diff:
+            raise ValueError(f"state was saved with other order settings (saved, now): {diff}")
+        self.epoch, self.position = int(state["epoch"]), int(state["position"])
+
+    # -- order ---------------------------------------------------------------------------------
+    def refs(self, epoch: int | None = None) -> list[EpisodeRef]:
+        """This consumer's episodes for ``epoch`` (default: the current one), in read order."""
+        epoch = self.epoch if epoch is None else epoch
+        c = self.config
+        me, n = c.consumer
+        shards = self.dataset.shards(c.split)
+        order = (np.random.default_rng([c.seed, epoch]).permutation(len(shards)) if c.shuffle
+                 else np.arange(len(shards)))
+        table = self.dataset.episodes
+        by_shard: dict[str, list[EpisodeRef]] = {}
+        for row in table.select(["shard", "index_in_shard", "episode_id", "length"]).to_pylist():
+            by_shard.setdefault(row["shard"], []).append(EpisodeRef(**row))
+        for refs in by_shard.values():
+            refs.sort(key=lambda r: r.index_in_shard)
+        ordered = [shards[k]["name"] for k in order]
+        if len(ordered) >= n:
+            return [r for name in ordered[me::n] for r in by_shard.get(name, [])]
+        everything = [r for name in ordered for r in by_shard.get(name, [])]
+        return everything[me::n]
+
+    def __len__(self) -> int:
+        """Samples this consumer yields in the current epoch."""
+        return sum(r.length for r in self.refs())
+
+    def _events(self, refs: list[EpisodeRef], epoch: int) -> Iterator[tuple]:
+        """("enter", i) when episode i's steps join the buffer; ("emit", i, t) per sample, in order."""
+        c = self.config
+        rng = np.random.default_rng([c.seed, epoch, c.consumer[0], 7])
+        size = c.shuffle_buffer if c.shuffle else 0
+        buf: list[tuple[int, int]] = []
+        for i, ref in enumerate(refs):
+            yield ("enter", i)
+            for t in range(ref.length):
+                if size <= 1:
+                    yield ("emit", i, t)
+                elif len(buf) < size:
+                    buf.append((i, t))
+                else:
+                    j = int(rng.integers(size))
+                    yield ("emit", *buf[j])
+                    buf[j] = (i, t)
+        for j in rng.permutation(len(buf)):
+            yield ("emit", *buf[j])
+
+    # -- reading -------------------------------------------------------------------------------
+    def _read(self, refs: list[EpisodeRef], need: Callable[[int], bool]) -> Iterator[tuple[int, Episode | None]]:
+        """``(i, episode)`` for every ref in order; ``None`` where not needed or unreadable (skip)."""
+        entries = {s["name"]: s for s in self.dataset.shards()}
+        i = 0
+        while i < len(refs):
+            shard = refs[i].shard
+            group = []
+            while i < len(refs) and refs[i].shard == shard:
+                group.append(i)
+                i += 1
+            wanted = {refs[j].episode_id: j for j in group if need(j)}
+            if not wanted:
+                yield from ((j, None) for j in group)
+                continue
+            done: set[int] = set()
+            try:
+                for key, members in self.dataset.iter_shard(entries[shard], lambda k, _s: k in wanted):
+                    j = wanted.get(key)
+                    if j is None:
+                        continue
+                    yield j, members_episode(members, f"{shard}:{key}")
+                    done.add(j)
+            except (ShardError, SampleError) as exc:
+                if self.config.on_error == "raise":
+                    raise
+                log.warning("skipping the rest of shard %s: %s", shard, exc)
+            for j in group:  # not needed, or lost to a skipped error
+                if j not in done:
+                    yield j, None
+
+    def _normalizers(self) -> dict[str, tuple[np.ndarray, np.ndarray, bool]]:
+        mode = self.config.normalize
+        out: dict[str, tuple[np.ndarray, np.ndarray, bool]] = {}
+        if mode is None:
+            return out
+        for name in NORMALIZED:
+            st = self.dataset.stats.get(name)
+            if st is None:
+                continue
+            if mode == "mean_std":
+                center, scale = np.asarray(st["mean"]), np.maximum(np.asarray(st["std"]), EPS)
+                out[name] = (center.astype(np.float32), scale.astype(np.float32), False)
+            else:
+                lo, hi = np.asarray(st["q01"]), np.asarray(st["q99"])
+                out[name] = (((hi + lo) / 2).astype(np.float32), np.maximum((hi - lo) / 2, EPS).astype(np.float32),
+                             True)
+        return out
+
+    def normalize(self, name: str, x: np.ndarray) -> np.ndarray:
+        """``x`` of feature ``name`` as the stream yields it (identity without ``normalize``)."""
+        if name not in self._norm:
+            return x.astype(np.float32)
+        center, scale, clip = self._norm[name]
+        y = (x.astype(np.float32) - center) / scale
+        return np.clip(y, -1.0, 1.0) if clip else y
+
+    def unnormalize(self, name: str, y: np.ndarray) -> np.ndarray:
+        """Invert :meth:`normalize` (for predicted actions; clipped values stay at the quantiles)."""
+        if name not in self._norm:
+            return y
+        center, scale, _ = self._norm[name]
+        return y * scale + center
+
+    def _step_samples(self, ep: Episode, keep: Callable[[int], bool]) -> dict[int, dict[str, Any]]:
+        c = self.config
+        T = ep.length
+        state = self.normalize("observation.state", np.asarray(ep.steps["observation.state"]))
+        action = self.normalize("action", np.asarray(ep.steps["action"]))
+        frames = {}
+        for cam in self.cameras:
+            f = ep.cameras[cam].frames()
+            if c.image_size is not None:
+                import cv2
+
+                h, w = c.image_size
+                f = np.stack([cv2.resize(x, (w, h), interpolation=cv2.INTER_AREA) for x in f])
+            frames[cam] = f
+        ts = ep.steps["timestamp"]
+        reward, interv = ep.steps["reward"], ep.steps["is_intervention"]
+        hist = np.arange(-c.state_history + 1, 1)
+        ahead = np.arange(c.action_horizon)
+        out = {}
+        for t in range(T):
+            if not keep(t):
+                continue
+            s: dict[str, Any] = {"episode_id": ep.episode_id, "frame_index": t, "timestamp": float(ts[t]),
+                                 "task": ep.task[0], "reward": float(reward[t]), "is_intervention": bool(interv[t])}
+            if c.state_history == 1:
+                s["observation.state"] = state[t].copy()
+                s["observation.state_is_pad"] = np.zeros(1, dtype=bool)
+            else:
+                idx = t + hist
+                s["observation.state"] = state[np.clip(idx, 0, T - 1)]
+                s["observation.state_is_pad"] = idx < 0
+            idx = t + ahead
+            chunk = action[np.clip(idx, 0, T - 1)]
+            s["action"] = chunk[0].copy() if c.action_horizon == 1 else chunk
+            s["action_is_pad"] = idx >= T
+            for cam, f in frames.items():
+                s[f"observation.images.{cam}"] = f[t].copy()
+            out[t] = s
+        return out
+
+    # -- iteration -----------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        epoch = self.epoch
+        refs = self.refs(epoch)
+        events = self._events(refs, epoch)
+        pending: set[tuple[int, int]] = set()
+        last_entered = -1
+        skipped = 0
+        if self.position:  # replay the order on keys alone up to the saved position
+            for ev in events:
+                if ev[0] == "enter":
+                    last_entered = ev[1]
+                    pending.update((ev[1], t) for t in range(refs[ev[1]].length))
+                else:
+                    pending.discard((ev[1], ev[2]))
+                    skipped += 1
+                    if skipped == self.position:
+                        break
+        waiting_eps = {i for i, _ in pending}
+        restored_upto = last_entered
+        reader = self._read(refs, lambda i: i > restored_upto or i in waiting_eps)
+        samples: dict[tuple[int, int], dict[str, Any]] = {}
+
+        def enter(upto: int) -> None:
+            for j, ep in reader:
+                if ep is not None:
+                    keep = (lambda t: True) if j > restored_upto else (lambda t, j=j: (j, t) in pending)
+                    for t, s in self._step_samples(ep, keep).items():
+                        samples[(j, t)] = s
+                if j >= upto:
+                    return
+
+        if restored_upto >= 0:
+            enter(restored_upto)
+        for ev in events:
+            if ev[0] == "enter":
+                enter(ev[1])
+                continue
+            s = samples.pop((ev[1], ev[2]), None)
+            self.position += 1
+            if s is not None:
+                yield s
+        self.epoch, self.position = epoch + 1, 0
