@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks import engine_overhead
+from benchmarks import engine_overhead, stream_throughput
 
-BENCHMARKS = {"engine_overhead": engine_overhead.main}
+BENCHMARKS = {"engine_overhead": engine_overhead.main, "stream_throughput": stream_throughput.main}
 
 
 def main() -> None:

@@ -62,6 +62,7 @@ class StreamConfig:
     worker: int = 0
     num_workers: int = 1
     on_error: str = "raise"
+    decode_threads: int = 2
 
     def __post_init__(self) -> None:
         if self.split not in (None, "train", "val"):
@@ -70,6 +71,8 @@ class StreamConfig:
             raise ValueError(f"normalize: must be one of {NORMALIZE_MODES}, got {self.normalize!r}")
         if self.on_error not in ("raise", "skip"):
             raise ValueError(f"on_error: must be 'raise' or 'skip', got {self.on_error!r}")
+        if self.decode_threads < 0:
+            raise ValueError(f"decode_threads: must be >= 0, got {self.decode_threads}")
         if self.state_history < 1 or self.action_horizon < 1:
             raise ValueError("state_history and action_horizon must be >= 1")
         if not 0 <= self.rank < self.world_size or not 0 <= self.worker < self.num_workers:
@@ -250,20 +253,48 @@ class ShardStream:
         center, scale, _ = self._norm[name]
         return y * scale + center
 
-    def _step_samples(self, ep: Episode, keep: Callable[[int], bool]) -> dict[int, dict[str, Any]]:
+    def _frames(self, ep: Episode) -> dict[str, np.ndarray]:
+        """Decoded (and resized) frames ``(T, h, w, 3)`` of the streamed cameras."""
+        frames = {}
+        for cam in self.cameras:
+            f = ep.cameras[cam].frames()
+            if self.config.image_size is not None:
+                import cv2
+
+                h, w = self.config.image_size
+                f = np.stack([cv2.resize(x, (w, h), interpolation=cv2.INTER_AREA) for x in f])
+            frames[cam] = f
+        return frames
+
+    def _decoded(self, episodes: Iterator[tuple[int, Episode | None]]
+                 ) -> Iterator[tuple[int, Episode | None, dict[str, np.ndarray]]]:
+        """``episodes`` with their frames, decoded ahead on ``decode_threads`` threads (the video
+        decoder releases the GIL), in order."""
+        threads = self.config.decode_threads
+        if threads == 0 or not self.cameras:
+            for j, ep in episodes:
+                yield j, ep, self._frames(ep) if ep is not None else {}
+            return
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads, thread_name_prefix="datapipe-decode") as pool:
+            ahead: deque = deque()
+            for j, ep in episodes:
+                ahead.append((j, ep, pool.submit(self._frames, ep) if ep is not None else None))
+                if len(ahead) > 2 * threads:
+                    k, e, fut = ahead.popleft()
+                    yield k, e, fut.result() if fut is not None else {}
+            while ahead:
+                k, e, fut = ahead.popleft()
+                yield k, e, fut.result() if fut is not None else {}
+
+    def _step_samples(self, ep: Episode, frames: dict[str, np.ndarray],
+                      keep: Callable[[int], bool]) -> dict[int, dict[str, Any]]:
         c = self.config
         T = ep.length
         state = self.normalize("observation.state", np.asarray(ep.steps["observation.state"]))
         action = self.normalize("action", np.asarray(ep.steps["action"]))
-        frames = {}
-        for cam in self.cameras:
-            f = ep.cameras[cam].frames()
-            if c.image_size is not None:
-                import cv2
-
-                h, w = c.image_size
-                f = np.stack([cv2.resize(x, (w, h), interpolation=cv2.INTER_AREA) for x in f])
-            frames[cam] = f
         ts = ep.steps["timestamp"]
         reward, interv = ep.steps["reward"], ep.steps["is_intervention"]
         hist = np.arange(-c.state_history + 1, 1)
@@ -310,14 +341,14 @@ class ShardStream:
                         break
         waiting_eps = {i for i, _ in pending}
         restored_upto = last_entered
-        reader = self._read(refs, lambda i: i > restored_upto or i in waiting_eps)
+        reader = self._decoded(self._read(refs, lambda i: i > restored_upto or i in waiting_eps))
         samples: dict[tuple[int, int], dict[str, Any]] = {}
 
         def enter(upto: int) -> None:
-            for j, ep in reader:
+            for j, ep, frames in reader:
                 if ep is not None:
                     keep = (lambda t: True) if j > restored_upto else (lambda t, j=j: (j, t) in pending)
-                    for t, s in self._step_samples(ep, keep).items():
+                    for t, s in self._step_samples(ep, frames, keep).items():
                         samples[(j, t)] = s
                 if j >= upto:
                     return
