@@ -6,7 +6,12 @@ STAMP  := $(VENV)/.installed
 export RAY_USAGE_STATS_ENABLED ?= 0
 export RAY_AUTH_MODE ?= disabled
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install demo test test-fast bench clean lerobot-venv
+
+# A separate venv with LeRobot 0.4.4 (format v3.0, Python 3.11), used only by the test that checks
+# LeRobot's own LeRobotDataset loads datapipe's exports. Several GB; built once.
+LEROBOT_VENV  := .venv-lerobot
+LEROBOT_STAMP := $(LEROBOT_VENV)/.installed
 
 $(STAMP): pyproject.toml Makefile
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11); set PYTHON=..."; exit 2; }
@@ -17,10 +22,23 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
+$(LEROBOT_STAMP):
+	command -v ffprobe >/dev/null 2>&1 || (apt-get install -y -q ffmpeg >/dev/null 2>&1 || \
+	  (apt-get update -q >/dev/null && apt-get install -y -q ffmpeg >/dev/null))
+	test -x $(LEROBOT_VENV)/bin/python || $(PYTHON) -m venv $(LEROBOT_VENV)
+	$(LEROBOT_VENV)/bin/pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(LEROBOT_VENV)/bin/pip install --quiet lerobot==0.3.2
+	$(LEROBOT_VENV)/bin/pip install --quiet --no-deps lerobot==0.4.4
+	$(LEROBOT_VENV)/bin/pip install --quiet accelerate 'datasets>=4,<4.2' torchcodec==0.17.0
+	touch $(LEROBOT_STAMP)
+
+lerobot-venv: $(LEROBOT_STAMP)
+
 demo: install
 	$(VENV)/bin/datapipe run workflows/demo.yaml
 
 test: install
+	@$(MAKE) --no-print-directory lerobot-venv || echo "warning: the LeRobot venv could not be built; its test will be skipped"
 	$(PY) -m pytest -ra
 
 test-fast: install

@@ -17,7 +17,7 @@ from datapipe.records import CameraStream, Embodiment, Episode, LineageEntry, Re
 from schemas.episode import EPISODE_SCHEMA
 
 
-def _tensor_to_row(name: str, arr: np.ndarray) -> dict[str, Any]:
+def tensor_to_row(name: str, arr: np.ndarray) -> dict[str, Any]:
     arr = np.ascontiguousarray(arr)
     dtype = arr.dtype.newbyteorder("<") if arr.dtype.byteorder == ">" else arr.dtype
     return {
@@ -59,7 +59,7 @@ def episode_to_row(ep: Episode) -> dict[str, Any]:
         "task": list(ep.task),
         "fps": float(ep.fps),
         "length": ep.length,
-        "steps": [_tensor_to_row(k, v) for k, v in ep.steps.items()],
+        "steps": [tensor_to_row(k, v) for k, v in ep.steps.items()],
         "cameras": [
             {
                 "name": name,

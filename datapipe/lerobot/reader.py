@@ -1,0 +1,234 @@
+"""Reading LeRobot datasets (v2.1 and v3.0 directories) as datapipe episodes.
+
+:class:`LeRobotReader` reads ``meta/info.json``, the tasks and the episodes table, then one
+episode at a time: its frame rows from ``data/`` and its segment of each camera's video. Video
+features become cameras named without the ``observation.images.`` prefix; ``next.reward``
+becomes ``reward``; ``next.done`` is dropped; missing ``is_intervention`` / ``reward`` are zeros.
+An export written by datapipe carries each episode's record (id, source, embodiment, tasks,
+success, meta, lineage and own timestamps), which is restored as it was; other datasets get
+ids from the dataset address and the episode index, and source kind ``community``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from datapipe.lerobot import layout
+from datapipe.record_arrow import row_to_episode, tensor_to_row
+from datapipe.records import CameraStream, Embodiment, Episode, Source, make_episode_id
+from datapipe.storage import Location, resolve
+
+SUPPORTED = ("v2.1", "v3.0")
+DROPPED = {"next.done", "frame_index", "episode_index", "index", "task_index", "timestamp"}
+READER_VERSION = "1"
+
+
+class LeRobotReadError(ValueError):
+    """A LeRobot dataset that cannot be read; the message names the file and field."""
+
+
+def _names(spec: dict[str, Any]) -> tuple[str, ...]:
+    names = spec.get("names")
+    if isinstance(names, dict):  # v2.x style {"motors": [...]}
+        names = [n for v in names.values() for n in (v if isinstance(v, list) else [v])]
+    return tuple(str(n) for n in names) if isinstance(names, list) else ()
+
+
+def _column_array(col: pa.ChunkedArray) -> np.ndarray:
+    col = col.combine_chunks()
+    if pa.types.is_fixed_size_list(col.type) or pa.types.is_list(col.type):
+        values = col.flatten().to_numpy(zero_copy_only=False)
+        return values.reshape(len(col), -1)
+    return col.to_numpy(zero_copy_only=False)
+
+
+def _decode_segment(data: bytes, start_s: float, end_s: float, where: str) -> np.ndarray:
+    """RGB frames ``(T, H, W, 3)`` whose presentation time lies in ``[start_s, end_s)``."""
+    import av
+
+    eps = 1e-4
+    frames = []
+    try:
+        with av.open(io.BytesIO(data)) as container:
+            for frame in container.decode(video=0):
+                t = float(frame.time)
+                if start_s - eps <= t < end_s - eps:
+                    frames.append(frame.to_ndarray(format="rgb24"))
+    except av.error.FFmpegError as exc:
+        raise LeRobotReadError(f"{where}: cannot decode video: {exc}") from exc
+    if not frames:
+        raise LeRobotReadError(f"{where}: no frames between {start_s:.3f} s and {end_s:.3f} s")
+    return np.stack(frames)
+
+
+class LeRobotReader:
+    """A LeRobot dataset directory (local path or pyarrow filesystem URI)."""
+
+    def __init__(self, root: str):
+        self.uri = str(root).rstrip("/")
+        self.root: Location = resolve(self.uri)
+        self.info = self._json(layout.INFO)
+        self.version = self.info.get("codebase_version")
+        if self.version not in SUPPORTED:
+            raise LeRobotReadError(f"{self.uri}/{layout.INFO}: codebase_version {self.version!r} is not one of "
+                                   f"{SUPPORTED}")
+        self.fps = float(self.info["fps"])
+        self.features: dict[str, Any] = self.info["features"]
+        self.video_keys = [k for k, f in self.features.items() if f.get("dtype") == "video"]
+        self.tasks = self._tasks()
+        self.episodes = self._episodes()
+
+    # -- metadata -------------------------------------------------------------------------------
+    def _file(self, name: str) -> Location:
+        loc = self.root.join(name)
+        if not loc.exists():
+            raise LeRobotReadError(f"{self.uri}/{name}: missing")
+        return loc
+
+    def _json(self, name: str) -> dict[str, Any]:
+        try:
+            return json.loads(self._file(name).read_bytes())
+        except ValueError as exc:
+            raise LeRobotReadError(f"{self.uri}/{name}: not valid JSON: {exc}") from None
+
+    def _jsonl(self, name: str) -> list[dict[str, Any]]:
+        text = self._file(name).read_bytes().decode()
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    def _tasks(self) -> dict[int, str]:
+        if self.version == "v2.1":
+            return {int(r["task_index"]): r["task"] for r in self._jsonl("meta/tasks.jsonl")}
+        table = pq.read_table(self._file(layout.TASKS).path, filesystem=self.root.fs)
+        text_col = next((c for c in ("task", "__index_level_0__") if c in table.column_names), None)
+        if text_col is None or "task_index" not in table.column_names:
+            raise LeRobotReadError(f"{self.uri}/{layout.TASKS}: needs a task (index) and a task_index column")
+        return dict(zip(table.column("task_index").to_pylist(), table.column(text_col).to_pylist()))
+
+    def _episodes(self) -> dict[int, dict[str, Any]]:
+        if self.version == "v2.1":
+            rows = self._jsonl("meta/episodes.jsonl")
+        else:
+            folder = self.root.join("meta", "episodes")
+            files = [f for chunk in sorted(self._subdirs(folder)) for f in folder.join(chunk).list(".parquet")]
+            if not files:
+                raise LeRobotReadError(f"{self.uri}/meta/episodes: no episode files")
+            rows = [r for f in files for r in pq.read_table(f.path, filesystem=f.fs).to_pylist()]
+        return {int(r["episode_index"]): r for r in rows}
+
+    @staticmethod
+    def _subdirs(folder: Location) -> list[str]:
+        import pyarrow.fs as pafs
+
+        infos = folder.fs.get_file_info(pafs.FileSelector(folder.path, recursive=False))
+        return [i.base_name for i in infos if i.type == pafs.FileType.Directory]
+
+    # -- episodes -------------------------------------------------------------------------------
+    def episode_indices(self) -> list[int]:
+        return sorted(self.episodes)
+
+    def _data_path(self, ep: dict[str, Any], index: int) -> str:
+        if self.version == "v2.1":
+            chunk = index // int(self.info.get("chunks_size", layout.CHUNKS_SIZE))
+            return self.info["data_path"].format(episode_chunk=chunk, episode_index=index)
+        return self.info["data_path"].format(chunk_index=ep["data/chunk_index"], file_index=ep["data/file_index"])
+
+    @lru_cache(maxsize=2)
+    def _table(self, path: str) -> pa.Table:
+        return pq.read_table(self._file(path).path, filesystem=self.root.fs)
+
+    def _frames(self, ep: dict[str, Any], index: int) -> pa.Table:
+        path = self._data_path(ep, index)
+        table = self._table(path)
+        if self.version == "v3.0":
+            table = table.filter(pc.equal(table["episode_index"], index))
+        table = table.sort_by("frame_index")
+        if table.num_rows != int(ep["length"]):
+            raise LeRobotReadError(f"{self.uri}/{path}: episode {index} has {table.num_rows} rows, its length "
+                                   f"is {ep['length']}")
+        return table
+
+    def _camera(self, ep: dict[str, Any], index: int, key: str, length: int) -> CameraStream:
+        if self.version == "v2.1":
+            chunk = index // int(self.info.get("chunks_size", layout.CHUNKS_SIZE))
+            path = self.info["video_path"].format(episode_chunk=chunk, video_key=key, episode_index=index)
+            start, end = 0.0, length / self.fps
+        else:
+            path = self.info["video_path"].format(video_key=key, chunk_index=ep[f"videos/{key}/chunk_index"],
+                                                  file_index=ep[f"videos/{key}/file_index"])
+            start, end = float(ep[f"videos/{key}/from_timestamp"]), float(ep[f"videos/{key}/to_timestamp"])
+        data = self._file(path).read_bytes()
+        h, w = self.features[key]["shape"][:2]
+        if start == 0.0 and h % 2 == 0 and w % 2 == 0 and self._frame_count(data) == length:
+            return CameraStream(encoding="mp4", width=w, height=h, n_frames=length, data=(data,))
+        frames = _decode_segment(data, start, end, f"{self.uri}/{path}")
+        if len(frames) != length:
+            raise LeRobotReadError(f"{self.uri}/{path}: {len(frames)} frames for episode {index} of {length} steps")
+        return CameraStream.from_frames(frames, self.fps, "mp4", quality=95)
+
+    @staticmethod
+    def _frame_count(data: bytes) -> int:
+        import av
+
+        with av.open(io.BytesIO(data)) as container:
+            return sum(1 for _ in container.demux(video=0) if _.size)
+
+    def read_episode(self, index: int) -> Episode:
+        """Episode ``index`` as a datapipe :class:`Episode`."""
+        ep = self.episodes[index]
+        table = self._frames(ep, index)
+        T = table.num_rows
+        steps: dict[str, np.ndarray] = {}
+        for name in table.column_names:
+            spec = self.features.get(name)
+            if name in DROPPED or spec is None or spec.get("dtype") in ("video", "image", "string"):
+                continue
+            arr = _column_array(table.column(name))
+            if arr.ndim == 2 and list(spec.get("shape", [])) == [1]:
+                arr = arr[:, 0]
+            steps["reward" if name == "next.reward" else name] = arr
+        own_ts, record = ep.get(layout.DATAPIPE_TIMESTAMP), ep.get(layout.DATAPIPE_COLUMN)
+        if own_ts is not None:
+            steps["timestamp"] = np.asarray(own_ts, dtype=np.float64)
+        elif record:  # datapipe wrote frame_index / fps: recompute it in float64, as it was
+            steps["timestamp"] = table.column("frame_index").to_numpy() / self.fps
+        else:
+            steps["timestamp"] = table.column("timestamp").to_numpy().astype(np.float64)
+        if "observation.state" not in steps:
+            raise LeRobotReadError(f"{self.uri}/{layout.INFO}: no observation.state feature; datapipe episodes need one")
+        if "action" not in steps:
+            raise LeRobotReadError(f"{self.uri}/{layout.INFO}: no action feature; datapipe episodes need one")
+        for name in ("observation.state", "action"):
+            if steps[name].ndim == 1:
+                steps[name] = steps[name][:, None]
+        steps.setdefault("is_intervention", np.zeros(T, dtype=bool))
+        steps.setdefault("reward", np.zeros(T, dtype=np.float32))
+        cameras = {layout.camera_name(k): self._camera(ep, index, k, T) for k in self.video_keys}
+        if record:  # written by datapipe: the record as it was
+            row = {**json.loads(record), "steps": [tensor_to_row(k, v) for k, v in steps.items()],
+                   "cameras": [{"name": k, "encoding": c.encoding, "width": c.width, "height": c.height,
+                                "n_frames": c.n_frames, "data": list(c.data)} for k, c in cameras.items()]}
+            return row_to_episode(row)
+        tasks = [str(t) for t in (ep.get("tasks") or [])] or [self.tasks.get(int(table["task_index"][0].as_py()), "")]
+        span = f"episode_index={index}"
+        return Episode(
+            episode_id=make_episode_id(self.uri, span, READER_VERSION),
+            source=Source(kind="community", uri=self.uri, span=span),
+            embodiment=Embodiment(robot=self.info.get("robot_type") or "unknown",
+                                  action_names=_names(self.features.get("action", {})),
+                                  state_names=_names(self.features.get("observation.state", {})),
+                                  control_fps=self.fps),
+            task=tuple(t for t in tasks if t) or ("",),
+            fps=self.fps,
+            steps=steps,
+            cameras=cameras,
+            meta={"lerobot": {"codebase_version": self.version, "episode_index": index}},
+        )
+

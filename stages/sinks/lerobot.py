@@ -1,0 +1,71 @@
+"""``sink.lerobot``: episodes to a LeRobot v3.0 dataset directory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from datapipe.lerobot.writer import LeRobotWriter
+from datapipe.record_arrow import episodes_to_table, table_to_episodes
+from datapipe.records import Episode
+from datapipe.stage import SinkStage
+from datapipe.storage import resolve
+
+STAGING = ".datapipe-staging"
+
+
+@dataclass(frozen=True)
+class LeRobotSinkConfig:
+    # dataset folder (local path or URI); the sink owns it: data/, videos/ and meta/ are rewritten
+    path: str
+    # robot_type written to meta/info.json (default: the first episode's embodiment robot)
+    robot_type: str = ""
+    # frames per second of the dataset; episodes at another rate are resampled to it.
+    # 0 = keep the episodes' own rate and refuse episodes whose rate differs
+    fps: float = 0.0
+    # roll data/ parquet files at about this many MiB
+    data_file_mb: float = 100.0
+
+    def __post_init__(self) -> None:
+        if self.fps < 0 or self.data_file_mb <= 0:
+            raise ValueError("fps: must be >= 0 (0 = keep), data_file_mb: must be > 0")
+
+
+class LeRobotSink(SinkStage):
+    """Write a LeRobot v3.0 dataset (meta/info.json, stats.json, tasks.parquet, episodes, data
+    parquet, H.264 videos) that LeRobot's LeRobotDataset loads. Batches are staged, then the
+    dataset is assembled in one pass when all are written (episode indices are global)."""
+
+    name = "sink.lerobot"
+    version = "1"
+    Config = LeRobotSinkConfig
+    fusable = False
+    default_batch_size = 64
+
+    def write(self, episodes: list[Episode], part: str) -> dict[str, Any]:
+        name = f"{part}.parquet"
+        resolve(self.config.path).join(STAGING, name).write_parquet_atomic(episodes_to_table(episodes))
+        return {"staged": name, "episodes": len(episodes)}
+
+    def finalize(self, receipts: list[dict[str, Any]]) -> dict[str, Any]:
+        root = resolve(self.config.path)
+        staging = root.join(STAGING)
+        keep = sorted(r["staged"] for r in receipts)
+        for loc in staging.list(".parquet"):  # parts never committed
+            if loc.path.rsplit("/", 1)[-1] not in keep:
+                loc.delete()
+        for folder in ("data", "videos", "meta"):  # an earlier export into the same folder
+            root.join(folder).delete()
+        writer: LeRobotWriter | None = None
+        for name in keep:
+            for ep in table_to_episodes(staging.join(name).read_parquet()):
+                if writer is None:
+                    writer = LeRobotWriter(root, robot_type=self.config.robot_type or ep.embodiment.robot,
+                                           fps=self.config.fps or None, data_file_mb=self.config.data_file_mb)
+                writer.add(ep)
+        if writer is None:
+            return {"path": root.uri, "episodes": 0}
+        info = writer.close()
+        staging.delete()
+        return {"path": root.uri, "episodes": info["total_episodes"], "frames": info["total_frames"],
+                "fps": info["fps"], "tasks": info["total_tasks"]}
