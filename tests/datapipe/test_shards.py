@@ -197,3 +197,22 @@ def test_plain_webdataset_library_reads_the_shards(dataset):
     meta = json.loads(s["meta.json"])
     assert s["__key__"] == meta["episode_id"] and "action.npy" in s and "front.mp4" in s
     assert s["task.txt"].decode() == meta["task"][0]
+
+
+def test_stream_over_http_equals_local(dataset):
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(dataset))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        remote = [(s["episode_id"], s["frame_index"], s["action"].tobytes()) for s in ShardStream(url, seed=3)]
+        local = [(s["episode_id"], s["frame_index"], s["action"].tobytes()) for s in ShardStream(str(dataset), seed=3)]
+        assert remote == local and remote
+    finally:
+        server.shutdown()
