@@ -216,3 +216,35 @@ def test_stream_over_http_equals_local(dataset):
         assert remote == local and remote
     finally:
         server.shutdown()
+
+
+def test_run_dir_sink_and_stream_on_s3(monkeypatch, tmp_path):
+    """A local S3 server (moto): the run directory and the shards on s3://, streamed back."""
+    import logging
+
+    moto_server = pytest.importorskip("moto.server")
+    boto3 = pytest.importorskip("boto3")
+    for k, v in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(k, v)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        boto3.client("s3", endpoint_url=f"http://{host}:{port}").create_bucket(Bucket="lab")
+        query = f"?endpoint_override={host}:{port}&scheme=http&region=us-east-1"
+        doc = {"name": "s3", "stages": [
+            {"id": "src", "uses": "source.synthetic", "with": {**SYN, "episodes": 8}},
+            {"id": "out", "uses": "sink.webdataset", "needs": ["src"],
+             "with": {"path": f"s3://lab/ds{query}", "val_fraction": 0.0}}]}
+        result = run_workflow(parse_workflow(doc, "s3.yaml"), out=f"s3://lab/run{query}", runner="local",
+                              progress=False)
+        assert result.ok, result.error
+        expected = {e.episode_id: e for e in expected_synthetic(8, seed=SEED, min_length=6, max_length=14,
+                                                                cameras=("front",), image_size=(32, 48))}
+        samples = list(ShardStream(f"s3://lab/ds{query}", shuffle=False))
+        assert len(samples) == sum(e.length for e in expected.values())
+        for s in samples:
+            assert s["action"].tobytes() == expected[s["episode_id"]].steps["action"][s["frame_index"]].tobytes()
+    finally:
+        server.stop()
