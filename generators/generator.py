@@ -1,0 +1,170 @@
+"""Simulated demonstrations: seed -> randomized scene -> scripted expert -> (if successful) rendered episode.
+
+:class:`SimGenerator` holds what a worker builds once (task, robot spec check, settings);
+:meth:`SimGenerator.simulate` runs one seed without rendering and returns the recording and
+success; :meth:`SimGenerator.episode` renders a successful one into an :class:`Episode`.
+:meth:`SimGenerator.replay` re-simulates a stored episode from its initial state and commands.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import mujoco
+import numpy as np
+
+from datapipe.records import CameraStream, Embodiment, Episode, Source, make_episode_id
+from generators.expert import Expert, Recording
+from generators.ik import ArmIK
+from generators.randomization import RandomizationRanges, sample_distractors, sample_scene
+from generators.robots.config import RobotConfig
+from generators.robots.panda import panda_config
+from generators.scene import DEFAULT_CAMERAS, ROBOT_PREFIX, build_scene
+from generators.sim import Sim
+from generators.tasks import get_task
+
+GENERATOR_VERSION = "1"
+SETTLE_STEPS = 10  # control steps the scene settles (objects come to rest) before recording
+
+
+@dataclass
+class Simulated:
+    """One simulated seed: its scene parameters, compiled model, recording and outcome."""
+
+    seed: int
+    params: dict[str, Any]
+    model: mujoco.MjModel
+    recording: Recording
+    success: bool
+    sim: Sim
+
+
+@dataclass(frozen=True)
+class SimSettings:
+    """What every episode of a generator shares."""
+
+    task: str = "pick_place"
+    control_fps: float = 20.0
+    cameras: tuple[str, ...] = ("front", "wrist")
+    image_size: tuple[int, int] = (128, 128)
+    camera_poses: dict[str, dict[str, Any]] = field(default_factory=lambda: dict(DEFAULT_CAMERAS))
+    ranges: RandomizationRanges = RandomizationRanges()
+    max_retries: int = 2
+
+
+class SimGenerator:
+    def __init__(self, settings: SimSettings, robot: RobotConfig | None = None):
+        self.settings = settings
+        self.robot = robot or panda_config()
+        self.task = get_task(settings.task)
+
+    # -- scene --------------------------------------------------------------------------------------
+    def scene_params(self, seed: int) -> dict[str, Any]:
+        """All randomized values of ``seed`` (the episode's ``meta["randomization"]``)."""
+        rng = np.random.default_rng([seed, 17])
+        params = sample_scene(rng, self.settings.ranges, self.settings.camera_poses, len(self.robot.arm_joints))
+        params["task"] = self.task.sample(rng, params)
+        region = ((0.3, 0.75), (-0.35, 0.35))
+        params["distractors"] = sample_distractors(rng, params.pop("n_distractors"), self.task.keep_out(params),
+                                                   region)
+        return params
+
+    def build(self, params: dict[str, Any]) -> Sim:
+        model = build_scene(self.robot, params, self.task).compile()
+        sim = Sim(model, self.robot, ROBOT_PREFIX, self.settings.control_fps, self.task.objects(params))
+        q0 = np.asarray(self.robot.home) + np.asarray(params["robot"]["qpos_noise"])
+        sim.set_arm(q0, self.robot.gripper_open)
+        for _ in range(SETTLE_STEPS):
+            sim.control_step(q0, self.robot.gripper_open)
+        sim.data.time = 0.0
+        return sim
+
+    # -- episodes -----------------------------------------------------------------------------------
+    def simulate(self, seed: int) -> Simulated:
+        """Run the expert on ``seed``'s scene, without rendering."""
+        params = self.scene_params(seed)
+        sim = self.build(params)
+        ik = ArmIK(sim.model, sim.index, ROBOT_PREFIX + self.robot.ee_site, np.asarray(self.robot.home))
+        rec, ok = Expert(sim, ik, self.settings.max_retries).run(self.task, params)
+        return Simulated(seed, params, sim.model, rec, ok, sim)
+
+    def replay(self, params: dict[str, Any], initial_state: np.ndarray, ctrl: np.ndarray) -> bool:
+        """Re-simulate from ``initial_state`` applying the recorded ``ctrl`` (T, nu); return success."""
+        sim = Sim(build_scene(self.robot, params, self.task).compile(), self.robot, ROBOT_PREFIX,
+                  self.settings.control_fps, self.task.objects(params))
+        sim.set_state(initial_state)
+        for c in ctrl:
+            sim.apply_ctrl(c)
+        return self.task.success(sim, params)
+
+    def episode(self, run: Simulated, render: bool = True) -> Episode:
+        """The :class:`Episode` of a simulated run (cameras rendered when ``render``)."""
+        a = run.recording.arrays()
+        fps = self.settings.control_fps
+        T = len(a["ctrl"])
+        robot = self.robot
+        steps = {
+            "timestamp": np.arange(T, dtype=np.float64) / fps,
+            "observation.state": np.concatenate([a["arm_q"], a["gripper_width"][:, None]], 1).astype(np.float32),
+            "action": a["action_joint"].astype(np.float32),
+            "action.ee_delta": a["action_ee"].astype(np.float32),
+            "ee.pose": np.concatenate([a["ee_pos"], a["ee_quat"]], 1),
+            "object.poses": a["object_poses"],
+            "sim.qpos": a["qpos"],
+            "sim.qvel": a["qvel"],
+            "sim.ctrl": a["ctrl"],
+            "is_intervention": np.zeros(T, dtype=bool),
+            "reward": np.zeros(T, dtype=np.float32),
+        }
+        steps["reward"][-1] = 1.0 if run.success else 0.0
+        cameras = {}
+        if render:
+            from generators.render import render_states
+
+            frames = render_states(run.model, a["qpos"], a["qvel"],
+                                   [self._camera_name(c) for c in self.settings.cameras], self.settings.image_size)
+            cameras = {c: CameraStream.from_frames(frames[self._camera_name(c)], fps) for c in self.settings.cameras}
+        uri = f"sim://{self.task.name}?robot={robot.name}"
+        span = f"seed={run.seed}"
+        stats = run.recording.stats
+        return Episode(
+            episode_id=make_episode_id(uri, span, GENERATOR_VERSION),
+            source=Source(kind="sim", uri=uri, span=span, licence="generated"),
+            embodiment=Embodiment(
+                robot=robot.name, action_names=(*robot.arm_joints, "gripper"),
+                action_units=("rad",) * len(robot.arm_joints) + ("1",), action_frame="joint",
+                state_names=(*robot.arm_joints, "gripper_width"), control_fps=fps),
+            task=(run.params["task"]["instruction"],),
+            fps=fps,
+            steps=steps,
+            cameras=cameras,
+            success=run.success,
+            meta={
+                "seed": run.seed,
+                "sim_task": self.task.name,
+                "randomization": run.params,
+                "objects": list(self.task.objects(run.params)),
+                "expert": {"attempts": stats.attempts, "ik_failures": stats.ik_failures,
+                           "checks_failed": stats.checks_failed},
+                "sim": {"timestep": run.model.opt.timestep, "substeps": run.sim.substeps, "mujoco": mujoco.__version__,
+                        "initial_state": run.recording.initial_state.tolist(),
+                        "state_spec": "mjSTATE_FULLPHYSICS"},
+                "action_spaces": {"action": "joint position targets (rad) + gripper (1 open, 0 closed)",
+                                  "action.ee_delta": "end-effector delta: position (m) and rotation vector "
+                                                     "(rad), world frame, + gripper"},
+            },
+        )
+
+    def _camera_name(self, camera: str) -> str:
+        """Scene camera name: robot cameras carry the robot prefix."""
+        if camera in self.settings.camera_poses:
+            return camera
+        return ROBOT_PREFIX + camera
+
+
+def successes_per_seed(generator: SimGenerator, seeds: range) -> float:
+    """Fraction of ``seeds`` the expert solves (no rendering)."""
+    return sum(generator.simulate(s).success for s in seeds) / max(1, len(seeds))
+
+

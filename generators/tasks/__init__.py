@@ -1,0 +1,30 @@
+"""Simulated tasks, one per file; :func:`get_task` by name."""
+
+from __future__ import annotations
+
+from generators.tasks.base import SimTask
+
+
+def task_names() -> tuple[str, ...]:
+    return ("pick_place", "stack", "push", "open_drawer")
+
+
+def get_task(name: str) -> SimTask:
+    """The task called ``name``."""
+    if name == "pick_place":
+        from generators.tasks.pick_place import PickPlace
+
+        return PickPlace()
+    if name == "stack":
+        from generators.tasks.stack import Stack
+
+        return Stack()
+    if name == "push":
+        from generators.tasks.push import Push
+
+        return Push()
+    if name == "open_drawer":
+        from generators.tasks.open_drawer import OpenDrawer
+
+        return OpenDrawer()
+    raise KeyError(f"unknown sim task {name!r}; known: {', '.join(task_names())}")

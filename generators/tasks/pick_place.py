@@ -1,0 +1,101 @@
+"""``pick_place``: pick a block up and put it down inside a target zone on the table.
+
+Success: the block rests on the table (its centre within 1.5 cm of its resting height) with its
+centre within the zone's radius, and the gripper no longer holds it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mujoco
+import numpy as np
+
+from generators.geometry import top_down_quat
+from generators.scene import add_box_object
+from generators.sim import Sim
+from generators.tasks.base import (CLOSED, COLOURS, OPEN, Phase, Segment, SimTask, Waypoint, grasp_yaw,
+                                   pick_colours, sample_xy)
+
+BLOCK = "block"
+ZONE_RADIUS = 0.06  # m
+
+
+class PickPlace(SimTask):
+    name = "pick_place"
+    templates = ("put the {colour} block in the {zone} zone", "pick up the {colour} block and place it on the "
+                 "{zone} circle", "move the {colour} cube into the {zone} area", "place the {colour} block on the "
+                 "{zone} target")
+    segments = (Segment("grasp", f"object:{BLOCK}"), Segment("place", "target:zone"))
+
+    def sample(self, rng: np.random.Generator, params: dict[str, Any]) -> dict[str, Any]:
+        scale = params["physics"]["size_scale"]
+        half = round(0.022 * scale, 5)
+        block_xy = sample_xy(rng, self.region, [], 0)
+        zone_xy = sample_xy(rng, self.region, [block_xy], 0.15)
+        colour, zone_colour = pick_colours(rng, 2)
+        return {
+            "block": {"xy": block_xy, "yaw": round(float(rng.uniform(-np.pi, np.pi)), 5), "half": half,
+                      "colour": colour, "mass": round(0.08 * params["physics"]["mass_scale"], 5)},
+            "zone": {"xy": zone_xy, "radius": ZONE_RADIUS, "colour": zone_colour},
+            "instruction": self.instruction(rng, self.templates, colour=colour, zone=zone_colour),
+        }
+
+    def build(self, spec: mujoco.MjSpec, params: dict[str, Any]) -> None:
+        tp, top = params["task"], params["table"]["top"]
+        b = tp["block"]
+        add_box_object(spec, BLOCK, [b["xy"][0], b["xy"][1], top + b["half"]], b["yaw"], [b["half"]] * 3,
+                       COLOURS[b["colour"]], b["mass"], params["physics"]["friction_scale"])
+        z = tp["zone"]
+        spec.worldbody.add_geom(name="zone", type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[z["radius"], 0.0008, 0],
+                                pos=[z["xy"][0], z["xy"][1], top + 0.0008], rgba=COLOURS[z["colour"]][:3] + [0.6],
+                                contype=0, conaffinity=0)
+
+    def objects(self, params: dict[str, Any]) -> tuple[str, ...]:
+        return (BLOCK,)
+
+    def keep_out(self, params: dict[str, Any]) -> list[tuple[float, float, float]]:
+        tp = params["task"]
+        return [(*tp["block"]["xy"], 0.05), (*tp["zone"]["xy"], ZONE_RADIUS)]
+
+    def frame_pose(self, sim: Sim, params: dict[str, Any], frame: str) -> tuple[np.ndarray, np.ndarray]:
+        if frame == "target:zone":
+            z = params["task"]["zone"]
+            return np.array([z["xy"][0], z["xy"][1], params["table"]["top"]]), np.array([1.0, 0, 0, 0])
+        return super().frame_pose(sim, params, frame)
+
+    def plan(self, sim: Sim, params: dict[str, Any]) -> list[Phase]:
+        tp, top = params["task"], params["table"]["top"]
+        half = tp["block"]["half"]
+        pos, quat = sim.body_pose(BLOCK)
+        yaw = grasp_yaw(quat)
+        down = top_down_quat(yaw)
+        z_grasp = top + max(half, 0.026)
+        above = 0.12
+        grasp = [
+            Waypoint(np.array([pos[0], pos[1], z_grasp + above]), down, OPEN, 30, 0, "grasp", f"object:{BLOCK}"),
+            Waypoint(np.array([pos[0], pos[1], z_grasp]), down, OPEN, 20, 2, "grasp", f"object:{BLOCK}"),
+            Waypoint(np.array([pos[0], pos[1], z_grasp]), down, CLOSED, 1, 12, "grasp", f"object:{BLOCK}"),
+            Waypoint(np.array([pos[0], pos[1], z_grasp + 0.15]), down, CLOSED, 20, 0, "grasp", f"object:{BLOCK}"),
+        ]
+        zx, zy = tp["zone"]["xy"]
+        place = [
+            Waypoint(np.array([zx, zy, z_grasp + 0.15]), down, CLOSED, 30, 0, "place", "target:zone"),
+            Waypoint(np.array([zx, zy, z_grasp + 0.008]), down, CLOSED, 20, 2, "place", "target:zone"),
+            Waypoint(np.array([zx, zy, z_grasp + 0.008]), down, OPEN, 1, 10, "place", "target:zone"),
+            Waypoint(np.array([zx, zy, z_grasp + 0.12]), down, OPEN, 15, 0, "place", "target:zone"),
+        ]
+
+        def lifted(s: Sim) -> bool:
+            return bool(s.body_pose(BLOCK)[0][2] > top + half + 0.05)
+
+        return [Phase("grasp", grasp, lifted), Phase("place", place)]
+
+    def success(self, sim: Sim, params: dict[str, Any]) -> bool:
+        tp, top = params["task"], params["table"]["top"]
+        pos, _ = sim.body_pose(BLOCK)
+        zone = np.array(tp["zone"]["xy"])
+        resting = abs(pos[2] - (top + tp["block"]["half"])) < 0.015
+        inside = np.linalg.norm(pos[:2] - zone) < tp["zone"]["radius"]
+        released = sim.gripper_width() > 2 * tp["block"]["half"] + 0.01
+        return bool(resting and inside and released)
