@@ -68,6 +68,7 @@ class SimGenerator:
         region = ((0.3, 0.75), (-0.35, 0.35))
         params["distractors"] = sample_distractors(rng, params.pop("n_distractors"), self.task.keep_out(params),
                                                    region)
+        params["distractor_slots"] = self.settings.ranges.max_distractors
         return params
 
     def build(self, params: dict[str, Any]) -> Sim:

@@ -89,11 +89,19 @@ def build_scene(robot: RobotConfig, params: dict[str, Any], task: Any) -> mujoco
         j = spec.joint(ROBOT_PREFIX + joint)
         j.damping = np.asarray(j.damping, dtype=float) * phys["damping_scale"]
     task.build(spec, params)
-    for i, d in enumerate(params.get("distractors", [])):
+    distractors = params.get("distractors", [])
+    for i in range(max(len(distractors), int(params.get("distractor_slots", 0)))):
+        # Every slot gets a body, so all episodes of a setting have the same qpos size; unused slots
+        # are parked: invisible, weightless, colliding with nothing.
+        active = i < len(distractors)
+        d = distractors[i] if active else {"pos": [-1.0, 1.0 + 0.1 * i], "size": 0.01, "shape": "box",
+                                           "rgba": [0, 0, 0, 0], "yaw": 0.0}
         body = world.add_body(name=f"distractor{i}", pos=[d["pos"][0], d["pos"][1], top + d["size"]],
                               quat=[np.cos(d["yaw"] / 2), 0, 0, np.sin(d["yaw"] / 2)])
         body.add_freejoint()
+        if not active:
+            body.gravcomp = 1.0
         kind = mujoco.mjtGeom.mjGEOM_BOX if d["shape"] == "box" else mujoco.mjtGeom.mjGEOM_CYLINDER
         size = [d["size"]] * 3 if d["shape"] == "box" else [d["size"], d["size"], 0]
-        body.add_geom(type=kind, size=size, rgba=d["rgba"], mass=0.05)
+        body.add_geom(type=kind, size=size, rgba=d["rgba"], mass=0.05, contype=int(active), conaffinity=int(active))
     return spec
