@@ -1,0 +1,136 @@
+"""Demo multiplication in the manner of MimicGen (Mandlekar et al., 2023).
+
+A source episode that records end-effector poses (``ee.pose``), object poses (``object.poses``)
+and gripper commands (last column of ``action``) is cut into the task's object-centric subtask
+segments (:attr:`generators.tasks.base.SimTask.segments`) at the gripper's open -> closed switches.
+In a new scene (new object poses, new targets), each segment's end-effector poses are carried
+into the new frame of the object (or target) the segment is about,
+
+    T_ee_new(t) = T_frame_new  @  inv(T_frame_src)  @  T_ee_src(t),
+
+with the frame pose taken when the segment starts; the robot moves from where it is to the first
+transformed pose by interpolation, then follows the segment with IK, replaying the source's
+gripper commands. The new episode is kept when the task's success predicate holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from datapipe.records import Episode
+from generators.expert import Expert, Recording
+from generators.generator import SimGenerator, Simulated
+from generators.geometry import mat_to_pose, pose_to_mat
+from generators.ik import ArmIK
+from generators.scene import ROBOT_PREFIX
+from generators.tasks.base import ExpertStats, SimTask, Waypoint
+
+INTERP_STEPS = 20  # control steps from the current pose to a segment's first pose
+
+
+class MultiplyError(ValueError):
+    """A source episode lacks what multiplication needs (names the episode and the field)."""
+
+
+@dataclass(frozen=True)
+class SourceSegment:
+    name: str
+    frame: str
+    start: int
+    stop: int  # exclusive
+
+
+def segment_source(ep: Episode, task: SimTask) -> list[SourceSegment]:
+    """The source's steps cut into the task's segments at gripper open -> closed switches (a
+    segment ends once the gripper has closed and, for the last, at the episode end)."""
+    for field in ("ee.pose", "object.poses", "action"):
+        if field not in ep.steps:
+            raise MultiplyError(f"episode {ep.episode_id}: steps lack {field!r}, needed for multiplication")
+    grip = np.asarray(ep.steps["action"])[:, -1]
+    closes = [t for t in range(1, len(grip)) if grip[t - 1] > 0.5 >= grip[t]]
+    bounds = [0]
+    for seg_i in range(len(task.segments) - 1):
+        if seg_i < len(closes):
+            bounds.append(min(closes[seg_i] + 12, ep.length))  # include the grasp's hold
+        else:  # no grasp to cut at (push, say): split evenly
+            bounds.append(ep.length * (seg_i + 1) // len(task.segments))
+    bounds.append(ep.length)
+    return [SourceSegment(s.name, s.frame, bounds[i], bounds[i + 1]) for i, s in enumerate(task.segments)]
+
+
+def _source_frame(task: SimTask, ep: Episode, frame: str, t: int) -> np.ndarray:
+    kind, _, name = frame.partition(":")
+    if kind == "object":
+        objects = list(ep.meta["objects"])
+        pose = np.asarray(ep.steps["object.poses"])[t, objects.index(name)]
+        return pose_to_mat(pose[:3], pose[3:])
+    pos, quat = task.frame_pose(None, ep.meta["randomization"], frame)  # targets need no state
+    return pose_to_mat(pos, quat)
+
+
+class DemoMultiplier:
+    """Generates new episodes from source episodes in new scenes of ``generator``'s task."""
+
+    def __init__(self, generator: SimGenerator):
+        self.generator = generator
+        self.task = generator.task
+
+    def generate(self, source: Episode, seed: int) -> Simulated:
+        """One attempt: ``source``'s segments replayed in the scene of ``seed``."""
+        if source.meta.get("sim_task") not in (None, self.task.name):
+            raise MultiplyError(f"episode {source.episode_id} is a {source.meta.get('sim_task')} demo, not "
+                                f"{self.task.name}")
+        segments = segment_source(source, self.task)
+        gen = self.generator
+        params = gen.scene_params(seed)
+        sim = gen.build(params)
+        ik = ArmIK(sim.model, sim.index, ROBOT_PREFIX + gen.robot.ee_site, np.asarray(gen.robot.home))
+        expert = Expert(sim, ik)
+        expert.command, expert.gripper = sim.arm_q(), 1.0
+        rec = Recording(initial_state=sim.get_state(), stats=ExpertStats(attempts=1))
+        ee = np.asarray(source.steps["ee.pose"])
+        grip = np.asarray(source.steps["action"])[:, -1]
+        for seg in segments:
+            if seg.frame.startswith("object:"):
+                new_pos, new_quat = sim.body_pose(seg.frame.split(":", 1)[1])
+            else:
+                new_pos, new_quat = self.task.frame_pose(sim, params, seg.frame)
+            relative = pose_to_mat(new_pos, new_quat) @ np.linalg.inv(_source_frame(self.task, source, seg.frame,
+                                                                                      seg.start))
+            targets = [mat_to_pose(relative @ pose_to_mat(ee[t, :3], ee[t, 3:])) for t in range(seg.start, seg.stop)]
+            if not targets:
+                continue
+            first_pos, first_quat = targets[0]
+            expert.go_to(rec, Waypoint(first_pos, first_quat, float(grip[seg.start]), INTERP_STEPS))
+            for (pos, quat), t in zip(targets[1:], range(seg.start + 1, seg.stop)):
+                result = ik.solve(sim.data.qpos, pos, quat, max_iters=30)
+                if not result.converged:
+                    rec.stats.ik_failures += 1
+                expert.move(rec, result.q, float(grip[t]), 1, 0)
+        expert._record_step(rec, expert.command, expert.gripper)
+        ok = self.task.success(sim, params)
+        return Simulated(seed, params, sim.model, rec, ok, sim)
+
+    def multiply(self, sources: list[Episode], seeds: list[int]) -> tuple[list[tuple[Simulated, str]], float]:
+        """One attempt per seed, sources taken in turn; the successes (with their source id) and
+        the generation success rate."""
+        kept = []
+        for i, seed in enumerate(seeds):
+            source = sources[i % len(sources)]
+            run = self.generate(source, seed)
+            if run.success:
+                kept.append((run, source.episode_id))
+        return kept, len(kept) / max(1, len(seeds))
+
+    def episode(self, run: Simulated, source_id: str, render: bool = True) -> Episode:
+        """A generated run as an episode (``meta["multiplied_from"]`` names its source)."""
+        ep = self.generator.episode(run, render=render)
+        return ep.with_meta(multiplied_from=source_id, generator="mimicgen-style segment transform")
+
+
+def source_summary(ep: Episode) -> dict[str, Any]:
+    """Initial object positions of an episode (for checking new episodes leave the source set)."""
+    return {"episode_id": ep.episode_id, "objects": np.asarray(ep.steps["object.poses"])[0, :, :3].tolist()}
