@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from datapipe.records import Episode
+from datapipe.records import Episode, Source, make_episode_id
 from generators.expert import Expert, Recording
 from generators.generator import SimGenerator, Simulated
 from generators.geometry import mat_to_pose, pose_to_mat
@@ -29,6 +29,7 @@ from generators.scene import ROBOT_PREFIX
 from generators.tasks.base import ExpertStats, SimTask, Waypoint
 
 INTERP_STEPS = 20  # control steps from the current pose to a segment's first pose
+MULTIPLY_VERSION = "1"
 
 
 class MultiplyError(ValueError):
@@ -128,7 +129,11 @@ class DemoMultiplier:
     def episode(self, run: Simulated, source_id: str, render: bool = True) -> Episode:
         """A generated run as an episode (``meta["multiplied_from"]`` names its source)."""
         ep = self.generator.episode(run, render=render)
-        return ep.with_meta(multiplied_from=source_id, generator="mimicgen-style segment transform")
+        span = f"seed={run.seed};multiplied_from={source_id}"
+        source = Source(kind=ep.source.kind, uri=ep.source.uri, span=span, licence=ep.source.licence)
+        return ep.replace(episode_id=make_episode_id(ep.source.uri, span, MULTIPLY_VERSION), source=source,
+                          meta={**ep.meta, "multiplied_from": source_id,
+                                "generator": "mimicgen-style segment transform"})
 
 
 def source_summary(ep: Episode) -> dict[str, Any]:
