@@ -5,6 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 export RAY_USAGE_STATS_ENABLED ?= 0
 export RAY_AUTH_MODE ?= disabled
+export MUJOCO_GL ?= egl
 
 .PHONY: install demo test test-fast bench clean lerobot-venv
 
