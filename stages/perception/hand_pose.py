@@ -1,0 +1,80 @@
+"""``perception.hand_pose``: MediaPipe hand landmarks on every frame, gap-filled and smoothed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from datapipe.records import Episode
+from datapipe.stage import Resources, Transform
+from stages.ego.hands import SIDES, HandTracker, fill_gaps, jitter, smooth
+
+
+@dataclass(frozen=True)
+class HandPoseConfig:
+    # camera whose frames are analysed
+    camera: str = "ego"
+    # the video is mirrored (selfie view); ordinary video is not
+    mirrored: bool = False
+    # MediaPipe hand landmark model: 0 lite, 1 full
+    model_complexity: int = 1
+    # detection and tracking confidence thresholds, 0..1
+    min_detection: float = 0.5
+    min_tracking: float = 0.5
+    # fill gaps of at most this many frames by linear interpolation (marked as interpolated)
+    max_gap: int = 5
+    # One Euro filter: minimum cutoff (Hz), speed coefficient, speed cutoff (Hz)
+    min_cutoff: float = 1.5
+    beta: float = 0.05
+    d_cutoff: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.model_complexity not in (0, 1):
+            raise ValueError(f"model_complexity: must be 0 or 1, got {self.model_complexity}")
+
+
+class HandPose(Transform):
+    """Track up to two hands per frame (21 image landmarks in pixels, 21 world landmarks in
+    metres, handedness for non-mirrored video, confidence), fill short gaps, smooth with a One
+    Euro filter; steps hand.<side>.* and meta.hand_pose (detection rate, jitter before/after)."""
+
+    name = "perception.hand_pose"
+    version = "1"
+    Config = HandPoseConfig
+    resources = Resources(cpus=1)
+    use_actors = True  # the MediaPipe graph is built once per worker
+
+    def setup(self) -> None:
+        c = self.config
+        self.tracker = HandTracker(2, c.model_complexity, c.min_detection, c.min_tracking)
+
+    def process(self, episode: Episode) -> Iterable[Episode]:
+        c = self.config
+        if c.camera not in episode.cameras:
+            raise KeyError(f"episode has no camera {c.camera!r} (it has {sorted(episode.cameras)})")
+        frames = episode.cameras[c.camera].frames()
+        raw = self.tracker.track(frames, c.mirrored)
+        self.tracker = HandTracker(2, c.model_complexity, c.min_detection, c.min_tracking)  # fresh tracking state
+        steps, quality = {}, {}
+        for side in SIDES:
+            filled = fill_gaps(raw[side], c.max_gap)
+            smoothed = smooth(filled, episode.fps, c.min_cutoff, c.beta, c.d_cutoff)
+            steps[f"hand.{side}.image"] = smoothed.image.astype(np.float32)
+            steps[f"hand.{side}.world"] = smoothed.world.astype(np.float32)
+            steps[f"hand.{side}.present"] = smoothed.present
+            steps[f"hand.{side}.interpolated"] = smoothed.interpolated
+            steps[f"hand.{side}.score"] = smoothed.score.astype(np.float32)
+            quality[side] = {
+                "detection_rate": round(raw[side].detection_rate, 4),
+                "present_rate": round(float(smoothed.present.mean()), 4),
+                "interpolated_frames": int(smoothed.interpolated.sum()),
+                "jitter_px_raw": round(jitter(raw[side].image, raw[side].present), 4),
+                "jitter_px_filled": round(jitter(filled.image, filled.present), 4),
+                "jitter_px_smoothed": round(jitter(smoothed.image, smoothed.present), 4),
+            }
+        h, w = frames.shape[1:3]
+        meta = {"hands": quality, "image_size": [int(h), int(w)], "camera": c.camera, "mirrored": c.mirrored,
+                "one_euro": {"min_cutoff": c.min_cutoff, "beta": c.beta, "d_cutoff": c.d_cutoff}}
+        yield episode.with_steps(**steps).with_meta(hand_pose=meta)
