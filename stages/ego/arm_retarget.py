@@ -3,7 +3,8 @@
 Per frame: the wrist position in the camera frame (PnP, :mod:`stages.ego.hand_frame`) goes to
 the robot base frame through the camera's pose (``p_base = R_bc p_cam + t_bc``), is scaled about
 ``ref`` and clipped to the workspace box; the gripper points down, turned about the vertical to
-follow the palm's yaw. Targets are smoothed (One Euro), solved to joint positions by IK (mink,
+follow the palm's yaw. Targets are smoothed (One Euro) and rate-limited (``max_speed``,
+``max_accel``: a robot cannot follow PnP depth jumps), solved to joint positions by IK (mink,
 warm-started frame to frame), and the gripper follows the thumb-index aperture with hysteresis
 (closes below ``close_aperture``, opens above ``open_aperture``). A kinematic replay in MuJoCo
 measures what the robot really does: joint-limit hits, unreachable targets (IK error above
@@ -46,7 +47,9 @@ class ArmRetargetSettings:
     open_aperture: float = 0.06  # m
     max_ik_error: float = 0.01  # m
     smooth_min_cutoff: float = 1.0  # Hz (One Euro on the targets)
-    smooth_beta: float = 0.5
+    smooth_beta: float = 0.2
+    max_speed: float = 1.0  # m/s, end-effector target speed limit
+    max_accel: float = 6.0  # m/s^2, end-effector target acceleration limit
 
 
 @dataclass
@@ -61,6 +64,27 @@ def _collision_model(robot: RobotConfig) -> mujoco.MjModel:
     for geom in spec.geoms:
         geom.contype, geom.conaffinity = 1, 1
     return spec.compile()
+
+
+def limit_motion(pos: np.ndarray, fps: float, max_speed: float, max_accel: float) -> np.ndarray:
+    """Follow ``pos`` (T, 3) with speed at most ``max_speed`` (m/s) and acceleration at most
+    ``max_accel`` (m/s^2), as a robot would: a second-order rate limiter."""
+    out = np.empty_like(pos)
+    out[0] = pos[0]
+    v = np.zeros(3)
+    dt = 1.0 / fps
+    for t in range(1, len(pos)):
+        want = (pos[t] - out[t - 1]) / dt
+        dv = want - v
+        n = np.linalg.norm(dv)
+        if n > max_accel * dt:
+            dv *= max_accel * dt / n
+        v = v + dv
+        n = np.linalg.norm(v)
+        if n > max_speed:
+            v *= max_speed / n
+        out[t] = out[t - 1] + v * dt
+    return out
 
 
 class ArmRetargeter:
@@ -117,7 +141,7 @@ class ArmRetargeter:
                     arr[t] = arr[t - 1]
         yaw = np.unwrap(yaw)
         yaw = (yaw + np.pi / 2) % np.pi - np.pi / 2  # a parallel gripper is symmetric under half turns
-        pos = one_euro(pos, fps, s.smooth_min_cutoff, s.smooth_beta)
+        pos = limit_motion(one_euro(pos, fps, s.smooth_min_cutoff, s.smooth_beta), fps, s.max_speed, s.max_accel)
         yaw = one_euro(np.unwrap(yaw, period=np.pi), fps, s.smooth_min_cutoff, s.smooth_beta)
         grip = np.empty(T)
         state = 1.0

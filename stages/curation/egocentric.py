@@ -1,0 +1,56 @@
+"""``curate.egocentric``: keep clips that look like first-person manipulation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from datapipe.records import Episode
+from datapipe.stage import Resources, Transform
+from stages.ego.egocentric import EgoThresholds, FaceDetector, decide, hand_scores, sharpness
+
+
+@dataclass(frozen=True)
+class EgocentricConfig:
+    # camera whose frames are checked for faces and blur
+    camera: str = "ego"
+    # frames sampled for the face and blur checks
+    sample_frames: int = 12
+    # keep everything, only record the decision in meta
+    annotate_only: bool = False
+    # thresholds (see stages/ego/egocentric.py)
+    min_hand_ratio: float = 0.5
+    max_face_ratio: float = 0.1
+    min_hands_low: float = 0.45
+    min_hand_size: float = 0.04
+    max_hand_size: float = 0.7
+    min_motion: float = 0.05
+    min_sharpness: float = 20.0
+
+
+class Egocentric(Transform):
+    """Score a clip (hand ratio, faces, hands entering from below, hand size, motion, sharpness),
+    store every score and decision in meta.egocentric, and drop clips that fail a test."""
+
+    name = "curate.egocentric"
+    version = "1"
+    Config = EgocentricConfig
+    resources = Resources(cpus=1)
+
+    def setup(self) -> None:
+        self.faces = FaceDetector()
+
+    def process(self, episode: Episode) -> Iterable[Episode]:
+        c = self.config
+        frames = episode.cameras[c.camera].frames()
+        idx = np.unique(np.linspace(0, len(frames) - 1, min(c.sample_frames, len(frames))).astype(int))
+        scores = hand_scores(dict(episode.steps), frames.shape[1], frames.shape[2])
+        scores["face_ratio"] = self.faces.face_ratio(frames[idx])
+        scores["sharpness"] = sharpness(frames[idx])
+        th = EgoThresholds(c.min_hand_ratio, c.max_face_ratio, c.min_hands_low, c.min_hand_size, c.max_hand_size,
+                           c.min_motion, c.min_sharpness)
+        decision = decide(scores, th)
+        if decision["keep"] or c.annotate_only:
+            yield episode.with_meta(egocentric=decision)
