@@ -19,6 +19,10 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,torch]'
+	# mediapipe 0.10.14 bundles its hand, palm and face models (later releases ship none) and works
+	# with numpy 2; its declared opencv-contrib-python would shadow opencv-python-headless (same cv2
+	# module) and jax is unused, so it goes in without dependencies (the ones used are in pyproject).
+	$(PY) -m pip install --quiet --no-deps mediapipe==0.10.14
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -1,0 +1,118 @@
+"""Egocentric video: ingestion (clips, resampling, quarantine of broken files), hand pose on the
+shared real clip, egocentric curation and arm retargeting."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from datapipe.records import CameraStream
+from datapipe.run import run_workflow
+from datapipe.shards.dataset import ShardDataset
+from datapipe.workflow import load_workflow, parse_workflow
+from stages.ego.one_euro import one_euro
+from tests.conftest import REPO, SHARED_MEDIA
+
+CLIP = SHARED_MEDIA / "hand_webcam_720p.mp4"
+needs_media = pytest.mark.skipif(not CLIP.exists(), reason=f"shared media {CLIP} is absent")
+
+
+@pytest.fixture(scope="module")
+def ego_run(tmp_path_factory):
+    """The ego_to_robot workflow on the shared clip (whole clip, 15 fps, 640 px), local runner."""
+    if not CLIP.exists():
+        pytest.skip(f"shared media {CLIP} is absent")
+    tmp = tmp_path_factory.mktemp("ego")
+    wf = load_workflow(REPO / "workflows" / "ego_to_robot.yaml",
+                       [f'videos.paths=["{CLIP}"]', "videos.clip_seconds=0", f"shards.path={tmp / 'ds'}",
+                        "shards.val_fraction=0"])
+    result = run_workflow(wf, out=str(tmp / "run"), runner="local", progress=False)
+    assert result.ok, result.error
+    (episode,) = list(ShardDataset(str(tmp / "ds")).iter_episodes())
+    return result, episode
+
+
+@needs_media
+def test_right_hand_found_in_95_percent_of_frames_with_a_plausible_size(ego_run):
+    _, ep = ego_run
+    hands = ep.meta["hand_pose"]["hands"]
+    assert hands["right"]["detection_rate"] >= 0.95
+    assert hands["left"]["detection_rate"] < 0.05  # one right hand: labelled right, not left
+    world = ep.steps["hand.right.world"][ep.steps["hand.right.present"]]
+    d = np.linalg.norm(world[:, 0] - world[:, 9], axis=1)  # wrist to middle-finger knuckle
+    assert 0.07 <= np.median(d) <= 0.12 and np.mean((d > 0.07) & (d < 0.12)) > 0.95
+    assert hands["right"]["jitter_px_smoothed"] < hands["right"]["jitter_px_raw"]
+
+
+@needs_media
+def test_clip_passes_egocentric_curation_with_scores_recorded(ego_run):
+    _, ep = ego_run
+    decision = ep.meta["egocentric"]
+    assert decision["keep"] and decision["scores"]["hand_ratio"] > 0.95 and decision["scores"]["face_ratio"] == 0
+    assert set(decision["tests"]) == {"enough_hands", "no_face", "hands_from_below", "plausible_size",
+                                      "enough_motion", "sharp"}
+
+
+@needs_media
+def test_retargeted_path_is_smooth_and_inside_the_workspace(ego_run):
+    _, ep = ego_run
+    q = ep.meta["retarget"]
+    assert q["unreachable_frames"] == 0 and q["self_collision_frames"] == 0
+    assert q["ik_position_error_mm"]["mean"] < 2.0
+    ee = ep.steps["retarget.ee_achieved"][:, :3]
+    acc = np.linalg.norm(np.diff(ee, n=2, axis=0), axis=1) * ep.fps**2
+    assert acc.max() < 10.0, f"end-effector acceleration up to {acc.max():.1f} m/s^2"
+    assert np.all(ee >= np.array([0.25, -0.4, 0.05]) - 0.01) and np.all(ee <= np.array([0.75, 0.4, 0.6]) + 0.01)
+    assert ep.steps["action"].shape == (ep.length, 8) and ep.embodiment.robot == "datapipe_panda"
+    assert set(np.unique(ep.steps["action"][:, -1])) <= {0.0, 1.0}
+
+
+def _write_video(path: Path, frames: np.ndarray, fps: float = 10.0) -> None:
+    path.write_bytes(CameraStream.from_frames(frames, fps).data[0])
+
+
+def test_ingest_quarantines_a_corrupted_file_and_curation_rejects_a_clip_without_hands(tmp_path):
+    rng = np.random.default_rng(0)
+    frames = np.zeros((30, 96, 128, 3), np.uint8)
+    for t in range(30):  # a moving bright square: motion and edges, but no hand
+        frames[t, 30:60, 10 + 2 * t:40 + 2 * t] = 255
+    frames += rng.integers(0, 30, frames.shape, dtype=np.uint8)
+    _write_video(tmp_path / "no_hands.mp4", frames)
+    good = (tmp_path / "no_hands.mp4").read_bytes()
+    (tmp_path / "broken.mp4").write_bytes(good[: len(good) // 3])  # truncated
+    (tmp_path / "noise.mp4").write_bytes(b"this is not a video" * 100)
+    doc = {"name": "egocheck", "defaults": {"max_error_rate": 1.0}, "stages": [
+        {"id": "videos", "uses": "ingest.video_files", "with": {"paths": [str(tmp_path / "*.mp4")], "clip_seconds": 0}},
+        {"id": "hands", "uses": "perception.hand_pose", "needs": ["videos"]},
+        {"id": "ego", "uses": "curate.egocentric", "needs": ["hands"]},
+        {"id": "out", "uses": "sink.parquet", "needs": ["ego"], "with": {"path": str(tmp_path / "out")}}]}
+    result = run_workflow(parse_workflow(doc, "egocheck.yaml"), out=str(tmp_path / "run"), runner="local",
+                          progress=False)
+    assert result.ok, result.error
+    quarantined = result.plan.get("videos").read_quarantine().to_pylist()
+    reasons = {Path(r["input_key"]).name: r["error_message"] for r in quarantined}
+    assert set(reasons) >= {"noise.mp4"} and all("mp4" in m for m in reasons.values())
+    assert result.counts("hands")["out"] >= 1  # the readable clip(s) went on
+    assert result.counts("ego")["out"] == 0  # no hands: rejected
+
+
+def test_one_euro_smooths_slow_noise_and_follows_fast_motion():
+    rng = np.random.default_rng(1)
+    t = np.arange(300) / 30
+    slow = np.sin(t)[:, None] + rng.normal(0, 0.02, (300, 1))
+    out = one_euro(slow, 30, min_cutoff=1.0, beta=0.0)
+    assert np.std(np.diff(out, n=2, axis=0)) < 0.3 * np.std(np.diff(slow, n=2, axis=0))  # noise removed
+    step = np.r_[np.zeros(30), np.ones(30)][:, None]
+    fast = one_euro(step, 30, min_cutoff=1.0, beta=50.0)
+    slow_follow = one_euro(step, 30, min_cutoff=1.0, beta=0.0)
+    assert fast[35, 0] > slow_follow[35, 0]  # speed raises the cutoff: less lag
+
+
+def test_workflow_file_is_valid():
+    wf = load_workflow(REPO / "workflows" / "ego_to_robot.yaml")
+    assert [s.uses for s in wf.stages] == ["ingest.video_files", "perception.hand_pose", "curate.egocentric",
+                                          "retarget.arm_gripper", "sink.webdataset"]
+    json.dumps([s.id for s in wf.stages])
