@@ -114,5 +114,41 @@ def test_one_euro_smooths_slow_noise_and_follows_fast_motion():
 def test_workflow_file_is_valid():
     wf = load_workflow(REPO / "workflows" / "ego_to_robot.yaml")
     assert [s.uses for s in wf.stages] == ["ingest.video_files", "perception.hand_pose", "curate.egocentric",
-                                          "retarget.arm_gripper", "sink.webdataset"]
+                                          "retarget.arm_gripper", "retarget.dex_hand", "sink.webdataset"]
     json.dumps([s.id for s in wf.stages])
+
+
+@needs_media
+def test_dexterous_retargeting_on_the_clip_is_within_15_mm(ego_run):
+    _, ep = ego_run
+    meta = ep.meta["dex_retarget"]
+    assert meta["tip_vector_error_mm"]["mean"] < 15.0 and len(meta["joints"]) >= 16
+    assert ep.steps["dex.qpos"].shape == (ep.length, len(meta["joints"]))
+
+
+def test_dexterous_retargeting_of_the_models_own_poses_is_within_10_mm():
+    from stages.ego.dex_retarget import DexRetargeter
+
+    d = DexRetargeter()
+    assert d.model.njnt >= 16
+    rng = np.random.default_rng(3)
+    mid, amp = (d.lo + d.hi) / 2, (d.hi - d.lo) / 2 * 0.8
+    phase = rng.uniform(0, 2 * np.pi, d.model.nq)
+    prev, errors = d.q0.copy(), []
+    for x in np.linspace(0, 2 * np.pi, 40):  # a smooth trajectory through most of the joint range
+        target, _ = d._vectors_and_jacobian(mid + amp * np.sin(x + phase))
+        prev = d.solve(target, prev)
+        errors.append(np.linalg.norm(d.robot_tip_vectors(prev) - target[:5], axis=1).mean())
+    assert np.mean(errors) < 0.010, f"mean fingertip-vector error {np.mean(errors) * 1000:.1f} mm"
+
+
+@needs_media
+def test_dexterous_retargeting_of_the_reference_joints_of_the_clip():
+    """The clip's reference MediaPipe joints (shared npy) retarget within 15 mm as well."""
+    from stages.ego.dex_retarget import DexRetargeter
+
+    joints = SHARED_MEDIA / "hand_webcam_720p_joints_right.npy"
+    worlds = np.load(joints).astype(np.float64)
+    q, err, scale = DexRetargeter().retarget(worlds, np.ones(len(worlds), bool))
+    assert np.nanmean(err) < 0.015 and 0.7 < scale < 1.4
+    assert np.abs(np.diff(q, axis=0)).max() < 1.0  # warm-started: no wild jumps between frames

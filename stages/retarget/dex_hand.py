@@ -1,0 +1,78 @@
+"""``retarget.dex_hand``: human hand landmarks to the joints of a dexterous robot hand."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from datapipe.records import Embodiment, Episode
+from datapipe.stage import Resources, Transform
+from generators.robots.dex_hand import FINGERS, HandModelConfig
+from stages.ego.dex_retarget import DexRetargeter, DexSettings
+
+
+@dataclass(frozen=True)
+class DexHandConfig:
+    # which human hand: right or left
+    hand: str = "right"
+    # human-to-robot scale of the hand vectors (0 = automatic, from palm lengths)
+    scale: float = 0.0
+    # weight of the smoothness term (pull toward the previous frame's joints)
+    w_smooth: float = 1e-3
+    # solver iterations per frame
+    iterations: int = 30
+    # a hand MJCF (empty = the embedded 20-joint hand) and its sites, thumb to little finger
+    mjcf: str = ""
+    wrist_site: str = "wrist"
+    knuckle_sites: tuple[str, ...] = tuple(f"{f}_knuckle" for f in FINGERS)
+    tip_sites: tuple[str, ...] = tuple(f"{f}_tip" for f in FINGERS)
+    # make the hand joints the episode's action and state (otherwise they are added as dex.qpos)
+    as_action: bool = False
+
+    def __post_init__(self) -> None:
+        if self.hand not in ("right", "left"):
+            raise ValueError(f"hand: must be right or left, got {self.hand!r}")
+        if len(self.tip_sites) != 5 or len(self.knuckle_sites) != 5:
+            raise ValueError("tip_sites and knuckle_sites: five each, thumb to little finger")
+
+
+class DexHand(Transform):
+    """Per-frame vector retargeting of fingertip and knuckle vectors onto a dexterous hand
+    (warm-started, with a smoothness term); steps dex.qpos and dex.tip_error, meta.dex_retarget."""
+
+    name = "retarget.dex_hand"
+    version = "1"
+    Config = DexHandConfig
+    resources = Resources(cpus=1)
+
+    def setup(self) -> None:
+        c = self.config
+        hand = HandModelConfig(mjcf=c.mjcf or None, wrist_site=c.wrist_site, knuckle_sites=tuple(c.knuckle_sites),
+                               tip_sites=tuple(c.tip_sites))
+        self.retargeter = DexRetargeter(hand, DexSettings(w_smooth=c.w_smooth, iterations=c.iterations))
+
+    def process(self, episode: Episode) -> Iterable[Episode]:
+        c = self.config
+        key = f"hand.{c.hand}"
+        if f"{key}.world" not in episode.steps:
+            raise KeyError(f"no {key}.* steps: run perception.hand_pose first")
+        worlds = np.asarray(episode.steps[f"{key}.world"], np.float64)
+        present = np.asarray(episode.steps[f"{key}.present"], bool)
+        if not present.any():
+            raise ValueError(f"the {c.hand} hand is never seen: nothing to retarget")
+        q, err, scale = self.retargeter.retarget(worlds, present, c.scale or None)
+        m = self.retargeter.model
+        names = tuple(m.joint(i).name for i in range(m.njnt))
+        steps = {"dex.qpos": q.astype(np.float32), "dex.tip_error": np.nan_to_num(err, nan=-1.0).astype(np.float32)}
+        meta = {"scale": round(scale, 5), "joints": list(names), "model": c.mjcf or "embedded 20-joint hand",
+                "tip_vector_error_mm": {"mean": round(float(np.nanmean(err) * 1000), 3),
+                                        "max": round(float(np.nanmax(err) * 1000), 3)}}
+        episode = episode.with_steps(**steps).with_meta(dex_retarget=meta)
+        if c.as_action:
+            emb = Embodiment(robot="datapipe_dex_hand", action_names=names, action_units=("rad",) * len(names),
+                             action_frame="joint", state_names=names, control_fps=episode.fps)
+            episode = episode.replace(embodiment=emb, steps={**episode.steps, "action": q.astype(np.float32),
+                                                             "observation.state": q.astype(np.float32)})
+        yield episode
