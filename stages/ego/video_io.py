@@ -72,3 +72,16 @@ def clip_spans(n_frames: int, fps: float, clip_seconds: float, min_seconds: floa
     size = max(1, int(round(clip_seconds * fps)))
     spans = [(s, min(s + size, n_frames)) for s in range(0, n_frames, size)]
     return [(a, b) for a, b in spans if (b - a) / fps >= min_seconds]
+
+
+def activity_spans(active: np.ndarray, fps: float, min_seconds: float, max_gap_seconds: float) -> list[tuple[int, int]]:
+    """``[start, stop)`` spans where ``active`` (T,) holds, gaps up to ``max_gap_seconds`` bridged,
+    spans shorter than ``min_seconds`` dropped."""
+    spans: list[list[int]] = []
+    gap = int(round(max_gap_seconds * fps))
+    for t in np.flatnonzero(active):
+        if spans and t - spans[-1][1] <= gap:
+            spans[-1][1] = t + 1
+        else:
+            spans.append([int(t), int(t) + 1])
+    return [(a, b) for a, b in spans if (b - a) / fps >= min_seconds]

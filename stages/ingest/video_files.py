@@ -13,7 +13,7 @@ import numpy as np
 from datapipe.records import CameraStream, Embodiment, Episode, Source, make_episode_id
 from datapipe.stage import Resources, SourceStage
 from datapipe.storage import resolve
-from stages.ego.video_io import clip_spans, decode_video, resample
+from stages.ego.video_io import activity_spans, clip_spans, decode_video, resample
 
 CAMERA = "ego"
 
@@ -22,8 +22,15 @@ CAMERA = "ego"
 class VideoFilesConfig:
     # file globs: local paths or URIs (s3://bucket/videos/*.mp4, file:///data/*.mov)
     paths: tuple[str, ...] = ()
-    # clip length in seconds (0 = one clip per file)
+    # how to cut clips: fixed (every clip_seconds) or hand_activity (spans where hands are seen,
+    # found with MediaPipe on every activity_stride-th frame; long spans are cut at clip_seconds)
+    split: str = "fixed"
+    # clip length in seconds (0 = one clip per file, or per activity span)
     clip_seconds: float = 10.0
+    # hand_activity: bridge gaps without hands up to this long, seconds
+    activity_gap_seconds: float = 0.5
+    # hand_activity: run the detector on every n-th frame
+    activity_stride: int = 3
     # drop clips shorter than this, seconds
     min_clip_seconds: float = 1.0
     # resample to this frame rate, Hz (0 = keep the file's)
@@ -38,6 +45,10 @@ class VideoFilesConfig:
             raise ValueError("paths: give at least one file glob")
         if self.clip_seconds < 0 or self.fps < 0 or self.max_side < 0:
             raise ValueError("clip_seconds, fps and max_side must be >= 0")
+        if self.split not in ("fixed", "hand_activity"):
+            raise ValueError(f"split: must be fixed or hand_activity, got {self.split!r}")
+        if self.activity_stride < 1:
+            raise ValueError("activity_stride must be >= 1")
 
 
 def expand_glob(pattern: str) -> list[str]:
@@ -50,8 +61,9 @@ def expand_glob(pattern: str) -> list[str]:
 
 
 class VideoFiles(SourceStage):
-    """Decode video files (PyAV) into fixed-length clips, optionally resampled; an unreadable or
-    truncated file is quarantined with the reason and the run goes on."""
+    """Decode video files (PyAV) into clips of fixed length or spans of continuous hand activity,
+    optionally resampled; an unreadable or truncated file is quarantined with the reason and the
+    run goes on."""
 
     name = "ingest.video_files"
     version = "1"
@@ -64,11 +76,30 @@ class VideoFiles(SourceStage):
             raise FileNotFoundError(f"no video files match {list(self.config.paths)}")
         return files
 
+    def _spans(self, frames: np.ndarray, fps: float) -> list[tuple[int, int]]:
+        c = self.config
+        if c.split == "fixed":
+            return clip_spans(len(frames), fps, c.clip_seconds, c.min_clip_seconds)
+        from stages.ego.hands import HandTracker
+
+        sampled = np.arange(0, len(frames), c.activity_stride)
+        tracker = HandTracker(model_complexity=0)
+        tracks = tracker.track(frames[sampled])
+        tracker.close()
+        seen = np.zeros(len(frames), bool)
+        hit = np.any([t.present for t in tracks.values()], axis=0)
+        for i, s in enumerate(sampled):
+            seen[s:s + c.activity_stride] = hit[i]
+        spans = []
+        for a, b in activity_spans(seen, fps, c.min_clip_seconds, c.activity_gap_seconds):
+            spans += [(a + x, a + y) for x, y in clip_spans(b - a, fps, c.clip_seconds, c.min_clip_seconds)]
+        return spans
+
     def read(self, shard: str) -> Iterable[Episode]:
         c = self.config
         data = resolve(shard).read_bytes()
         video = resample(decode_video(data, shard, c.max_side or None), c.fps or None)
-        for start, stop in clip_spans(len(video.frames), video.fps, c.clip_seconds, c.min_clip_seconds):
+        for start, stop in self._spans(video.frames, video.fps):
             frames = video.frames[start:stop]
             T = len(frames)
             t0 = float(video.times[start])

@@ -152,3 +152,20 @@ def test_dexterous_retargeting_of_the_reference_joints_of_the_clip():
     q, err, scale = DexRetargeter().retarget(worlds, np.ones(len(worlds), bool))
     assert np.nanmean(err) < 0.015 and 0.7 < scale < 1.4
     assert np.abs(np.diff(q, axis=0)).max() < 1.0  # warm-started: no wild jumps between frames
+
+
+@needs_media
+def test_hand_activity_split_finds_the_span_with_the_hand(tmp_path):
+    """The clip with 2 s of blank frames before it: hand_activity clips start where the hand does."""
+    from stages.ego.video_io import decode_video
+    from stages.ingest.video_files import VideoFiles, VideoFilesConfig
+
+    video = decode_video(CLIP.read_bytes(), CLIP.name, 320)
+    frames = np.concatenate([np.full((60, *video.frames.shape[1:]), 40, np.uint8), video.frames[:150]])
+    _write_video(tmp_path / "late_hand.mp4", frames, fps=30.0)
+    stage = VideoFiles(VideoFilesConfig(paths=(str(tmp_path / "*.mp4"),), split="hand_activity", clip_seconds=0))
+    (shard,) = stage.shards()
+    clips = list(stage.read(shard))
+    assert len(clips) == 1
+    start = clips[0].meta["video"]["clip_start_s"]
+    assert 1.8 <= start <= 2.2 and 4.0 <= clips[0].duration_s <= 5.2
