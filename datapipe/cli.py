@@ -44,7 +44,53 @@ def _parser() -> argparse.ArgumentParser:
     vd.add_argument("path", help="dataset folder or URL holding index.json")
     vd.add_argument("--deep", action="store_true", help="also decode every sample")
     vd.add_argument("--no-progress", action="store_true")
+    au = sub.add_parser("audit", help="summary.json and report.html for a shard dataset or a LeRobot dataset")
+    au.add_argument("dataset", help="dataset folder (index.json, or meta/info.json for LeRobot)")
+    au.add_argument("--out", help="output folder (default: <dataset>/audit for local datasets, else ./audit)")
+    au.add_argument("--compare", metavar="OTHER", help="a second dataset to compare distributions with")
+    au.add_argument("--limits", metavar="FILE", help="JSON {feature: {min: [...], max: [...]}} of declared limits")
+    au.add_argument("--no-cameras", action="store_true", help="skip decoding camera streams (faster)")
+    au.add_argument("--no-progress", action="store_true")
     return p
+
+
+def _cmd_audit(args: argparse.Namespace, console: Console) -> int:
+    import json
+    from pathlib import Path
+
+    from rich.progress import Progress
+
+    from datapipe.audit.auditor import audit_dataset
+    from datapipe.audit.checks import AuditThresholds
+    from datapipe.audit.report import render_report
+
+    limits = {}
+    if args.limits:
+        try:
+            limits = json.loads(Path(args.limits).read_text())
+        except (OSError, ValueError) as exc:
+            print(f"error: --limits {args.limits}: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    th = AuditThresholds(limits=limits)
+    out = Path(args.out) if args.out else (Path(args.dataset) / "audit" if "://" not in args.dataset else Path("audit"))
+    try:
+        with Progress(console=console, disable=args.no_progress, transient=True) as bar:
+            task = bar.add_task(f"auditing {args.dataset}", total=None)
+            auditor, summary = audit_dataset(args.dataset, th, not args.no_cameras,
+                                             progress=lambda n: bar.update(task, completed=n))
+            other = audit_dataset(args.compare, th, not args.no_cameras)[1] if args.compare else None
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if other is not None:
+        summary["compare"] = {"dataset": other["dataset"], "episodes": other["episodes"], "frames": other["frames"]}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    (out / "report.html").write_text(render_report(summary, auditor, other))
+    counts = ", ".join(f"{k} {v}" for k, v in summary["finding_counts"].items()) or "none"
+    print(f"{args.dataset}: {summary['episodes']} episodes, {summary['frames']} frames, {summary['hours']:.3f} h; "
+          f"findings: {counts}; wrote {out / 'summary.json'} and {out / 'report.html'}")
+    return EXIT_OK
 
 
 def _cmd_validate_dataset(path: str, deep: bool, progress: bool, console: Console) -> int:
@@ -104,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = make_console()
     if args.command == "stages":
         return _cmd_stages(args.name, out)
+    if args.command == "audit":
+        return _cmd_audit(args, err)
     if args.command == "validate-dataset":
         return _cmd_validate_dataset(args.path, args.deep, not args.no_progress, err)
     try:

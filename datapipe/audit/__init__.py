@@ -1,0 +1,1 @@
+"""Dataset audit: streaming summaries, anomaly findings and a self-contained HTML report."""

@@ -1,0 +1,295 @@
+"""Streaming audit of a dataset: one episode at a time into bounded accumulators.
+
+Memory holds, whatever the dataset size: one episode (and its decoded frames), a row of scalars
+per episode (polars table), mergeable moments per feature, a fixed-size seeded sample of feature
+values for plots, a fixed number of contact-sheet thumbnails, and a small action signature per
+episode for duplicate detection (16 x action dims floats).
+
+Datasets: WebDataset shard datasets (``index.json``; shards are also checked against the
+manifest's sizes and sha256, and a truncated shard's lost episodes are named) and LeRobot v2.1 /
+v3.0 directories (``meta/info.json``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from datapipe.audit.checks import AuditThresholds, Finding, check_episode
+from datapipe.records import Episode
+from datapipe.shards.stats import Moments
+
+SIGNATURE_STEPS = 16
+SAMPLE_ROWS = 20_000  # feature values kept per feature for plots
+THUMBS = 12  # contact sheet: episodes per camera
+THUMB_SIZE = 96  # px, longer side
+
+
+class _Reservoir:
+    """A uniform seeded sample of at most ``size`` items of a stream."""
+
+    def __init__(self, size: int, seed: int = 0):
+        self.size, self.seen, self.items = size, 0, []
+        self.rng = np.random.default_rng(seed)
+
+    def add(self, item: Any) -> None:
+        self.seen += 1
+        if len(self.items) < self.size:
+            self.items.append(item)
+        else:
+            j = int(self.rng.integers(self.seen))
+            if j < self.size:
+                self.items[j] = item
+
+
+@dataclass
+class AuditState:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    moments: dict[str, Moments] = field(default_factory=dict)
+    samples: dict[str, _Reservoir] = field(default_factory=dict)
+    thumbs: dict[str, _Reservoir] = field(default_factory=dict)
+    hashes: dict[str, list[str]] = field(default_factory=dict)
+    signatures: list[tuple[str, np.ndarray]] = field(default_factory=list)
+    fps: Counter = field(default_factory=Counter)
+    shapes: dict[str, list[str]] = field(default_factory=dict)
+    camera_episodes: Counter = field(default_factory=Counter)
+    frames: int = 0
+
+
+def _signature(action: np.ndarray) -> np.ndarray:
+    idx = np.linspace(0, len(action) - 1, SIGNATURE_STEPS).round().astype(int)
+    return action[idx].astype(np.float64)
+
+
+def _shape_key(ep: Episode) -> str:
+    steps = ",".join(f"{k}:{v.dtype.str}{list(v.shape[1:])}" for k, v in sorted(ep.steps.items()))
+    cams = ",".join(f"{k}:{c.height}x{c.width}" for k, c in sorted(ep.cameras.items()))
+    return f"{steps}|{cams}"
+
+
+class Auditor:
+    """Accumulates episodes (:meth:`add`) and dataset-level findings, then summarizes."""
+
+    def __init__(self, thresholds: AuditThresholds | None = None, check_cameras: bool = True):
+        self.th = thresholds or AuditThresholds()
+        self.check_cameras = check_cameras
+        self.state = AuditState()
+
+    def add_finding(self, finding: Finding) -> None:
+        self.state.findings.append(finding)
+
+    def add(self, ep: Episode) -> None:
+        st = self.state
+        frames = {c: s.frames() for c, s in ep.cameras.items()} if self.check_cameras else {}
+        st.findings.extend(check_episode(ep, self.th, frames))
+        action = np.asarray(ep.steps["action"], np.float64).reshape(ep.length, -1)
+        state = np.asarray(ep.steps["observation.state"], np.float64).reshape(ep.length, -1)
+        interv = np.asarray(ep.steps["is_intervention"], bool)
+        st.rows.append({
+            "episode_id": ep.episode_id, "source_kind": ep.source.kind, "task": ep.task[0], "robot": ep.embodiment.robot,
+            "fps": float(ep.fps), "length": ep.length, "duration_s": ep.duration_s,
+            "success": None if ep.success is None else bool(ep.success),
+            "intervention_rate": float(interv.mean()) if len(interv) else 0.0,
+            "cameras": ",".join(sorted(ep.cameras)), "words": len(ep.task[0].split()),
+        })
+        st.frames += ep.length
+        st.fps[float(ep.fps)] += 1
+        st.shapes.setdefault(_shape_key(ep), []).append(ep.episode_id)
+        for name, arr in (("action", action), ("observation.state", state)):
+            finite = arr[np.isfinite(arr).all(axis=1)] if arr.shape[1] else arr[:0]
+            if len(finite):
+                m = Moments.of(finite)
+                if name not in st.moments:
+                    st.moments[name] = m
+                elif st.moments[name].mean.shape == m.mean.shape:  # other shapes: mismatched_shapes
+                    st.moments[name] = st.moments[name].merge(m)
+                res = st.samples.setdefault(name, _Reservoir(SAMPLE_ROWS, seed=len(name)))
+                for row in finite[:: max(1, len(finite) // 50)]:
+                    res.add(row)
+        content = hashlib.sha256(action.tobytes() + state.tobytes()).hexdigest()
+        st.hashes.setdefault(content, []).append(ep.episode_id)
+        if action.shape[1] and np.isfinite(action).all():
+            st.signatures.append((ep.episode_id, _signature(action)))
+        for cam, f in frames.items():
+            st.camera_episodes[cam] += 1
+            thumb = f[len(f) // 2]
+            step = max(1, max(thumb.shape[:2]) // THUMB_SIZE)
+            st.thumbs.setdefault(cam, _Reservoir(THUMBS, seed=7)).add((ep.episode_id, thumb[::step, ::step].copy()))
+
+    # -- dataset-level checks ----------------------------------------------------------------------
+    def _dataset_findings(self) -> list[Finding]:
+        st, out = self.state, []
+        for content, ids in st.hashes.items():
+            if len(ids) > 1:
+                out.append(Finding("duplicate", "warning", sorted(ids), f"{len(ids)} episodes have identical actions "
+                                   f"and states"))
+        dup_ids = {i for ids in st.hashes.values() if len(ids) > 1 for i in ids}
+        sigs = [(i, s) for i, s in st.signatures if i not in dup_ids]
+        if len(sigs) > 1 and "action" in st.moments:
+            scale = np.maximum(st.moments["action"].std, 1e-9)
+            by_shape: dict[tuple, list[tuple[str, np.ndarray]]] = {}
+            for i, s in sigs:
+                by_shape.setdefault(s.shape, []).append((i, s))
+            for group in by_shape.values():
+                if group[0][1].shape[1] != len(scale):
+                    continue
+                ids = [i for i, _ in group]
+                X = np.stack([s / scale for _, s in group]).reshape(len(group), -1)
+                for a in range(len(X)):
+                    d = np.sqrt(((X[a + 1:] - X[a]) ** 2).mean(axis=1))
+                    for b in np.flatnonzero(d < self.th.near_duplicate_distance):
+                        out.append(Finding("near_duplicate", "info", [ids[a], ids[a + 1 + b]],
+                                           f"action trajectories differ by {d[b]:.2g} (RMS, in std units)"))
+        if len(st.fps) > 1:
+            common = st.fps.most_common(1)[0][0]
+            odd = [r["episode_id"] for r in st.rows if r["fps"] != common]
+            out.append(Finding("mismatched_fps", "error", odd, f"fps differs from the dataset's usual {common:g}"))
+        if len(st.shapes) > 1:
+            common = max(st.shapes, key=lambda k: len(st.shapes[k]))
+            odd = sorted(i for k, ids in st.shapes.items() if k != common for i in ids)
+            out.append(Finding("mismatched_shapes", "error", odd, "step arrays or camera sizes differ from the "
+                               "dataset's usual ones"))
+        return out
+
+    # -- summary --------------------------------------------------------------------------------------
+    def summary(self, dataset: str, fmt: str) -> dict[str, Any]:
+        import polars as pl
+
+        st = self.state
+        findings = st.findings + self._dataset_findings()
+        df = pl.DataFrame(st.rows) if st.rows else pl.DataFrame({"length": [], "duration_s": []})
+        n = len(st.rows)
+
+        def counts(col: str) -> dict[str, int]:
+            if not n:
+                return {}
+            g = df.group_by(col).len().sort("len", descending=True)
+            return {str(k): int(v) for k, v in zip(g[col].to_list(), g["len"].to_list())}
+
+        lengths = df["length"].to_numpy() if n else np.zeros(0)
+        hist = np.histogram(lengths, bins=min(20, max(1, len(set(lengths.tolist()))))) if n else ([], [])
+        success = df.filter(pl.col("success").is_not_null())["success"] if n else []
+        tasks = df["task"].to_list() if n else []
+        vocab = Counter(w for t in tasks for w in t.lower().split())
+        features = {}
+        for name, m in st.moments.items():
+            sample = np.stack(st.samples[name].items) if st.samples.get(name) and st.samples[name].items else None
+            q = np.quantile(sample, [0.01, 0.99], axis=0) if sample is not None else None
+            features[name] = {"dims": int(m.mean.shape[0]), "count": int(m.count), "mean": m.mean.round(6).tolist(),
+                              "std": m.std.round(6).tolist(), "min": m.min.round(6).tolist(), "max": m.max.round(6).tolist(),
+                              "q01": q[0].round(6).tolist() if q is not None else None,
+                              "q99": q[1].round(6).tolist() if q is not None else None}
+        kinds = Counter(f.kind for f in findings)
+        return {
+            "dataset": dataset, "format": fmt, "episodes": n, "frames": int(st.frames),
+            "hours": round(float(df["duration_s"].sum()) / 3600, 6) if n else 0.0,
+            "fps": {f"{k:g}": v for k, v in st.fps.items()},
+            "counts": {"source_kind": counts("source_kind"), "task": counts("task"), "robot": counts("robot")},
+            "length": {"min": int(lengths.min()) if n else 0, "max": int(lengths.max()) if n else 0,
+                       "mean": round(float(lengths.mean()), 3) if n else 0.0,
+                       "median": float(np.median(lengths)) if n else 0.0,
+                       "p05": float(np.quantile(lengths, 0.05)) if n else 0.0,
+                       "p95": float(np.quantile(lengths, 0.95)) if n else 0.0,
+                       "histogram": {"edges": np.asarray(hist[1]).round(3).tolist(), "counts": np.asarray(hist[0]).tolist()}},
+            "success_rate": round(float(np.mean(success.to_numpy())), 4) if len(success) else None,
+            "episodes_with_success_label": int(len(success)),
+            "intervention_rate": round(float(df["intervention_rate"].mean()), 4) if n else 0.0,
+            "features": features,
+            "language": {"distinct_instructions": len(set(tasks)), "vocabulary": len(vocab),
+                         "mean_words": round(float(np.mean([len(t.split()) for t in tasks])), 3) if tasks else 0.0,
+                         "min_words": min((len(t.split()) for t in tasks), default=0),
+                         "max_words": max((len(t.split()) for t in tasks), default=0),
+                         "top_words": vocab.most_common(20)},
+            "cameras": {c: {"episodes": k, "coverage": round(k / n, 4) if n else 0.0}
+                        for c, k in sorted(st.camera_episodes.items())},
+            "findings": [f.as_dict() for f in findings],
+            "finding_counts": dict(sorted(kinds.items())),
+        }
+
+    def table(self) -> Any:
+        """The per-episode rows as a polars DataFrame."""
+        import polars as pl
+
+        return pl.DataFrame(self.state.rows)
+
+
+def dataset_format(path: str) -> str:
+    """``webdataset`` or ``lerobot`` (raises ValueError naming the path otherwise)."""
+    from datapipe.storage import resolve
+
+    root = resolve(path)
+    if root.join("index.json").exists():
+        return "webdataset"
+    if root.join("meta", "info.json").exists():
+        return "lerobot"
+    raise ValueError(f"{path}: neither a datapipe shard dataset (index.json) nor a LeRobot dataset (meta/info.json)")
+
+
+def audit_dataset(path: str, thresholds: AuditThresholds | None = None, check_cameras: bool = True,
+                  progress: Any = None) -> tuple[Auditor, dict[str, Any]]:
+    """Audit the dataset at ``path``; ``progress(n_episodes)`` after each episode."""
+    fmt = dataset_format(path)
+    auditor = Auditor(thresholds, check_cameras)
+    if fmt == "webdataset":
+        _audit_shards(path, auditor, progress)
+    else:
+        _audit_lerobot(path, auditor, progress)
+    return auditor, auditor.summary(str(path), fmt)
+
+
+def _audit_shards(path: str, auditor: Auditor, progress: Any) -> None:
+    from datapipe.shards.dataset import ShardDataset
+    from datapipe.shards.sample import SampleError, members_episode
+    from datapipe.shards.tar_io import ShardError
+    from datapipe.shards.validate import validate_dataset
+
+    ds = ShardDataset(path)
+    rows = ds.episodes.to_pylist()
+    by_shard: dict[str, list[str]] = {}
+    for r in rows:
+        by_shard.setdefault(r["shard"], []).append(r["episode_id"])
+    problems = {p.shard: p for p in validate_dataset(path).problems}
+    n = 0
+    for shard in ds.shards():
+        name = shard["name"]
+        problem = problems.get(name)
+        if problem is not None and problem.kind == "missing":
+            auditor.add_finding(Finding("missing_file", "error", by_shard.get(name, []),
+                                        f"{name}: listed in index.json but missing"))
+            continue
+        read: list[str] = []
+        try:
+            for key, members in ds.iter_shard(shard):
+                ep = members_episode(members, f"{name}:{key}")
+                auditor.add(ep)
+                read.append(ep.episode_id)
+                n += 1
+                if progress:
+                    progress(n)
+        except (ShardError, SampleError) as exc:
+            lost = [e for e in by_shard.get(name, []) if e not in read]
+            auditor.add_finding(Finding("truncated_shard", "error", lost, f"{exc} ({len(lost)} episode(s) unreadable)"))
+            continue
+        if problem is not None and problem.kind in ("checksum", "size", "samples"):
+            auditor.add_finding(Finding("checksum_mismatch", "error", by_shard.get(name, []), problem.message))
+
+
+def _audit_lerobot(path: str, auditor: Auditor, progress: Any) -> None:
+    from datapipe.lerobot.reader import LeRobotReader
+
+    reader = LeRobotReader(path)
+    for n, index in enumerate(reader.episode_indices(), start=1):
+        try:
+            auditor.add(reader.read_episode(index))
+        except (OSError, ValueError) as exc:
+            missing = "missing" in str(exc)
+            auditor.add_finding(Finding("missing_file" if missing else "unreadable_episode", "error",
+                                        [f"episode_index={index}"], str(exc)))
+        if progress:
+            progress(n)
+

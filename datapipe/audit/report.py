@@ -1,0 +1,163 @@
+"""``report.html``: one self-contained page (plots and thumbnails inlined as PNG data URIs, no
+scripts, nothing fetched) from an audit summary and its accumulators.
+
+Sections: headline numbers; findings (each episode id links to its row in the episode table);
+plots (length histogram, per-dimension action and state distributions, counts per task and per
+source kind, success and intervention rates); a contact sheet per camera; with a comparison
+dataset, the differences of the two distributions; the episode table.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from typing import Any
+
+import numpy as np
+
+from datapipe.audit.auditor import Auditor
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1180px;color:#222}
+h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ddd}
+.kpi{display:inline-block;margin:4px 18px 4px 0}.kpi b{font-size:20px;display:block}
+table{border-collapse:collapse;width:100%;font-size:13px}td,th{border:1px solid #e3e3e3;padding:4px 6px;text-align:left;vertical-align:top}
+th{background:#f6f6f6}.error{color:#b00020;font-weight:600}.warning{color:#a15c00;font-weight:600}.info{color:#555}
+img.plot{max-width:100%;border:1px solid #eee;margin:6px 0}.thumbs img{margin:2px;border:1px solid #ccc}
+.ok{color:#1b7f3a;font-weight:600}code{font-size:12px}
+"""
+
+
+def _png(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _img(src: str, alt: str, cls: str = "plot") -> str:
+    return f'<img class="{cls}" alt="{html.escape(alt)}" src="{src}">'
+
+
+def _plots(summary: dict[str, Any], auditor: Auditor, other: dict[str, Any] | None) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = []
+    lengths = np.array([r["length"] for r in auditor.state.rows])
+    fig, ax = plt.subplots(figsize=(7, 3))
+    if len(lengths):
+        ax.hist(lengths, bins=min(30, max(1, len(set(lengths.tolist())))), color="#3b6ea5", alpha=0.8, label="this")
+    if other:
+        h = other["length"]["histogram"]
+        if h["counts"]:
+            ax.stairs(h["counts"], h["edges"], color="#d1495b", label="compared")
+        ax.legend()
+    ax.set_xlabel("episode length (steps)")
+    ax.set_ylabel("episodes")
+    ax.set_title("Episode lengths")
+    out.append(_img(_png(fig), "episode length histogram"))
+    for name in ("action", "observation.state"):
+        res = auditor.state.samples.get(name)
+        if not res or not res.items:
+            continue
+        values = np.stack(res.items)
+        dims = values.shape[1]
+        fig, ax = plt.subplots(figsize=(min(12, 1.2 + 0.7 * dims), 3.2))
+        ax.violinplot([values[:, d] for d in range(dims)], showmedians=True)
+        ax.set_xticks(range(1, dims + 1))
+        ax.set_xlabel("dimension")
+        ax.set_title(f"{name}: distribution per dimension")
+        out.append(_img(_png(fig), f"{name} per-dimension distributions"))
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    tasks = list(summary["counts"]["task"].items())[:15]
+    axes[0].barh([t[:40] for t, _ in tasks][::-1], [c for _, c in tasks][::-1], color="#3b6ea5")
+    axes[0].set_title("episodes per task (top 15)")
+    sources = list(summary["counts"]["source_kind"].items())
+    axes[1].bar([s for s, _ in sources], [c for _, c in sources], color="#5c946e")
+    axes[1].set_title("episodes per source kind")
+    rates = {"success": summary["success_rate"] or 0.0, "intervention": summary["intervention_rate"]}
+    axes[2].bar(list(rates), list(rates.values()), color=["#5c946e", "#d1495b"])
+    axes[2].set_ylim(0, 1)
+    axes[2].set_title("success and intervention rates")
+    out.append(_img(_png(fig), "counts per task and source, success and intervention rates"))
+    return out
+
+
+def _contact_sheets(auditor: Auditor) -> list[str]:
+    from PIL import Image
+
+    out = []
+    for cam, res in sorted(auditor.state.thumbs.items()):
+        imgs = []
+        for eid, thumb in res.items:
+            buf = io.BytesIO()
+            Image.fromarray(thumb).save(buf, format="PNG")
+            src = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+            imgs.append(f'<a href="#ep-{html.escape(eid)}">{_img(src, f"{cam} {eid}", "thumb")}</a>')
+        out.append(f"<h3>{html.escape(cam)}</h3><div class='thumbs'>{''.join(imgs)}</div>")
+    return out
+
+
+def _compare(summary: dict[str, Any], other: dict[str, Any]) -> str:
+    rows = [("episodes", summary["episodes"], other["episodes"]), ("frames", summary["frames"], other["frames"]),
+            ("hours", summary["hours"], other["hours"]),
+            ("mean length", summary["length"]["mean"], other["length"]["mean"]),
+            ("success rate", summary["success_rate"], other["success_rate"]),
+            ("intervention rate", summary["intervention_rate"], other["intervention_rate"]),
+            ("distinct instructions", summary["language"]["distinct_instructions"],
+             other["language"]["distinct_instructions"])]
+    body = "".join(f"<tr><td>{k}</td><td>{a}</td><td>{b}</td></tr>" for k, a, b in rows)
+    shifts = []
+    for name in ("action", "observation.state"):
+        a, b = summary["features"].get(name), other["features"].get(name)
+        if a and b and a["dims"] == b["dims"]:
+            pooled = np.sqrt((np.asarray(a["std"]) ** 2 + np.asarray(b["std"]) ** 2) / 2) + 1e-12
+            d = (np.asarray(a["mean"]) - np.asarray(b["mean"])) / pooled
+            shifts.append(f"<tr><td>{name}</td><td>{', '.join(f'{x:+.2f}' for x in d)}</td></tr>")
+    tasks = set(summary["counts"]["task"]) ^ set(other["counts"]["task"])
+    return (f"<table><tr><th></th><th>this dataset</th><th>{html.escape(other['dataset'])}</th></tr>{body}</table>"
+            f"<h3>Mean shift per dimension (in pooled standard deviations)</h3><table>{''.join(shifts)}</table>"
+            f"<p>Instructions in only one of the two: {len(tasks)}</p>")
+
+
+def _links(ids: list[str], limit: int = 20) -> str:
+    links = " ".join('<a href="#ep-{0}">{1}</a>'.format(html.escape(i), html.escape(i[:8])) for i in ids[:limit])
+    return links + (" ..." if len(ids) > limit else "")
+
+
+def render_report(summary: dict[str, Any], auditor: Auditor, other: dict[str, Any] | None = None) -> str:
+    """The HTML text of the report."""
+    e = html.escape
+    kpis = [("episodes", summary["episodes"]), ("frames", summary["frames"]), ("hours", f"{summary['hours']:.3f}"),
+            ("fps", ", ".join(summary["fps"]) or "-"), ("success", summary["success_rate"]),
+            ("findings", len(summary["findings"]))]
+    findings = "".join(
+        f"<tr><td class='{e(f['severity'])}'>{e(f['severity'])}</td><td>{e(f['kind'])}</td><td>{e(f['message'])}</td>"
+        f"<td>{_links(f['episode_ids'])}</td></tr>" for f in summary["findings"])
+    findings_html = (f"<table><tr><th>severity</th><th>kind</th><th>what</th><th>episodes</th></tr>{findings}</table>"
+                     if findings else "<p class='ok'>No findings.</p>")
+    flagged = {i for f in summary["findings"] for i in f["episode_ids"]}
+    rows = "".join(
+        f"<tr id='ep-{e(r['episode_id'])}'><td><code>{e(r['episode_id'])}</code>{' ⚠' if r['episode_id'] in flagged else ''}"
+        f"</td><td>{e(r['source_kind'])}</td><td>{e(r['task'])}</td><td>{r['length']}</td><td>{r['fps']:g}</td>"
+        f"<td>{r['success']}</td></tr>" for r in auditor.state.rows[:5000])
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>datapipe audit</title>",
+        f"<style>{CSS}</style></head><body>",
+        f"<h1>Audit of <code>{e(summary['dataset'])}</code> ({e(summary['format'])})</h1>",
+        "".join(f"<span class='kpi'><b>{e(str(v))}</b>{k}</span>" for k, v in kpis),
+        "<h2>Findings</h2>", findings_html,
+        "<h2>Distributions</h2>", *_plots(summary, auditor, other),
+        "<h2>Contact sheet</h2>", *(_contact_sheets(auditor) or ["<p>No cameras.</p>"]),
+    ]
+    if other is not None:
+        parts += ["<h2>Comparison</h2>", _compare(summary, other)]
+    parts += ["<h2>Episodes</h2><table><tr><th>episode</th><th>source</th><th>task</th><th>length</th><th>fps</th>"
+              f"<th>success</th></tr>{rows}</table>", "</body></html>"]
+    return "".join(parts)
