@@ -7,7 +7,7 @@ export RAY_USAGE_STATS_ENABLED ?= 0
 export RAY_AUTH_MODE ?= disabled
 export MUJOCO_GL ?= egl
 
-.PHONY: install demo test test-fast bench clean lerobot-venv
+.PHONY: install demo test test-fast bench clean lerobot-venv browser
 
 # A separate venv with LeRobot 0.4.4 (format v3.0, Python 3.11), used only by the test that checks
 # LeRobot's own LeRobotDataset loads datapipe's exports. Several GB; built once.
@@ -39,11 +39,17 @@ $(LEROBOT_STAMP):
 
 lerobot-venv: $(LEROBOT_STAMP)
 
+# Debian's Chromium, for the test that screenshots the audit report headless
+browser:
+	command -v chromium >/dev/null 2>&1 || (apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null))
+
 demo: install
 	$(VENV)/bin/datapipe run workflows/demo.yaml
 
 test: install
 	@$(MAKE) --no-print-directory lerobot-venv || echo "warning: the LeRobot venv could not be built; its test will be skipped"
+	@$(MAKE) --no-print-directory browser || echo "warning: Chromium could not be installed; the report screenshot test will be skipped"
 	$(PY) -m pytest -ra
 
 test-fast: install

@@ -1,0 +1,62 @@
+"""``audit.report``: end a workflow with an audit of the episodes that reach it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from datapipe.audit.auditor import Auditor, audit_dataset
+from datapipe.audit.checks import AuditThresholds
+from datapipe.audit.report import render_report
+from datapipe.record_arrow import episodes_to_table, table_to_episodes
+from datapipe.records import Episode
+from datapipe.stage import SinkStage
+from datapipe.storage import resolve
+
+STAGING = ".audit-staging"
+
+
+@dataclass(frozen=True)
+class AuditReportConfig:
+    # folder for summary.json and report.html (local path or URI)
+    path: str
+    # a dataset to compare with (shards or LeRobot folder); empty = none
+    compare: str = ""
+    # decode camera streams for the frozen/black checks and the contact sheet
+    check_cameras: bool = True
+    # JSON file {feature: {min: [...], max: [...]}} of declared limits; empty = none
+    limits: str = ""
+
+
+class AuditReport(SinkStage):
+    """Audit the episodes reaching this stage: summary.json (counts, distributions, language,
+    cameras, findings) and a self-contained report.html."""
+
+    name = "audit.report"
+    version = "1"
+    Config = AuditReportConfig
+    fusable = False
+    default_batch_size = 64
+
+    def write(self, episodes: list[Episode], part: str) -> dict[str, Any]:
+        name = f"{part}.parquet"
+        resolve(self.config.path).join(STAGING, name).write_parquet_atomic(episodes_to_table(episodes))
+        return {"staged": name}
+
+    def finalize(self, receipts: list[dict[str, Any]]) -> dict[str, Any]:
+        c = self.config
+        root = resolve(c.path)
+        staging = root.join(STAGING)
+        limits = json.loads(resolve(c.limits).read_bytes()) if c.limits else {}
+        th = AuditThresholds(limits=limits)
+        auditor = Auditor(th, c.check_cameras)
+        for name in sorted(r["staged"] for r in receipts):  # one part in memory at a time
+            for ep in table_to_episodes(staging.join(name).read_parquet()):
+                auditor.add(ep)
+        summary = auditor.summary(f"workflow episodes -> {root.uri}", "episodes")
+        other = audit_dataset(c.compare, th, c.check_cameras)[1] if c.compare else None
+        root.join("summary.json").write_bytes_atomic(json.dumps(summary, indent=1).encode())
+        root.join("report.html").write_bytes_atomic(render_report(summary, auditor, other).encode())
+        staging.delete()
+        return {"path": root.uri, "episodes": summary["episodes"], "findings": summary["finding_counts"]}
