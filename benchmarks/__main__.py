@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks import engine_overhead, hand_pose, sim_generation, stream_throughput
+from benchmarks import audit_scaling, engine_overhead, hand_pose, sim_generation, stream_throughput
 
 BENCHMARKS = {"engine_overhead": engine_overhead.main, "stream_throughput": stream_throughput.main,
-              "sim_generation": sim_generation.main, "hand_pose": hand_pose.main}
+              "sim_generation": sim_generation.main, "hand_pose": hand_pose.main, "audit": audit_scaling.main}
 
 
 def main() -> None:
