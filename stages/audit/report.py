@@ -9,12 +9,10 @@ from typing import Any
 from datapipe.audit.auditor import Auditor, audit_dataset
 from datapipe.audit.checks import AuditThresholds
 from datapipe.audit.report import render_report
-from datapipe.record_arrow import episodes_to_table, table_to_episodes
 from datapipe.records import Episode
 from datapipe.stage import SinkStage
+from datapipe.staging import clear_staging, stage_episodes, staged_episodes
 from datapipe.storage import resolve
-
-STAGING = ".audit-staging"
 
 
 @dataclass(frozen=True)
@@ -40,23 +38,19 @@ class AuditReport(SinkStage):
     default_batch_size = 64
 
     def write(self, episodes: list[Episode], part: str) -> dict[str, Any]:
-        name = f"{part}.parquet"
-        resolve(self.config.path).join(STAGING, name).write_parquet_atomic(episodes_to_table(episodes))
-        return {"staged": name}
+        return stage_episodes(self.config.path, episodes, part)
 
     def finalize(self, receipts: list[dict[str, Any]]) -> dict[str, Any]:
         c = self.config
         root = resolve(c.path)
-        staging = root.join(STAGING)
         limits = json.loads(resolve(c.limits).read_bytes()) if c.limits else {}
         th = AuditThresholds(limits=limits)
         auditor = Auditor(th, c.check_cameras)
-        for name in sorted(r["staged"] for r in receipts):  # one part in memory at a time
-            for ep in table_to_episodes(staging.join(name).read_parquet()):
-                auditor.add(ep)
+        for ep in staged_episodes(c.path, receipts):  # one part in memory at a time
+            auditor.add(ep)
         summary = auditor.summary(f"workflow episodes -> {root.uri}", "episodes")
         other = audit_dataset(c.compare, th, c.check_cameras)[1] if c.compare else None
         root.join("summary.json").write_bytes_atomic(json.dumps(summary, indent=1).encode())
         root.join("report.html").write_bytes_atomic(render_report(summary, auditor, other).encode())
-        staging.delete()
+        clear_staging(c.path)
         return {"path": root.uri, "episodes": summary["episodes"], "findings": summary["finding_counts"]}

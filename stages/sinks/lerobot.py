@@ -6,12 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from datapipe.lerobot.writer import LeRobotWriter
-from datapipe.record_arrow import episodes_to_table, table_to_episodes
 from datapipe.records import Episode
 from datapipe.stage import SinkStage
+from datapipe.staging import clear_staging, stage_episodes, staged_episodes
 from datapipe.storage import resolve
-
-STAGING = ".datapipe-staging"
 
 
 @dataclass(frozen=True)
@@ -43,29 +41,21 @@ class LeRobotSink(SinkStage):
     default_batch_size = 64
 
     def write(self, episodes: list[Episode], part: str) -> dict[str, Any]:
-        name = f"{part}.parquet"
-        resolve(self.config.path).join(STAGING, name).write_parquet_atomic(episodes_to_table(episodes))
-        return {"staged": name, "episodes": len(episodes)}
+        return {**stage_episodes(self.config.path, episodes, part), "episodes": len(episodes)}
 
     def finalize(self, receipts: list[dict[str, Any]]) -> dict[str, Any]:
         root = resolve(self.config.path)
-        staging = root.join(STAGING)
-        keep = sorted(r["staged"] for r in receipts)
-        for loc in staging.list(".parquet"):  # parts never committed
-            if loc.path.rsplit("/", 1)[-1] not in keep:
-                loc.delete()
         for folder in ("data", "videos", "meta"):  # an earlier export into the same folder
             root.join(folder).delete()
         writer: LeRobotWriter | None = None
-        for name in keep:
-            for ep in table_to_episodes(staging.join(name).read_parquet()):
-                if writer is None:
-                    writer = LeRobotWriter(root, robot_type=self.config.robot_type or ep.embodiment.robot,
-                                           fps=self.config.fps or None, data_file_mb=self.config.data_file_mb)
-                writer.add(ep)
+        for ep in staged_episodes(self.config.path, receipts):
+            if writer is None:
+                writer = LeRobotWriter(root, robot_type=self.config.robot_type or ep.embodiment.robot,
+                                       fps=self.config.fps or None, data_file_mb=self.config.data_file_mb)
+            writer.add(ep)
         if writer is None:
             return {"path": root.uri, "episodes": 0}
         info = writer.close()
-        staging.delete()
+        clear_staging(self.config.path)
         return {"path": root.uri, "episodes": info["total_episodes"], "frames": info["total_frames"],
                 "fps": info["fps"], "tasks": info["total_tasks"]}
