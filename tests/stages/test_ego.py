@@ -169,3 +169,13 @@ def test_hand_activity_split_finds_the_span_with_the_hand(tmp_path):
     assert len(clips) == 1
     start = clips[0].meta["video"]["clip_start_s"]
     assert 1.8 <= start <= 2.2 and 4.0 <= clips[0].duration_s <= 5.2
+
+
+def test_globs_expand_on_local_paths_and_uris(tmp_path):
+    from stages.ingest.video_files import expand_glob
+
+    for name in ("a.mp4", "b.mp4", "c.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    assert [Path(p).name for p in expand_glob(str(tmp_path / "*.mp4"))] == ["a.mp4", "b.mp4"]
+    uris = expand_glob(f"file://{tmp_path}/*.mp4")
+    assert [u.rsplit("/", 1)[-1] for u in uris] == ["a.mp4", "b.mp4"] and all(u.startswith("file://") for u in uris)
