@@ -14,14 +14,14 @@ export MUJOCO_GL ?= egl
 LEROBOT_VENV  := .venv-lerobot
 LEROBOT_STAMP := $(LEROBOT_VENV)/.installed
 
+# mediapipe 0.10.14 bundles its hand, palm and face models (later releases ship none) and works
+# with numpy 2; its declared opencv-contrib-python would shadow opencv-python-headless (same cv2
+# module) and jax is unused, so it goes in without dependencies (the ones used are in pyproject).
 $(STAMP): pyproject.toml Makefile
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11); set PYTHON=..."; exit 2; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,torch]'
-	# mediapipe 0.10.14 bundles its hand, palm and face models (later releases ship none) and works
-	# with numpy 2; its declared opencv-contrib-python would shadow opencv-python-headless (same cv2
-	# module) and jax is unused, so it goes in without dependencies (the ones used are in pyproject).
 	$(PY) -m pip install --quiet --no-deps mediapipe==0.10.14
 	touch $(STAMP)
 

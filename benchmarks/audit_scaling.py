@@ -1,7 +1,7 @@
 """Audit throughput and memory: a shard dataset and the same dataset ten times larger.
 
 Each audit runs in its own process (``datapipe.cli.main(["audit", ...])``), which reports its own
-peak resident memory (``ru_maxrss``). Throughput = frames audited per second, cameras decoded
+peak resident memory (``VmHWM``). Throughput = frames audited per second, cameras decoded
 (frozen/black checks and contact sheet included). Target: peak memory does not grow with size.
 """
 
@@ -33,9 +33,12 @@ def _write(root: Path, copies: int) -> int:
 
 
 def _audit(root: Path, out: Path) -> tuple[float, float]:
-    code = ("import resource, sys; from datapipe.cli import main; "
+    # VmHWM (peak resident set of this process image), not ru_maxrss, which survives exec and
+    # would report the parent's size when the parent is large
+    code = ("import sys; from datapipe.cli import main; "
             f"rc = main(['audit', {str(root)!r}, '--out', {str(out)!r}, '--no-progress']); "
-            "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)")
+            "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]; "
+            "print('PEAK', hwm); sys.exit(rc)")
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
