@@ -72,8 +72,9 @@ def dex_hand_spec() -> mujoco.MjSpec:
         lengths = (0.0,) + LENGTHS[finger]
         body = parent
         for (name, axis, limits), offset, length in zip(joints, offsets, lengths):
-            body = body.add_body(name=f"{finger}_{name}", pos=[0, offset, 0], mass=0.01, inertia=[1e-6] * 3,
-                                 explicitinertial=True)
+            body = body.add_body(name=f"{finger}_{name}", pos=[0, offset, 0])
+            body.add_geom(type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[0.009, 0, 0], mass=0.01, group=3,
+                          rgba=[0.8, 0.7, 0.6, 1])  # the joint's knuckle; also gives the body inertia
             body.add_joint(name=f"{finger}_{name}", type=mujoco.mjtJoint.mjJNT_HINGE,
                            axis=[1, 0, 0] if axis == "x" else [0, 0, 1], range=list(limits))
             if length:

@@ -179,3 +179,21 @@ def test_globs_expand_on_local_paths_and_uris(tmp_path):
     assert [Path(p).name for p in expand_glob(str(tmp_path / "*.mp4"))] == ["a.mp4", "b.mp4"]
     uris = expand_glob(f"file://{tmp_path}/*.mp4")
     assert [u.rsplit("/", 1)[-1] for u in uris] == ["a.mp4", "b.mp4"] and all(u.startswith("file://") for u in uris)
+
+
+def test_dexterous_retargeting_loads_a_configured_mjcf_hand(tmp_path):
+    """A hand given as an MJCF file with its own site names goes through the same solver."""
+    from generators.robots.dex_hand import FINGERS, HandModelConfig, dex_hand_spec
+    from stages.ego.dex_retarget import DexRetargeter
+
+    xml = dex_hand_spec().to_xml()
+    for f in FINGERS:  # rename the sites as another hand model would name them
+        xml = xml.replace(f'"{f}_tip"', f'"{f}_fingertip"').replace(f'"{f}_knuckle"', f'"{f}_base_site"')
+    (tmp_path / "hand.xml").write_text(xml)
+    hand = HandModelConfig(mjcf=str(tmp_path / "hand.xml"), knuckle_sites=tuple(f"{f}_base_site" for f in FINGERS),
+                           tip_sites=tuple(f"{f}_fingertip" for f in FINGERS))
+    d = DexRetargeter(hand)
+    q_true = np.clip(d.q0 + 0.3, d.lo, d.hi)
+    target, _ = d._vectors_and_jacobian(q_true)
+    q = d.solve(target, d.q0)
+    assert np.linalg.norm(d.robot_tip_vectors(q) - target[:5], axis=1).mean() < 0.005
