@@ -16,7 +16,8 @@ clipped to [-1, 1] (statistics from the manifest).
 
 Order. Each epoch the shards are permuted (seed, epoch); consumers (``rank`` x loader
 ``worker``) take every n-th shard, or every n-th episode when there are fewer shards than
-consumers, so no sample is duplicated or dropped. Each consumer's steps pass a shuffle buffer of
+consumers, so no sample is duplicated or dropped (``equal_shares`` trims every consumer to the
+smallest share instead, for data-parallel training where ranks must take equal steps). Each consumer's steps pass a shuffle buffer of
 ``shuffle_buffer`` samples seeded by (seed, epoch, consumer). The order is a pure function of
 the episode lengths in ``episodes.parquet``, so :meth:`ShardStream.load_state_dict` can resume
 at exactly the next sample: it replays the order on keys alone, then decodes only the episodes
@@ -63,6 +64,7 @@ class StreamConfig:
     num_workers: int = 1
     on_error: str = "raise"
     decode_threads: int = 2
+    equal_shares: bool = False  # every consumer stops at the smallest consumer's sample count (DDP)
 
     def __post_init__(self) -> None:
         if self.split not in (None, "train", "val"):
@@ -94,7 +96,8 @@ class EpisodeRef(NamedTuple):
     length: int
 
 
-_ORDER_KEYS = ("split", "shuffle", "shuffle_buffer", "seed", "rank", "world_size", "worker", "num_workers")
+_ORDER_KEYS = ("split", "shuffle", "shuffle_buffer", "seed", "rank", "world_size", "worker", "num_workers",
+               "equal_shares")
 
 
 class ShardStream:
@@ -165,9 +168,27 @@ class ShardStream:
         everything = [r for name in ordered for r in by_shard.get(name, [])]
         return everything[me::n]
 
+    def _share(self, epoch: int) -> int:
+        """Samples of this consumer's episodes in ``epoch`` (before any ``equal_shares`` cut)."""
+        return sum(r.length for r in self.refs(epoch))
+
+    def limit(self, epoch: int | None = None) -> int:
+        """Samples this consumer yields in ``epoch``: its share, or with ``equal_shares`` the
+        smallest share of all consumers (ranks x workers), so every rank takes as many steps."""
+        epoch = self.epoch if epoch is None else epoch
+        if not self.config.equal_shares:
+            return self._share(epoch)
+        me, n = self.config.consumer
+        shares = []
+        for c in range(n):
+            rank, worker = divmod(c, self.config.num_workers)
+            other = ShardStream(self.dataset, **asdict(replace(self.config, rank=rank, worker=worker)))
+            shares.append(other._share(epoch))
+        return min(shares)
+
     def __len__(self) -> int:
         """Samples this consumer yields in the current epoch."""
-        return sum(r.length for r in self.refs())
+        return self.limit()
 
     def _events(self, refs: list[EpisodeRef], epoch: int) -> Iterator[tuple]:
         """("enter", i) when episode i's steps join the buffer; ("emit", i, t) per sample, in order."""
@@ -355,7 +376,10 @@ class ShardStream:
 
         if restored_upto >= 0:
             enter(restored_upto)
+        limit = self.limit(epoch) if self.config.equal_shares else None
         for ev in events:
+            if limit is not None and self.position >= limit:
+                break  # equal_shares: the rest of this consumer's epoch is dropped
             if ev[0] == "enter":
                 enter(ev[1])
                 continue

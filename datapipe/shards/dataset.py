@@ -9,7 +9,6 @@ URI), or ``http(s)://host/prefix``.
 
 from __future__ import annotations
 
-import io
 import json
 import urllib.request
 from collections.abc import Iterator
@@ -75,7 +74,9 @@ class ShardDataset:
         """One row per episode (see :mod:`datapipe.shards.writer`), in shard then sample order."""
         try:
             with self.open(EPISODES_NAME) as f:
-                return pq.read_table(io.BytesIO(f.read()))
+                # a BufferReader, not io.BytesIO: reading parquet from a Python file object leaves a
+                # pyarrow thread that aborts the interpreter at exit (pyarrow 26)
+                return pq.read_table(pa.BufferReader(f.read()))
         except (ShardError, pa.ArrowInvalid) as exc:
             raise DatasetError(f"{self.uri(EPISODES_NAME)}: {exc}") from None
 

@@ -248,3 +248,15 @@ def test_run_dir_sink_and_stream_on_s3(monkeypatch, tmp_path):
             assert s["action"].tobytes() == expected[s["episode_id"]].steps["action"][s["frame_index"]].tobytes()
     finally:
         server.stop()
+
+
+def test_cli_process_exits_cleanly(dataset):
+    """As a separate process: exit code 0 and no abort at interpreter exit (pyarrow threads)."""
+    import subprocess
+    import sys
+
+    for args in (["validate-dataset", str(dataset), "--no-progress"],
+                 ["audit", str(dataset), "--out", str(dataset.parent / "audit"), "--no-progress", "--no-cameras"]):
+        proc = subprocess.run([sys.executable, "-m", "datapipe", *args], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, (args, proc.returncode, proc.stderr[-2000:])
+        assert "terminate called" not in proc.stderr

@@ -115,3 +115,18 @@ def test_torch_dataloader_resumes_after_k_batches(dataset, k):
     consumed = [key for b in list(_loader(TorchShardDataset(str(dataset), shuffle_buffer=20), 2))[:k]
                 for key in _batch_keys(b)]
     assert consumed + rest == full
+
+
+def test_equal_shares_give_every_rank_the_same_count(dataset):
+    plain = [len(ShardStream(str(dataset), rank=r, world_size=2, seed=4)) for r in range(2)]
+    streams = [ShardStream(str(dataset), rank=r, world_size=2, seed=4, equal_shares=True) for r in range(2)]
+    keys = [[_key(s) for s in st] for st in streams]
+    assert len(keys[0]) == len(keys[1]) == min(plain)
+    assert not set(keys[0]) & set(keys[1])
+    # resume still lands on the next sample under the cut
+    s = ShardStream(str(dataset), rank=1, world_size=2, seed=4, equal_shares=True)
+    it = iter(s)
+    head = [_key(next(it)) for _ in range(7)]
+    resumed = ShardStream(str(dataset), rank=1, world_size=2, seed=4, equal_shares=True)
+    resumed.load_state_dict(s.state_dict())
+    assert head + [_key(x) for x in resumed] == keys[1]
