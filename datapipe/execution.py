@@ -248,13 +248,12 @@ def run_chain(
         items = [(e.episode_id, e.with_lineage(lineage)) for _, e in steps[-1].outputs]
         steps.append(_run_stage(task, stage, items, [k for k, _ in items], [], part))
     tasks[-1].check_epoch()
-    chain_entries = {}
+    tail, last = tasks[-1], steps[-1]
+    is_sink = isinstance(stages[-1], SinkStage)
+    entries = [_receipt(task, part, step, task is tail and is_sink) for task, step in zip(tasks, steps)]
     for task, step in zip(tasks[:-1], steps):  # fused stages: quarantine now, counts in the receipt
         if step.failures:
             task.stage_dir().write_quarantine(part, _failures_table(task, step.failures))
-        chain_entries[task.stage_id] = _receipt(task, part, step, False)
-    tail, last = tasks[-1], steps[-1]
-    is_sink = isinstance(stages[-1], SinkStage)
     out_rows = []
     if not is_sink:
         lineage = tail.lineage
@@ -263,20 +262,14 @@ def run_chain(
             row[INPUT_KEY_COLUMN] = key
             out_rows.append(row)
     out_table = pa.Table.from_pylist(out_rows, schema=OUTPUT_SCHEMA)
-    receipt = {**_receipt(tail, part, last, is_sink), "chain_keys": keys, "chain": chain_entries}
+    chain = {task.stage_id: entry for task, entry in zip(tasks[:-1], entries)}
+    receipt = {**entries[-1], "chain_keys": keys, "chain": chain}
     tail.stage_dir().commit_part(part, receipt, None if is_sink else out_table,
                                  _failures_table(tail, last.failures) if last.failures else None)
     if reporter is not None:
-        for task, stage, step in zip(tasks, stages, steps):
-            r = _receipt(task, part, step, isinstance(stage, SinkStage))
+        for task, r in zip(tasks, entries):
             reporter.report(task.stage_id, r["n_in"], r["n_out"], r["n_failed"])
     return out_table
-
-
-def run_part(task: StageTask, inputs: list[str] | list[dict[str, Any]],
-             skip_keys: frozenset[str] = frozenset(), reporter: ProgressReporter | None = None) -> pa.Table:
-    """:func:`run_chain` of a single stage."""
-    return run_chain([task], inputs, skip_keys, reporter)
 
 
 def task_for(spec: Any, run_uri: str, out_hash: str, epoch: str = "") -> StageTask:

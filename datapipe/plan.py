@@ -75,10 +75,6 @@ class RunPlan:
     def get(self, stage_id: str) -> StagePlan:
         return next(s for s in self.stages if s.spec.id == stage_id)
 
-    def chain_of(self, stage_id: str) -> list[StagePlan]:
-        """The chain ``stage_id`` runs in."""
-        return next(c for c in self.chains if any(sp.spec.id == stage_id for sp in c))
-
     def segment(self, stage_id: str) -> list[StagePlan]:
         """``stage_id`` and the not-yet-complete streamed stages that execute with it."""
         out: list[StagePlan] = []

@@ -163,9 +163,3 @@ class SimGenerator:
             return camera
         return ROBOT_PREFIX + camera
 
-
-def successes_per_seed(generator: SimGenerator, seeds: range) -> float:
-    """Fraction of ``seeds`` the expert solves (no rendering)."""
-    return sum(generator.simulate(s).success for s in seeds) / max(1, len(seeds))
-
-

@@ -16,7 +16,6 @@ gripper commands. The new episode is kept when the task's success predicate hold
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -135,7 +134,3 @@ class DemoMultiplier:
                           meta={**ep.meta, "multiplied_from": source_id,
                                 "generator": "mimicgen-style segment transform"})
 
-
-def source_summary(ep: Episode) -> dict[str, Any]:
-    """Initial object positions of an episode (for checking new episodes leave the source set)."""
-    return {"episode_id": ep.episode_id, "objects": np.asarray(ep.steps["object.poses"])[0, :, :3].tolist()}

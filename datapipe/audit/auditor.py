@@ -211,12 +211,6 @@ class Auditor:
             "finding_counts": dict(sorted(kinds.items())),
         }
 
-    def table(self) -> Any:
-        """The per-episode rows as a polars DataFrame."""
-        import polars as pl
-
-        return pl.DataFrame(self.state.rows)
-
 
 def dataset_format(path: str) -> str:
     """``webdataset`` or ``lerobot`` (raises ValueError naming the path otherwise)."""

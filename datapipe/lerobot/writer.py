@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from datapipe.lerobot import layout
 from datapipe.record_arrow import episode_to_row

@@ -83,7 +83,3 @@ def dex_hand_spec() -> mujoco.MjSpec:
         body.add_site(name=f"{finger}_tip", pos=[0, LENGTHS[finger][2], 0], size=[0.004, 0, 0])
     return spec
 
-
-def n_joints() -> int:
-    return 4 * len(FINGERS)
-

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 
 import mujoco
-import numpy as np
 
 from generators.robots.config import RobotConfig
 
@@ -114,7 +113,3 @@ def panda_config() -> RobotConfig:
     return RobotConfig(name="datapipe_panda", mjcf=None, arm_joints=ARM_JOINTS, ee_site="grip",
                        gripper_actuator="gripper", gripper_open=FINGER_RANGE[1], gripper_closed=FINGER_RANGE[0],
                        home=HOME, wrist_camera="wrist")
-
-
-def home_qpos() -> np.ndarray:
-    return np.asarray(HOME, dtype=np.float64)
