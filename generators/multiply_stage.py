@@ -11,7 +11,7 @@ from datapipe.records import Episode
 from datapipe.stage import Resources, Transform
 from generators.generator import SimGenerator, SimSettings
 from generators.multiply import DemoMultiplier
-from generators.sim_source import load_robot_config
+from generators.sim_source import robot_config_or_default
 from generators.tasks import task_names
 
 
@@ -54,7 +54,7 @@ class MultiplyDemos(Transform):
     def setup(self) -> None:
         c = self.config
         settings = SimSettings(task=c.task, control_fps=c.fps, cameras=tuple(c.cameras), image_size=tuple(c.image_size))
-        self.multiplier = DemoMultiplier(SimGenerator(settings, load_robot_config(c.robot) if c.robot else None))
+        self.multiplier = DemoMultiplier(SimGenerator(settings, robot_config_or_default(c.robot)))
 
     def _seed(self, episode_id: str, attempt: int) -> int:
         digest = hashlib.sha256(f"{self.config.seed}:{episode_id}:{attempt}".encode()).digest()

@@ -70,6 +70,11 @@ def load_robot_config(path: str) -> RobotConfig:
     return robot_from_dict(doc)
 
 
+def robot_config_or_default(path: str) -> RobotConfig | None:
+    """The robot config YAML at ``path``; None (the embedded arm) for an empty path."""
+    return load_robot_config(path) if path else None
+
+
 class GenerateSim(SourceStage):
     """Simulate scripted-expert demonstrations in MuJoCo with domain randomization; keep the
     successes (replay-checked), render them at the configured cameras."""
@@ -84,7 +89,7 @@ class GenerateSim(SourceStage):
         settings = SimSettings(task=c.task, control_fps=c.fps, cameras=tuple(c.cameras),
                                image_size=tuple(c.image_size), ranges=RandomizationRanges(level=c.randomization),
                                max_retries=c.max_retries)
-        robot = load_robot_config(c.robot) if c.robot else None
+        robot = robot_config_or_default(c.robot)
         self.generator = SimGenerator(settings, robot)
 
     def shards(self) -> list[str]:

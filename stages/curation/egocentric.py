@@ -49,8 +49,6 @@ class Egocentric(Transform):
         scores = hand_scores(dict(episode.steps), frames.shape[1], frames.shape[2])
         scores["face_ratio"] = self.faces.face_ratio(frames[idx])
         scores["sharpness"] = sharpness(frames[idx])
-        th = EgoThresholds(c.min_hand_ratio, c.max_face_ratio, c.min_hands_low, c.min_hand_size, c.max_hand_size,
-                           c.min_motion, c.min_sharpness)
-        decision = decide(scores, th)
+        decision = decide(scores, EgoThresholds.from_config(c))
         if decision["keep"] or c.annotate_only:
             yield episode.with_meta(egocentric=decision)

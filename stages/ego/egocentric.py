@@ -13,7 +13,7 @@ Scores (each compared with a threshold of :class:`EgoThresholds`):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,11 @@ class EgoThresholds:
     max_hand_size: float = 0.7
     min_motion: float = 0.05
     min_sharpness: float = 20.0
+
+    @classmethod
+    def from_config(cls, config: object) -> EgoThresholds:
+        """The thresholds named in a stage config (its fields of the same names)."""
+        return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
 
 
 def hand_scores(steps: dict[str, np.ndarray], height: int, width: int) -> dict[str, float]:

@@ -60,12 +60,9 @@ class ArmGripper(Transform):
                                        workspace_max=tuple(c.workspace_max), hfov_deg=c.hfov_deg,
                                        close_aperture=c.close_aperture, open_aperture=c.open_aperture,
                                        max_ik_error=c.max_ik_error)
-        robot = None
-        if c.robot:
-            from generators.sim_source import load_robot_config
+        from generators.sim_source import robot_config_or_default
 
-            robot = load_robot_config(c.robot)
-        self.retargeter = ArmRetargeter(settings, robot)
+        self.retargeter = ArmRetargeter(settings, robot_config_or_default(c.robot))
 
     def process(self, episode: Episode) -> Iterable[Episode]:
         side = self.config.hand
