@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
+from functools import cached_property
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -148,43 +149,40 @@ class ShardStream:
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
 
     # -- order ---------------------------------------------------------------------------------
-    def refs(self, epoch: int | None = None) -> list[EpisodeRef]:
-        """This consumer's episodes for ``epoch`` (default: the current one), in read order."""
-        epoch = self.epoch if epoch is None else epoch
-        c = self.config
-        me, n = c.consumer
-        shards = self.dataset.shards(c.split)
-        order = (np.random.default_rng([c.seed, epoch]).permutation(len(shards)) if c.shuffle
-                 else np.arange(len(shards)))
-        table = self.dataset.episodes
+    @cached_property
+    def _episodes_by_shard(self) -> dict[str, list[EpisodeRef]]:
+        """Every episode of the dataset by shard, in sample order (read once: datasets are immutable)."""
         by_shard: dict[str, list[EpisodeRef]] = {}
-        for row in table.select(["shard", "index_in_shard", "episode_id", "length"]).to_pylist():
+        table = self.dataset.episodes.select(["shard", "index_in_shard", "episode_id", "length"])
+        for row in table.to_pylist():
             by_shard.setdefault(row["shard"], []).append(EpisodeRef(**row))
         for refs in by_shard.values():
             refs.sort(key=lambda r: r.index_in_shard)
+        return by_shard
+
+    def _assignment(self, epoch: int) -> list[list[EpisodeRef]]:
+        """Every consumer's episodes for ``epoch``, in read order (index: consumer)."""
+        c = self.config
+        n = c.consumer[1]
+        shards = self.dataset.shards(c.split)
+        order = (np.random.default_rng([c.seed, epoch]).permutation(len(shards)) if c.shuffle
+                 else np.arange(len(shards)))
+        by_shard = self._episodes_by_shard
         ordered = [shards[k]["name"] for k in order]
         if len(ordered) >= n:
-            return [r for name in ordered[me::n] for r in by_shard.get(name, [])]
+            return [[r for name in ordered[i::n] for r in by_shard.get(name, [])] for i in range(n)]
         everything = [r for name in ordered for r in by_shard.get(name, [])]
-        return everything[me::n]
+        return [everything[i::n] for i in range(n)]
 
-    def _share(self, epoch: int) -> int:
-        """Samples of this consumer's episodes in ``epoch`` (before any ``equal_shares`` cut)."""
-        return sum(r.length for r in self.refs(epoch))
+    def refs(self, epoch: int | None = None) -> list[EpisodeRef]:
+        """This consumer's episodes for ``epoch`` (default: the current one), in read order."""
+        return self._assignment(self.epoch if epoch is None else epoch)[self.config.consumer[0]]
 
     def limit(self, epoch: int | None = None) -> int:
         """Samples this consumer yields in ``epoch``: its share, or with ``equal_shares`` the
         smallest share of all consumers (ranks x workers), so every rank takes as many steps."""
-        epoch = self.epoch if epoch is None else epoch
-        if not self.config.equal_shares:
-            return self._share(epoch)
-        me, n = self.config.consumer
-        shares = []
-        for c in range(n):
-            rank, worker = divmod(c, self.config.num_workers)
-            other = ShardStream(self.dataset, **asdict(replace(self.config, rank=rank, worker=worker)))
-            shares.append(other._share(epoch))
-        return min(shares)
+        shares = [sum(r.length for r in refs) for refs in self._assignment(self.epoch if epoch is None else epoch)]
+        return min(shares) if self.config.equal_shares else shares[self.config.consumer[0]]
 
     def __len__(self) -> int:
         """Samples this consumer yields in the current epoch."""
