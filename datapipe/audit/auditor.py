@@ -237,40 +237,52 @@ def audit_dataset(path: str, thresholds: AuditThresholds | None = None, check_ca
 
 
 def _audit_shards(path: str, auditor: Auditor, progress: Any) -> None:
+    """One pass over the shards: each sample is audited as it is read while the same read checks
+    the shard against the manifest (size, sha256, sample count)."""
     from datapipe.shards.dataset import ShardDataset
     from datapipe.shards.sample import SampleError, members_episode
-    from datapipe.shards.tar_io import ShardError
     from datapipe.shards.validate import validate_dataset
 
     ds = ShardDataset(path)
-    rows = ds.episodes.to_pylist()
     by_shard: dict[str, list[str]] = {}
-    for r in rows:
+    for r in ds.episodes.to_pylist():
         by_shard.setdefault(r["shard"], []).append(r["episode_id"])
-    problems = {p.shard: p for p in validate_dataset(path).problems}
-    n = 0
+    read: dict[str, list[str]] = {}
+    broken: set[str] = set()  # shards with an unreadable sample: the rest of them counts as lost
+
+    def audit_sample(shard: str, key: str, members: dict[str, bytes]) -> None:
+        if shard in broken:
+            return
+        try:
+            ep = members_episode(members, f"{shard}:{key}")
+        except SampleError:
+            broken.add(shard)
+            raise
+        auditor.add(ep)
+        read.setdefault(shard, []).append(ep.episode_id)
+        if progress:
+            progress(sum(len(ids) for ids in read.values()))
+
+    problems: dict[str, list[Any]] = {}
+    for p in validate_dataset(path, on_sample=audit_sample).problems:
+        problems.setdefault(p.shard, []).append(p)
     for shard in ds.shards():
         name = shard["name"]
-        problem = problems.get(name)
-        if problem is not None and problem.kind == "missing":
+        found = {p.kind: p for p in problems.get(name, [])}
+        if "missing" in found:
             auditor.add_finding(Finding("missing_file", "error", by_shard.get(name, []),
                                         f"{name}: listed in index.json but missing"))
             continue
-        read: list[str] = []
-        try:
-            for key, members in ds.iter_shard(shard):
-                ep = members_episode(members, f"{name}:{key}")
-                auditor.add(ep)
-                read.append(ep.episode_id)
-                n += 1
-                if progress:
-                    progress(n)
-        except (ShardError, SampleError) as exc:
-            lost = [e for e in by_shard.get(name, []) if e not in read]
-            auditor.add_finding(Finding("truncated_shard", "error", lost, f"{exc} ({len(lost)} episode(s) unreadable)"))
+        seen = set(read.get(name, []))
+        lost = [e for e in by_shard.get(name, []) if e not in seen]
+        if lost:
+            cause = found.get("truncated") or found.get("sample")
+            why = cause.message if cause else f"{name}: holds {len(read.get(name, []))} of {shard['samples']} samples"
+            auditor.add_finding(Finding("truncated_shard", "error", lost, f"{why} ({len(lost)} episode(s) unreadable)"))
             continue
-        if problem is not None and problem.kind in ("checksum", "size", "samples"):
-            auditor.add_finding(Finding("checksum_mismatch", "error", by_shard.get(name, []), problem.message))
+        mismatch = found.get("checksum") or found.get("size") or found.get("samples")
+        if mismatch is not None:
+            auditor.add_finding(Finding("checksum_mismatch", "error", by_shard.get(name, []), mismatch.message))
 
 
 def _audit_lerobot(path: str, auditor: Auditor, progress: Any) -> None:

@@ -56,8 +56,13 @@ class _Hashing:
 
 
 def validate_dataset(path: str, deep: bool = False,
-                     progress: Callable[[dict[str, Any]], None] | None = None) -> ValidationReport:
-    """Check every shard of the dataset at ``path``; ``progress(shard)`` is called after each."""
+                     progress: Callable[[dict[str, Any]], None] | None = None,
+                     on_sample: Callable[[str, str, dict[str, bytes]], None] | None = None) -> ValidationReport:
+    """Check every shard of the dataset at ``path``; ``progress(shard)`` is called after each.
+
+    ``on_sample(shard_name, key, members)`` is given every sample as it is read, so a caller that
+    needs the contents (the audit) reads each shard once; a :class:`SampleError` it raises is
+    recorded as a ``sample`` problem."""
     report = ValidationReport(path)
     try:
         ds = ShardDataset(path)
@@ -78,11 +83,13 @@ def validate_dataset(path: str, deep: bool = False,
             try:
                 for key, members in iter_samples(hashing, name):
                     n += 1
-                    if deep:
-                        try:
+                    try:
+                        if deep:
                             members_episode(members, f"{name}:{key}")
-                        except SampleError as exc:
-                            report.problems.append(Problem(name, key, "sample", str(exc)))
+                        if on_sample is not None:
+                            on_sample(name, key, members)
+                    except SampleError as exc:
+                        report.problems.append(Problem(name, key, "sample", str(exc)))
             except ShardError as exc:
                 report.problems.append(Problem(name, exc.member, "truncated", str(exc)))
             hashing.drain()  # the rest of the file, for size and sha256
