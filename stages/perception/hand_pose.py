@@ -44,19 +44,19 @@ class HandPose(Transform):
     version = "1"
     Config = HandPoseConfig
     resources = Resources(cpus=1)
-    use_actors = True  # the MediaPipe graph is built once per worker
-
-    def setup(self) -> None:
-        c = self.config
-        self.tracker = HandTracker(2, c.model_complexity, c.min_detection, c.min_tracking)
+    use_actors = True  # long-lived workers: MediaPipe and its models are loaded once per process
 
     def process(self, episode: Episode) -> Iterable[Episode]:
         c = self.config
         if c.camera not in episode.cameras:
             raise KeyError(f"episode has no camera {c.camera!r} (it has {sorted(episode.cameras)})")
         frames = episode.cameras[c.camera].frames()
-        raw = self.tracker.track(frames, c.mirrored)
-        self.tracker = HandTracker(2, c.model_complexity, c.min_detection, c.min_tracking)  # fresh tracking state
+        # A graph per episode: MediaPipe's video mode tracks across calls and has no reset.
+        tracker = HandTracker(2, c.model_complexity, c.min_detection, c.min_tracking)
+        try:
+            raw = tracker.track(frames, c.mirrored)
+        finally:
+            tracker.close()
         steps, quality = {}, {}
         for side in SIDES:
             filled = fill_gaps(raw[side], c.max_gap)
