@@ -46,7 +46,10 @@ def encode_mp4(frames: np.ndarray, fps: float, crf: int = 23, preset: str = "ver
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": str(crf), "preset": preset}
         for frame_rgb in frames:
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_rgb), format="rgb24")
+            # converted to yuv420p here, not inside the encoder: the encoder's own conversion does
+            # not always give the same bytes for the same frames, and runs must be reproducible
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_rgb), format="rgb24").reformat(
+                format="yuv420p")
             for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():
