@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Sequence
 
 from rich.console import Console
-
-from datapipe.progress import make_console
 from rich.table import Table
 
 from datapipe.config import describe_fields
+from datapipe.errors import DatapipeError, is_bad_input
+from datapipe.progress import make_console
 from datapipe.registry import UnknownStageError, default_registry
-from datapipe.workflow import WorkflowError, load_workflow
+from datapipe.workflow import load_workflow
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+SEVERITIES = ("info", "warning", "error")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,13 +52,51 @@ def _parser() -> argparse.ArgumentParser:
     au.add_argument("--compare", metavar="OTHER", help="a second dataset to compare distributions with")
     au.add_argument("--limits", metavar="FILE", help="JSON {feature: {min: [...], max: [...]}} of declared limits")
     au.add_argument("--no-cameras", action="store_true", help="skip decoding camera streams (faster)")
+    au.add_argument("--fail-on", choices=SEVERITIES, metavar="SEVERITY",
+                    help="exit 1 when a finding of this severity or worse exists (info, warning, error)")
     au.add_argument("--no-progress", action="store_true")
     return p
 
 
-def _cmd_audit(args: argparse.Namespace, console: Console) -> int:
+def _read_limits(path: str) -> dict:
+    """``--limits``: JSON ``{feature: {"min": [...], "max": [...]}}``, checked for shape."""
     import json
     from pathlib import Path
+
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise DatapipeError(f"--limits {path}: cannot read JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise DatapipeError(f"--limits {path}: expected an object {{feature: {{min: [...], max: [...]}}}}")
+    for feature, spec in doc.items():
+        if not isinstance(spec, dict) or set(spec) - {"min", "max"}:
+            raise DatapipeError(f"--limits {path}: feature {feature!r}: expected {{min: [...], max: [...]}}")
+        for key, values in spec.items():
+            ok = isinstance(values, list) and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and abs(v) != float("inf")
+                for v in values)
+            if not ok:
+                raise DatapipeError(f"--limits {path}: {feature}.{key}: expected a list of finite numbers")
+    return doc
+
+
+def _writable_folder(path: str, option: str):
+    from pathlib import Path
+
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".datapipe-write-probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise DatapipeError(f"{option} {path}: cannot write there ({exc.strerror or exc})") from None
+    return out
+
+
+def _cmd_audit(args: argparse.Namespace, console: Console) -> int:
+    import json
 
     from rich.progress import Progress
 
@@ -64,32 +104,33 @@ def _cmd_audit(args: argparse.Namespace, console: Console) -> int:
     from datapipe.audit.checks import AuditThresholds
     from datapipe.audit.report import render_report
 
-    limits = {}
-    if args.limits:
-        try:
-            limits = json.loads(Path(args.limits).read_text())
-        except (OSError, ValueError) as exc:
-            print(f"error: --limits {args.limits}: {exc}", file=sys.stderr)
-            return EXIT_BAD_INPUT
+    limits = _read_limits(args.limits) if args.limits else {}
     th = AuditThresholds(limits=limits)
-    out = Path(args.out) if args.out else (Path(args.dataset) / "audit" if "://" not in args.dataset else Path("audit"))
-    try:
-        with Progress(console=console, disable=args.no_progress, transient=True) as bar:
-            task = bar.add_task(f"auditing {args.dataset}", total=None)
-            auditor, summary = audit_dataset(args.dataset, th, not args.no_cameras,
-                                             progress=lambda n: bar.update(task, completed=n))
-            other = audit_dataset(args.compare, th, not args.no_cameras)[1] if args.compare else None
-    except (ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    local = "://" not in args.dataset or args.dataset.startswith("file://")
+    default_out = f"{args.dataset.removeprefix('file://')}/audit" if local else "audit"
+    out = _writable_folder(args.out or default_out, "--out")
+    with Progress(console=console, disable=args.no_progress, transient=True) as bar:
+        task = bar.add_task(f"auditing {args.dataset}", total=None)
+        auditor, summary = audit_dataset(args.dataset, th, not args.no_cameras,
+                                         progress=lambda n: bar.update(task, completed=n))
+        other = audit_dataset(args.compare, th, not args.no_cameras)[1] if args.compare else None
     if other is not None:
         summary["compare"] = {"dataset": other["dataset"], "episodes": other["episodes"], "frames": other["frames"]}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    (out / "report.html").write_text(render_report(summary, auditor, other))
+    try:
+        (out / "summary.json").write_text(json.dumps(summary, indent=1))
+        (out / "report.html").write_text(render_report(summary, auditor, other))
+    except OSError as exc:
+        raise DatapipeError(f"--out {out}: cannot write the report ({exc.strerror or exc})") from None
     counts = ", ".join(f"{k} {v}" for k, v in summary["finding_counts"].items()) or "none"
     print(f"{args.dataset}: {summary['episodes']} episodes, {summary['frames']} frames, {summary['hours']:.3f} h; "
           f"findings: {counts}; wrote {out / 'summary.json'} and {out / 'report.html'}")
+    if args.fail_on:
+        worst = SEVERITIES.index(args.fail_on)
+        gating = [f for f in summary["findings"] if SEVERITIES.index(f["severity"]) >= worst]
+        if gating:
+            print(f"{len(gating)} finding(s) of severity {args.fail_on} or worse (--fail-on {args.fail_on})",
+                  file=sys.stderr)
+            return EXIT_FAILED
     return EXIT_OK
 
 
@@ -143,9 +184,7 @@ def _cmd_stages(name: str | None, console: Console) -> int:
     return EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``datapipe`` command; returns the exit code."""
-    args = _parser().parse_args(argv)
+def _dispatch(args: argparse.Namespace) -> int:
     out = Console()
     err = make_console()
     if args.command == "stages":
@@ -154,11 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _cmd_audit(args, err)
     if args.command == "validate-dataset":
         return _cmd_validate_dataset(args.path, args.deep, not args.no_progress, err)
-    try:
-        workflow = load_workflow(args.workflow, args.overrides)
-    except WorkflowError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    workflow = load_workflow(args.workflow, args.overrides)
     if args.command == "validate":
         print(f"{args.workflow}: valid workflow {workflow.name!r} with {len(workflow.stages)} stages: "
               + " -> ".join(s.id for s in workflow.stages))
@@ -171,6 +206,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not result.ok and args.no_progress:
         print(f"run failed: {result.error}", file=sys.stderr)
     return result.exit_code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``datapipe`` command; returns the exit code.
+
+    Bad input (:class:`~datapipe.errors.DatapipeError`): a one-line message, exit 2. Ctrl-C:
+    exit 130. Anything else is a bug: the traceback, exit 1.
+    """
+    args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except RecursionError:
+        print("error: input nested too deeply", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as exc:
+        if is_bad_input(exc):
+            print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        traceback.print_exc()
+        print("datapipe failed with an unexpected error (a bug: please report it with the traceback above)",
+              file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -11,21 +11,39 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import re
 import types
 import typing
 from typing import Any, Literal, Union, get_args, get_origin
 
+from datapipe.errors import DatapipeError
 
-class ConfigError(ValueError):
-    """A stage parameter is unknown, missing or of the wrong type. ``field`` names it."""
+
+class ConfigError(DatapipeError):
+    """A stage parameter is unknown, missing, of the wrong type or out of range. ``field`` names it."""
 
     def __init__(self, field: str, message: str):
         super().__init__(message)
         self.field = field
 
+    def __reduce__(self) -> tuple:
+        return (ConfigError, (self.field, self.args[0]))
+
+
+def check(condition: bool, field: str, message: str) -> None:
+    """For a config's ``__post_init__``: raise :class:`ConfigError` on ``field`` unless ``condition``."""
+    if not condition:
+        raise ConfigError(field, f"{field}: {message}")
+
 
 _MISSING = object()
+MAX_INT = 2**53  # larger integers are typos (1e30 episodes), not sizes
+
+
+def _short(value: Any) -> str:
+    text = str(value) if not isinstance(value, int) or value.bit_length() < 200 else f"an integer of {value.bit_length()} bits"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _type_name(tp: Any) -> str:
@@ -57,7 +75,7 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
                 return coerce(value, arg, where)
             except TypeError as exc:
                 errors.append(str(exc))
-        raise TypeError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+        raise TypeError(f"{where}: expected {_type_name(tp)}, got {_short(value)}")
     if tp is type(None):
         if value is None:
             return None
@@ -86,16 +104,22 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
             return value
     elif tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) > MAX_INT:
+                raise TypeError(f"{where}: {_short(value)} is out of range (at most {MAX_INT:.3g} in magnitude)")
             return value
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if isinstance(value, int) and abs(value) > MAX_INT:
+                raise TypeError(f"{where}: {_short(value)} is out of range (at most {MAX_INT:.3g} in magnitude)")
+            if not math.isfinite(value):
+                raise TypeError(f"{where}: expected a finite number, got {value!r}")
             return float(value)
     elif tp is str:
         if isinstance(value, str):
             return value
     elif isinstance(tp, type) and isinstance(value, tp):
         return value
-    raise TypeError(f"{where}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+    raise TypeError(f"{where}: expected {_type_name(tp)}, got {_short(repr(value))} ({type(value).__name__})")
 
 
 def build_config(config_cls: type, params: dict[str, Any] | None) -> Any:
@@ -123,8 +147,11 @@ def build_config(config_cls: type, params: dict[str, Any] | None) -> Any:
             raise ConfigError(name, f"missing required parameter {name!r} ({_type_name(hints[name])})")
     try:
         return config_cls(**values)
-    except (TypeError, ValueError) as exc:  # __post_init__ checks of the config itself
-        field = getattr(exc, "field", None) or next(iter(params), "with")
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:  # a __post_init__ check that does not name its field
+        named = re.match(r"\s*([A-Za-z_]\w*)\s*:", str(exc))
+        field = named.group(1) if named and named.group(1) in fields else "with"
         raise ConfigError(field, str(exc)) from None
 
 

@@ -19,11 +19,18 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
+from datapipe.errors import is_bad_input
 from datapipe.hashing import keys_hash
 from datapipe.record_arrow import episode_to_row, row_to_episode
 from datapipe.records import Episode, LineageEntry, RecordError
-from datapipe.rundir import INPUT_KEY_COLUMN, OUTPUT_SCHEMA, QUARANTINE_SCHEMA, RunDir, StageDir
-from datapipe.stage import SinkStage, SourceStage, Stage, Transform
+from datapipe.rundir import (
+    INPUT_KEY_COLUMN,
+    OUTPUT_SCHEMA,
+    QUARANTINE_SCHEMA,
+    RunDir,
+    StageDir,
+)
+from datapipe.stage import SinkStage, SourceStage, Stage, Transform, Unreadable
 
 SUMMARY_SCHEMA = pa.schema([("stage_id", pa.string()), ("part", pa.string()), ("n_in", pa.int64()),
                             ("n_out", pa.int64()), ("n_failed", pa.int64())])
@@ -68,9 +75,9 @@ _READY: dict[tuple[str, str, str], Stage] = {}
 class StageSetupError(RuntimeError):
     """A stage could not be created or set up on a worker (this fails the stage, not an input)."""
 
-    def __init__(self, stage_id: str, detail: str):
-        super().__init__(stage_id, detail)  # args as given, so it pickles across Ray
-        self.stage_id, self.detail = stage_id, detail
+    def __init__(self, stage_id: str, detail: str, bad_input: bool = False):
+        super().__init__(stage_id, detail, bad_input)  # args as given, so it pickles across Ray
+        self.stage_id, self.detail, self.bad_input = stage_id, detail, bad_input
 
     def __str__(self) -> str:
         return f"stage {self.stage_id!r} {self.detail}"
@@ -85,7 +92,8 @@ def ready_stage(task: StageTask) -> Stage:
             stage = task.stage_cls(task.config)
             stage.setup()
         except Exception as exc:
-            raise StageSetupError(task.stage_id, f"setup failed: {type(exc).__name__}: {exc}") from exc
+            raise StageSetupError(task.stage_id, f"setup failed: {type(exc).__name__}: {exc}",
+                                  is_bad_input(exc)) from exc
         _READY[key] = stage
     return stage
 
@@ -153,6 +161,7 @@ class _StepResult:
     failures: list[Failure]
     sink_receipt: dict[str, Any] | None
     duration_s: float
+    n_in: int | None = None  # a source's items; other stages consume their keys
 
 
 def _run_stage(task: StageTask, stage: Stage, items: list[tuple[str, Episode]], keys: list[str],
@@ -169,10 +178,14 @@ def _run_stage(task: StageTask, stage: Stage, items: list[tuple[str, Episode]], 
                 failures.append(_failure(key, exc, episode))
     elif isinstance(stage, SinkStage):
         task.check_epoch()
+        stage.take_rejected()
         try:
             if items:
                 sink_receipt = stage.write([e for _, e in items], part)
-        except Exception as exc:  # a failed write fails every input of the batch
+            key_of = {id(e): k for k, e in items}
+            failures.extend(_failure(key_of[id(e)], exc, e) for e, exc in stage.take_rejected())
+        except Exception as exc:  # a write that raised fails every input of the batch
+            stage.take_rejected()
             failures.extend(_failure(k, exc, e) for k, e in items)
             sink_receipt = None
     else:
@@ -181,15 +194,29 @@ def _run_stage(task: StageTask, stage: Stage, items: list[tuple[str, Episode]], 
 
 
 def _read_shards(stage: SourceStage, shards: list[str]) -> _StepResult:
+    """Read ``shards``: an :class:`~datapipe.stage.Unreadable` item costs that item (quarantined
+    as ``<shard>#<item>``), an exception out of ``read`` the rest of its shard; episodes read
+    before it are kept. ``n_in`` counts items: episodes read plus failures."""
     started = time.perf_counter()
     outputs: list[tuple[str, Episode]] = []
     failures: list[Failure] = []
     for shard in shards:
+        seen: set[str] = set()
         try:
-            outputs.extend((shard, e) for e in _check_outputs(stage.read(shard), stage, shard))
+            for item in stage.read(shard):
+                if isinstance(item, Unreadable):
+                    failures.append(_failure(f"{shard}#{item.key}", item.error, None))
+                    continue
+                (ep,) = _check_outputs([item], stage, shard)
+                if ep.episode_id in seen:
+                    raise RecordError(f"{type(stage).__name__} produced duplicate episode id {ep.episode_id!r} in "
+                                      f"shard {shard!r}")
+                seen.add(ep.episode_id)
+                outputs.append((shard, ep))
         except Exception as exc:
             failures.append(_failure(shard, exc, None))
-    return _StepResult(shards, outputs, failures, None, time.perf_counter() - started)
+    return _StepResult(shards, outputs, failures, None, time.perf_counter() - started,
+                       n_in=len(outputs) + len(failures))
 
 
 def _receipt(task: StageTask, part: str, step: _StepResult, is_sink: bool) -> dict[str, Any]:
@@ -200,7 +227,7 @@ def _receipt(task: StageTask, part: str, step: _StepResult, is_sink: bool) -> di
         "part": part,
         "stage_id": task.stage_id,
         "input_keys": step.keys,
-        "n_in": len(step.keys),
+        "n_in": len(step.keys) if step.n_in is None else step.n_in,
         "n_out": len(step.keys) - len(step.failures) if is_sink else len(step.outputs),
         "n_failed": len(step.failures),
         "outputs_per_key": per_key,

@@ -19,6 +19,7 @@ committed stage at their end does.
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import time
 from dataclasses import dataclass, field
@@ -26,8 +27,10 @@ from importlib import metadata
 from typing import Any
 
 from datapipe.config import config_to_dict
+from datapipe.errors import DatapipeError
 from datapipe.execution import StageTask, task_for
 from datapipe.hashing import output_hash
+from datapipe.ownership import claim_sink_output, sink_output_matches
 from datapipe.rundir import CommittedParts, RunDir, StageCounts, StageDir
 from datapipe.workflow import StageSpec, Workflow
 
@@ -70,6 +73,7 @@ class RunPlan:
     run: RunDir
     stages: list[StagePlan]
     chains: list[list[StagePlan]] = field(default_factory=list)
+    force: bool = False
     started_at: float = field(default_factory=time.time)
 
     def get(self, stage_id: str) -> StagePlan:
@@ -169,10 +173,9 @@ def chains_of(workflow: Workflow) -> list[list[StageSpec]]:
 
 
 def plan_run(workflow: Workflow, run_uri: str, force: bool = False) -> RunPlan:
-    """Bind ``workflow`` to the run directory ``run_uri``; with ``force``, forget earlier work."""
+    """Describe how ``workflow`` runs in the run directory ``run_uri``: hashes, folders, chains and
+    modes. Reads and writes nothing; :func:`prepare_run` binds the plan to what is on disk."""
     run = RunDir(run_uri)
-    run.root.makedirs()
-    epoch = run.new_epoch()
     hashes: dict[str, str] = {}
     plans: dict[str, StagePlan] = {}
     chains = []
@@ -181,27 +184,50 @@ def plan_run(workflow: Workflow, run_uri: str, force: bool = False) -> RunPlan:
         for spec in chain_specs:
             h = output_hash(spec.config_hash, [hashes[n] for n in spec.needs])
             hashes[spec.id] = h
-            sdir = run.stage(spec.id, h)
-            if force:
-                sdir.reset()
             if spec is not chain_specs[-1]:
                 mode = "fused"
             else:
                 mode = "stream" if len(workflow.consumers(spec.id)) == 1 and spec.kind != "sink" else "commit"
-            plans[spec.id] = StagePlan(spec=spec, out_hash=h, dir=sdir, mode=mode, complete_before=False,
-                                       task=task_for(spec, run.root.uri, h, epoch))
+            plans[spec.id] = StagePlan(spec=spec, out_hash=h, dir=run.stage(spec.id, h), mode=mode,
+                                       complete_before=False, task=task_for(spec, run.root.uri, h))
             chain.append(plans[spec.id])
+        for sp in chain[:-1]:
+            sp.tail = chain[-1]
         chains.append(chain)
+    return RunPlan(workflow=workflow, run=run, stages=[plans[s.id] for s in workflow.stages], chains=chains,
+                   force=force)
+
+
+def prepare_run(plan: RunPlan) -> None:
+    """Bind ``plan`` to its run directory: create it, take a new fencing epoch, forget earlier work
+    with ``force``, find what earlier runs completed, remove what they left uncommitted, and make
+    sure every sink's output is one it may write (and, when reused, still the one it wrote).
+
+    Raises :class:`~datapipe.errors.DatapipeError` when the run directory cannot be written."""
+    run = plan.run
+    try:
+        run.root.makedirs()
+        epoch = run.new_epoch()
+    except OSError as exc:
+        raise DatapipeError(f"run directory {run.root.uri}: cannot write there ({exc})") from None
+    for sp in plan.stages:
+        sp.task = dataclasses.replace(sp.task, epoch=epoch)
+        if plan.force:
+            sp.dir.reset()
+    for chain in plan.chains:
         tail = chain[-1]
         # A stage completed as fused has no data: reusable only inside a complete chain like it.
         tail.complete_before = tail.dir.is_complete() and tail.dir.completion().get("persisted", True)
+        if tail.complete_before and tail.spec.kind == "sink":
+            tail.complete_before = sink_output_matches(tail)
         if tail.dir.is_complete() and not tail.complete_before:
             tail.dir.reset()
         tail.dir.clean_uncommitted()
         for sp in chain[:-1]:
-            sp.tail = tail
             sp.complete_before = tail.complete_before and sp.dir.is_complete()
             if sp.dir.is_complete() and not sp.complete_before:
                 sp.dir.reset()  # its chain runs again (a stage downstream changed)
             sp.dir.clean_uncommitted(tail.dir)
-    return RunPlan(workflow=workflow, run=run, stages=[plans[s.id] for s in workflow.stages], chains=chains)
+    for sp in plan.stages:
+        if sp.spec.kind == "sink" and not sp.complete_before:
+            claim_sink_output(sp, run.root.uri)

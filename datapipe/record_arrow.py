@@ -13,7 +13,15 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from datapipe.records import CameraStream, Embodiment, Episode, LineageEntry, RecordError, Source, json_meta
+from datapipe.records import (
+    CameraStream,
+    Embodiment,
+    Episode,
+    LineageEntry,
+    RecordError,
+    Source,
+    json_meta,
+)
 from schemas.episode import EPISODE_SCHEMA
 
 

@@ -23,15 +23,19 @@ from typing import Any
 
 import numpy as np
 
+from datapipe.errors import DatapipeError
+from datapipe.names import is_safe_name
+
 SOURCE_KINDS = ("ego_video", "community", "sim", "teleop", "augmented", "synthetic")
 REQUIRED_STEPS = ("timestamp", "observation.state", "action", "is_intervention", "reward")
 CAMERA_ENCODINGS = ("mp4", "jpeg")
+MAX_ID = 1000  # characters of an episode id (files use datapipe.names.sample_key of it)
 
 # Fixed namespace of datapipe episode ids (uuid5), never change it: ids would stop matching.
 EPISODE_ID_NAMESPACE = uuid.UUID("6f1e3d52-2a4b-5c8e-9d0f-7b6a5c4d3e21")
 
 
-class RecordError(ValueError):
+class RecordError(DatapipeError):
     """An episode (or a part of it) is malformed; the message names the field and the value."""
 
 
@@ -231,8 +235,8 @@ class Episode:
         ``check_meta=False`` skips the JSON-serialisability check of ``meta`` (for metadata that
         was just parsed from JSON text)."""
         where = f"episode {self.episode_id!r}"
-        if not isinstance(self.episode_id, str) or not self.episode_id:
-            raise RecordError("episode_id must be a non-empty string")
+        if not isinstance(self.episode_id, str) or not self.episode_id or len(self.episode_id) > MAX_ID:
+            raise RecordError(f"episode_id must be a non-empty string of at most {MAX_ID} characters")
         if not isinstance(self.source, Source):
             raise RecordError(f"{where}: source must be a Source, got {type(self.source).__name__}")
         if not isinstance(self.embodiment, Embodiment):
@@ -243,6 +247,11 @@ class Episode:
             raise RecordError(f"{where}: fps must be a positive number, got {self.fps!r}")
         if self.success is not None and not isinstance(self.success, (bool, np.bool_)):
             raise RecordError(f"{where}: success must be true, false or null, got {self.success!r}")
+        for kind, names in (("steps", self.steps), ("cameras", self.cameras)):
+            bad = [n for n in names if not is_safe_name(n)]
+            if bad:
+                raise RecordError(f"{where}: {kind} name {bad[0]!r} is not allowed (letters, digits, _ - . and at "
+                                  f"most 64 characters; it becomes part of file names)")
         missing = [k for k in REQUIRED_STEPS if k not in self.steps]
         if missing:
             raise RecordError(f"{where}: steps lack required arrays {missing}")

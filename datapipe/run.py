@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
+import traceback
 from dataclasses import dataclass
 
 from rich.console import Console
 
-from datapipe.progress import make_console
-
-from datapipe.plan import RunPlan, plan_run
-from datapipe.progress import ProgressBoard, print_summary
+from datapipe.errors import DatapipeError, is_bad_input
+from datapipe.plan import RunPlan, plan_run, prepare_run
+from datapipe.progress import ProgressBoard, make_console, print_summary
 from datapipe.runners.common import StageFailed, note_reused
 from datapipe.workflow import Workflow
 
@@ -24,11 +24,13 @@ class RunResult:
     plan: RunPlan
     ok: bool
     error: str | None = None
+    bad_input: bool = False
 
     @property
     def exit_code(self) -> int:
-        """0 on success, 1 when the run failed."""
-        return 0 if self.ok else 1
+        """0 on success, 2 when the run failed on bad input (a dataset a source cannot read...),
+        1 when it failed otherwise."""
+        return 0 if self.ok else 2 if self.bad_input else 1
 
     def counts(self, stage_id: str) -> dict[str, int]:
         """``{"in", "out", "failed", "worker_s"}`` of one stage."""
@@ -58,11 +60,13 @@ def run_workflow(
     """
     console = console or make_console()
     plan = plan_run(workflow, out or default_run_dir(workflow), force=force)
+    prepare_run(plan)
     note_reused(plan)
     plan.run.write_manifest(plan.manifest("running"))
     labels = {sp.spec.id: f"{sp.spec.id} ({sp.spec.uses})" for sp in plan.stages}
     board = ProgressBoard([sp.spec.id for sp in plan.stages], labels, enabled=progress, console=console)
     error = None
+    bad_input = False
     shutdown = False
     try:
         with board:
@@ -74,14 +78,33 @@ def run_workflow(
 
                 execute_local(plan, board)
             elif runner == "ray":
-                from datapipe.runners.ray_runner import execute_ray, init_ray
+                from datapipe.runners.ray_runner import (
+                    check_resources,
+                    execute_ray,
+                    init_ray,
+                )
 
                 shutdown = init_ray(address)
+                check_resources(plan)
                 execute_ray(plan, board)
             else:
-                raise ValueError(f"unknown runner {runner!r}; use 'ray' or 'local'")
+                raise DatapipeError(f"unknown runner {runner!r}; use 'ray' or 'local'")
     except StageFailed as exc:
-        error = str(exc)
+        error, bad_input = str(exc), exc.bad_input
+    except KeyboardInterrupt:
+        _mark_unfinished(plan, "interrupted")
+        plan.run.write_manifest(plan.manifest("interrupted", "interrupted (Ctrl-C)"))
+        raise
+    except Exception as exc:
+        _mark_unfinished(plan, "failed")
+        if is_bad_input(exc):
+            plan.run.write_manifest(plan.manifest("failed", str(exc)))
+        else:  # a bug: keep the traceback with the run
+            text = "".join(traceback.format_exception(exc))
+            plan.run.root.join("error.txt").write_bytes_atomic(text.encode())
+            plan.run.write_manifest(plan.manifest("failed", f"{type(exc).__name__}: {exc} (traceback in "
+                                                            f"{plan.run.root.uri}/error.txt)"))
+        raise
     finally:
         if shutdown:
             import ray
@@ -92,4 +115,10 @@ def run_workflow(
         print_summary(plan, console)
         if error:
             console.print(f"[bold red]run failed:[/] {error}")
-    return RunResult(plan=plan, ok=error is None, error=error)
+    return RunResult(plan=plan, ok=error is None, error=error, bad_input=bad_input)
+
+
+def _mark_unfinished(plan: RunPlan, status: str) -> None:
+    for sp in plan.stages:
+        if sp.status in ("pending", "running"):
+            sp.status = status

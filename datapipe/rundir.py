@@ -198,7 +198,7 @@ def _collect(receipts: list[dict[str, Any]], parts: Location) -> CommittedParts:
         result.done_keys |= keys
         result.chain_done.update(receipt.get("chain_keys", receipt["input_keys"]))
         c = result.counts
-        c.n_in += len(keys - overlap)
+        c.n_in += receipt.get("n_in", len(keys)) if not overlap else len(keys - overlap)
         c.n_failed += receipt["n_failed"]
         c.n_out += receipt["n_out"]
         c.worker_s += receipt.get("duration_s", 0.0)

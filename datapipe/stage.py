@@ -96,6 +96,16 @@ class Stage:
         return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """Yielded by a source's ``read`` in place of an episode it could not read: that item (one
+    episode, one sample, one file) is quarantined with ``error`` and the rest of the read unit goes
+    on. ``key`` names the item within its shard (``episode_index=12``, ``shard-0003.tar:abc``)."""
+
+    key: str
+    error: BaseException
+
+
 class SourceStage(Stage):
     """A stage that produces episodes from outside (files, simulators, datasets)."""
 
@@ -108,8 +118,9 @@ class SourceStage(Stage):
         """
         return ["all"]
 
-    def read(self, shard: str) -> Iterable[Episode]:
-        """The episodes of one shard."""
+    def read(self, shard: str) -> Iterable[Episode | Unreadable]:
+        """The episodes of one shard; an item that cannot be read is yielded as
+        :class:`Unreadable` so that it alone is quarantined."""
         raise NotImplementedError
 
 
@@ -136,8 +147,32 @@ class SinkStage(Stage):
     kind: ClassVar[str] = "sink"
 
     def write(self, episodes: list[Episode], part: str) -> dict[str, Any]:
-        """Write one part; return a JSON-able receipt (file names, counts...)."""
+        """Write one part; return a JSON-able receipt (file names, counts...).
+
+        An episode that cannot be written (a malformed record, a video whose frames do not match
+        its steps) should cost that episode only: hand it to :meth:`reject` (or use :meth:`each`)
+        and write the rest; the runner quarantines rejected episodes. An exception out of
+        ``write`` fails every episode of the batch."""
         raise NotImplementedError
+
+    def reject(self, episode: Episode, error: BaseException) -> None:
+        """Set ``episode`` aside as failed (quarantined by the runner with ``error``)."""
+        self.__dict__.setdefault("_rejected", []).append((episode, error))
+
+    def each(self, episodes: list[Episode], fn: Any) -> list[tuple[Episode, Any]]:
+        """``(episode, fn(episode))`` for every episode where ``fn`` succeeds; the others are
+        :meth:`reject`-ed with their exception."""
+        out = []
+        for ep in episodes:
+            try:
+                out.append((ep, fn(ep)))
+            except Exception as exc:
+                self.reject(ep, exc)
+        return out
+
+    def take_rejected(self) -> list[tuple[Episode, BaseException]]:
+        """The episodes rejected since the last call (the runner calls this after ``write``)."""
+        return self.__dict__.pop("_rejected", [])
 
     def finalize(self, receipts: list[dict[str, Any]]) -> dict[str, Any]:
         """Write indexes / manifests from all receipts; return a JSON-able summary."""

@@ -34,6 +34,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from datapipe.config import check
+from datapipe.names import sample_key
 from datapipe.records import Episode
 from datapipe.shards.dataset import ShardDataset
 from datapipe.shards.sample import SampleError, members_episode
@@ -68,19 +70,15 @@ class StreamConfig:
     equal_shares: bool = False  # every consumer stops at the smallest consumer's sample count (DDP)
 
     def __post_init__(self) -> None:
-        if self.split not in (None, "train", "val"):
-            raise ValueError(f"split: must be train, val or None (all), got {self.split!r}")
-        if self.normalize not in NORMALIZE_MODES:
-            raise ValueError(f"normalize: must be one of {NORMALIZE_MODES}, got {self.normalize!r}")
-        if self.on_error not in ("raise", "skip"):
-            raise ValueError(f"on_error: must be 'raise' or 'skip', got {self.on_error!r}")
-        if self.decode_threads < 0:
-            raise ValueError(f"decode_threads: must be >= 0, got {self.decode_threads}")
-        if self.state_history < 1 or self.action_horizon < 1:
-            raise ValueError("state_history and action_horizon must be >= 1")
-        if not 0 <= self.rank < self.world_size or not 0 <= self.worker < self.num_workers:
-            raise ValueError(f"need 0 <= rank ({self.rank}) < world_size ({self.world_size}) and "
-                             f"0 <= worker ({self.worker}) < num_workers ({self.num_workers})")
+        check(self.split in (None, "train", "val"), "split", f"must be train, val or None (all), got {self.split!r}")
+        check(self.normalize in NORMALIZE_MODES, "normalize", f"must be one of {NORMALIZE_MODES}, got {self.normalize!r}")
+        check(self.on_error in ("raise", "skip"), "on_error", f"must be 'raise' or 'skip', got {self.on_error!r}")
+        check(self.decode_threads >= 0, "decode_threads", f"must be >= 0, got {self.decode_threads}")
+        check(self.state_history >= 1, "state_history", f"must be >= 1, got {self.state_history}")
+        check(self.action_horizon >= 1, "action_horizon", f"must be >= 1, got {self.action_horizon}")
+        check(0 <= self.rank < self.world_size, "rank", f"need 0 <= rank ({self.rank}) < world_size ({self.world_size})")
+        check(0 <= self.worker < self.num_workers, "worker",
+              f"need 0 <= worker ({self.worker}) < num_workers ({self.num_workers})")
 
     @property
     def consumer(self) -> tuple[int, int]:
@@ -209,8 +207,16 @@ class ShardStream:
             yield ("emit", *buf[j])
 
     # -- reading -------------------------------------------------------------------------------
-    def _read(self, refs: list[EpisodeRef], need: Callable[[int], bool]) -> Iterator[tuple[int, Episode | None]]:
-        """``(i, episode)`` for every ref in order; ``None`` where not needed or unreadable (skip)."""
+    def _skip_or_raise(self, exc: Exception, what: str) -> None:
+        if self.config.on_error == "raise":
+            raise exc
+        log.warning("skipping %s: %s", what, exc)
+
+    def _read(self, refs: list[EpisodeRef], need: Callable[[int], bool]
+              ) -> Iterator[tuple[int, Episode | None, str]]:
+        """``(i, episode, where)`` for every ref in order; the episode is ``None`` where it is not
+        needed or (``on_error="skip"``) unreadable: a damaged sample costs that sample, a broken
+        tar the rest of its shard."""
         entries = {s["name"]: s for s in self.dataset.shards()}
         i = 0
         while i < len(refs):
@@ -219,9 +225,9 @@ class ShardStream:
             while i < len(refs) and refs[i].shard == shard:
                 group.append(i)
                 i += 1
-            wanted = {refs[j].episode_id: j for j in group if need(j)}
+            wanted = {sample_key(refs[j].episode_id): j for j in group if need(j)}
             if not wanted:
-                yield from ((j, None) for j in group)
+                yield from ((j, None, shard) for j in group)
                 continue
             done: set[int] = set()
             try:
@@ -229,15 +235,19 @@ class ShardStream:
                     j = wanted.get(key)
                     if j is None:
                         continue
-                    yield j, members_episode(members, f"{shard}:{key}")
+                    where = f"{shard}:{key}"
                     done.add(j)
-            except (ShardError, SampleError) as exc:
-                if self.config.on_error == "raise":
-                    raise
-                log.warning("skipping the rest of shard %s: %s", shard, exc)
+                    try:
+                        ep = members_episode(members, where)
+                    except SampleError as exc:
+                        self._skip_or_raise(exc, f"sample {where}")
+                        ep = None
+                    yield j, ep, where
+            except ShardError as exc:
+                self._skip_or_raise(exc, f"the rest of shard {shard}")
             for j in group:  # not needed, or lost to a skipped error
                 if j not in done:
-                    yield j, None
+                    yield j, None, shard
 
     def _normalizers(self) -> dict[str, tuple[np.ndarray, np.ndarray, bool]]:
         mode = self.config.normalize
@@ -272,11 +282,20 @@ class ShardStream:
         center, scale, _ = self._norm[name]
         return y * scale + center
 
-    def _frames(self, ep: Episode) -> dict[str, np.ndarray]:
-        """Decoded (and resized) frames ``(T, h, w, 3)`` of the streamed cameras."""
+    def _frames(self, ep: Episode, where: str) -> dict[str, np.ndarray]:
+        """Decoded (and resized) frames ``(T, h, w, 3)`` of the streamed cameras; a video that
+        cannot be decoded, or holds other than one frame per step, raises :class:`SampleError`
+        naming the sample and member."""
         frames = {}
         for cam in self.cameras:
-            f = ep.cameras[cam].frames()
+            if cam not in ep.cameras:
+                raise SampleError(f"{where}.{cam}.mp4: member missing")
+            try:
+                f = ep.cameras[cam].frames()
+            except Exception as exc:  # the decoder's own error types
+                raise SampleError(f"{where}.{cam}.mp4: cannot decode: {type(exc).__name__}: {exc}") from exc
+            if len(f) != ep.length:
+                raise SampleError(f"{where}.{cam}.mp4: {len(f)} frames for {ep.length} steps")
             if self.config.image_size is not None:
                 import cv2
 
@@ -285,28 +304,39 @@ class ShardStream:
             frames[cam] = f
         return frames
 
-    def _decoded(self, episodes: Iterator[tuple[int, Episode | None]]
+    def _decoded(self, episodes: Iterator[tuple[int, Episode | None, str]]
                  ) -> Iterator[tuple[int, Episode | None, dict[str, np.ndarray]]]:
         """``episodes`` with their frames, decoded ahead on ``decode_threads`` threads (the video
-        decoder releases the GIL), in order."""
+        decoder releases the GIL), in order. A sample whose video is damaged is skipped (its
+        episode becomes ``None``) with ``on_error="skip"``."""
+
+        def finish(j: int, ep: Episode | None, where: str, get: Callable[[], dict[str, np.ndarray]]):
+            if ep is None:
+                return j, None, {}
+            try:
+                return j, ep, get()
+            except SampleError as exc:
+                self._skip_or_raise(exc, f"sample {where}")
+                return j, None, {}
+
         threads = self.config.decode_threads
         if threads == 0 or not self.cameras:
-            for j, ep in episodes:
-                yield j, ep, self._frames(ep) if ep is not None else {}
+            for j, ep, where in episodes:
+                yield finish(j, ep, where, lambda ep=ep, where=where: self._frames(ep, where))
             return
         from collections import deque
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(threads, thread_name_prefix="datapipe-decode") as pool:
             ahead: deque = deque()
-            for j, ep in episodes:
-                ahead.append((j, ep, pool.submit(self._frames, ep) if ep is not None else None))
+            for j, ep, where in episodes:
+                ahead.append((j, ep, where, pool.submit(self._frames, ep, where) if ep is not None else None))
                 if len(ahead) > 2 * threads:
-                    k, e, fut = ahead.popleft()
-                    yield k, e, fut.result() if fut is not None else {}
+                    k, e, w, fut = ahead.popleft()
+                    yield finish(k, e, w, lambda fut=fut: fut.result())
             while ahead:
-                k, e, fut = ahead.popleft()
-                yield k, e, fut.result() if fut is not None else {}
+                k, e, w, fut = ahead.popleft()
+                yield finish(k, e, w, lambda fut=fut: fut.result())
 
     def _step_samples(self, ep: Episode, frames: dict[str, np.ndarray],
                       keep: Callable[[int], bool]) -> dict[int, dict[str, Any]]:

@@ -12,6 +12,7 @@ from fractions import Fraction
 import numpy as np
 
 H264_CODEC = "libx264"
+ENCODER_THREADS = 1
 
 
 def _check_frames(frames: np.ndarray) -> np.ndarray:
@@ -32,6 +33,7 @@ def encode_mp4(frames: np.ndarray, fps: float, crf: int = 23, preset: str = "ver
     Every frame is timestamped at ``i / fps`` seconds. Odd sizes are padded to even.
     """
     import av
+    import cv2
 
     frames = _check_frames(frames)
     t, h, w, _ = frames.shape
@@ -44,12 +46,15 @@ def encode_mp4(frames: np.ndarray, fps: float, crf: int = 23, preset: str = "ver
         stream = container.add_stream(H264_CODEC, rate=rate)
         stream.width, stream.height = w + pad_w, h + pad_h
         stream.pix_fmt = "yuv420p"
+        # a fixed thread count: x264's output depends on it, and the same frames must give the same
+        # bytes in every process (Ray workers see other CPU counts than the driver)
         stream.options = {"crf": str(crf), "preset": preset}
+        stream.codec_context.thread_count = ENCODER_THREADS
         for frame_rgb in frames:
-            # converted to yuv420p here, not inside the encoder: the encoder's own conversion does
-            # not always give the same bytes for the same frames, and runs must be reproducible
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_rgb), format="rgb24").reformat(
-                format="yuv420p")
+            # converted to yuv420p by OpenCV (fixed-point, bit-exact), not by FFmpeg's swscale, whose
+            # output for the same frames varies now and then; runs must give the same bytes
+            yuv = cv2.cvtColor(np.ascontiguousarray(frame_rgb), cv2.COLOR_RGB2YUV_I420)
+            frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
             for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():
@@ -62,15 +67,32 @@ def decode_mp4(data: bytes, width: int | None = None, height: int | None = None)
     import av
 
     frames = []
-    with av.open(io.BytesIO(data), mode="r") as container:
-        for frame in container.decode(video=0):
-            frames.append(frame.to_ndarray(format="rgb24"))
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            for frame in container.decode(video=0):
+                frames.append(frame.to_ndarray(format="rgb24"))
+    except av.error.FFmpegError as exc:  # damaged bytes: a ValueError like every other decode error
+        raise ValueError(f"mp4 cannot be decoded ({exc})") from None
     if not frames:
         raise ValueError("mp4 holds no decodable video frame")
     out = np.stack(frames)
     if width is not None and height is not None:
         out = out[:, :height, :width]
     return out
+
+
+def count_frames(data: bytes) -> int:
+    """Video frames (packets) in an mp4 held in memory, without decoding them; ``ValueError`` if
+    it is not a readable video."""
+    import av
+
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            if not container.streams.video:
+                raise ValueError("mp4 holds no video stream")
+            return sum(1 for p in container.demux(video=0) if p.size)
+    except av.error.FFmpegError as exc:
+        raise ValueError(f"not a readable mp4 ({exc})") from None
 
 
 def encode_jpeg(frames: np.ndarray, quality: int = 90) -> list[bytes]:

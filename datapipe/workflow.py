@@ -8,6 +8,7 @@ duplicate ids, cycles, and stages wired against their kind (a source with ``need
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ import jsonschema
 import yaml
 
 from datapipe.config import ConfigError, build_config, config_to_dict
+from datapipe.errors import DatapipeError
 from datapipe.hashing import config_hash
 from datapipe.registry import Registry, UnknownStageError, default_registry
 from datapipe.stage import Resources, Stage
@@ -26,7 +28,7 @@ DEFAULT_BATCH_SIZE = 16
 DEFAULT_MAX_ERROR_RATE = 0.05
 
 
-class WorkflowError(ValueError):
+class WorkflowError(DatapipeError):
     """A workflow file is invalid. Attributes name the file, the stage id and the field."""
 
     def __init__(self, file: str, stage_id: str | None, field: str | None, message: str):
@@ -91,17 +93,22 @@ class Workflow:
         return [s for s in self.stages if stage_id in s.needs]
 
 
-def _parse_scalar(text: str) -> Any:
-    """A ``--set`` value: YAML scalar/flow syntax (``3``, ``0.5``, ``true``, ``[a, b]``)."""
+def _parse_scalar(text: str, file: str) -> Any:
+    """A ``--set`` value: YAML scalar/flow syntax (``3``, ``0.5``, ``true``, ``[a, b]``), bounded
+    like the file; text that is not YAML stays text."""
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
+        return parse_yaml(text, f"{file}: --set")
+    except WorkflowError as exc:
+        if "not valid YAML" in exc.message:
+            return text
+        raise
 
 
 def apply_overrides(doc: dict[str, Any], overrides: Sequence[str], file: str) -> dict[str, Any]:
     """Apply ``STAGE_ID.PARAM=VALUE`` overrides to the ``with:`` of stages in a parsed file."""
-    stages = {s.get("id"): s for s in doc.get("stages", []) if isinstance(s, dict)}
+    entries = doc.get("stages")
+    stages = {s["id"]: s for s in (entries if isinstance(entries, list) else [])
+              if isinstance(s, dict) and isinstance(s.get("id"), str)}
     for item in overrides:
         key, sep, value = item.partition("=")
         stage_id, dot, param = key.partition(".")
@@ -109,10 +116,11 @@ def apply_overrides(doc: dict[str, Any], overrides: Sequence[str], file: str) ->
             raise WorkflowError(file, None, "--set", f"{item!r} is not STAGE_ID.PARAM=VALUE")
         if stage_id not in stages:
             raise WorkflowError(file, stage_id, "--set", f"no stage with id {stage_id!r} in {item!r}")
-        stages[stage_id].setdefault("with", {})
+        if stages[stage_id].get("with") is None:
+            stages[stage_id]["with"] = {}
         if not isinstance(stages[stage_id]["with"], dict):
             raise WorkflowError(file, stage_id, "with", "must be a mapping")
-        stages[stage_id]["with"][param] = _parse_scalar(value)
+        stages[stage_id]["with"][param] = _parse_scalar(value, file)
     return doc
 
 
@@ -121,36 +129,47 @@ def _schema_error(file: str, doc: Any, err: jsonschema.ValidationError) -> Workf
     stage_id = None
     if len(path) >= 2 and path[0] == "stages" and isinstance(path[1], int):
         entry = doc["stages"][path[1]]
-        stage_id = entry.get("id", f"#{path[1] + 1}") if isinstance(entry, dict) else f"#{path[1] + 1}"
+        sid = entry.get("id") if isinstance(entry, dict) else None
+        stage_id = sid if isinstance(sid, str) and len(sid) <= 100 else f"#{path[1] + 1}"
         path = path[2:]
     if err.validator == "additionalProperties":
-        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        extra = sorted(map(str, set(err.instance) - set(err.schema.get("properties", {}))))
         return WorkflowError(file, stage_id, ".".join(map(str, [*path, *extra[:1]])) or None,
                              f"unknown field; allowed: {', '.join(err.schema.get('properties', {}))}")
     if err.validator == "required":
         missing = err.message.split("'")[1] if "'" in err.message else err.message
         return WorkflowError(file, stage_id, ".".join(map(str, [*path, missing])), "is required")
-    return WorkflowError(file, stage_id, ".".join(map(str, path)) or None, err.message)
+    message = err.message if len(err.message) <= 300 else err.message[:297] + "..."
+    return WorkflowError(file, stage_id, ".".join(map(str, path)) or None, message)
 
 
 def _toposort(file: str, specs: dict[str, dict[str, Any]]) -> list[str]:
+    """Stage ids, every stage after its needs (depth-first, without recursion: chains of
+    thousands of stages are fine); a cycle raises :class:`WorkflowError` naming it."""
     order: list[str] = []
     state: dict[str, int] = {}  # 1 visiting, 2 done
-
-    def visit(node: str, trail: list[str]) -> None:
-        if state.get(node) == 2:
-            return
-        if state.get(node) == 1:
-            cycle = trail[trail.index(node):] + [node]
-            raise WorkflowError(file, node, "needs", "cycle: " + " -> ".join(cycle))
-        state[node] = 1
-        for dep in specs[node].get("needs", []):
-            visit(dep, [*trail, node])
-        state[node] = 2
-        order.append(node)
-
-    for node in specs:
-        visit(node, [])
+    for start in specs:
+        if state.get(start) == 2:
+            continue
+        trail: list[str] = [start]
+        state[start] = 1
+        pending: list[list[str]] = [list(specs[start].get("needs", []))]
+        while trail:
+            if not pending[-1]:
+                node = trail.pop()
+                pending.pop()
+                state[node] = 2
+                order.append(node)
+                continue
+            dep = pending[-1].pop(0)
+            if state.get(dep) == 2:
+                continue
+            if state.get(dep) == 1:
+                cycle = trail[trail.index(dep):] + [dep]
+                raise WorkflowError(file, dep, "needs", "cycle: " + " -> ".join(cycle))
+            state[dep] = 1
+            trail.append(dep)
+            pending.append(list(specs[dep].get("needs", [])))
     return order
 
 
@@ -218,22 +237,102 @@ def parse_workflow(
                     description=doc.get("description", ""), raw=doc)
 
 
+MAX_FILE_BYTES = 1 << 20  # a workflow file
+MAX_NODES = 100_000  # YAML nodes after alias expansion (an alias bomb expands to billions)
+MAX_DEPTH = 40  # nesting of mappings and lists
+MAX_SCALAR = 100_000  # characters of one value
+MAX_INT_DIGITS = 30
+
+
+def _check_yaml_bounds(file: str, root: yaml.Node) -> None:
+    """Refuse a composed YAML document that is too large once aliases expand, too deep, or holds
+    oversized values; without recursion, each node counted once per place it is used."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, children_done = stack.pop()
+        where = f"line {node.start_mark.line + 1}"
+        if depth > MAX_DEPTH:
+            raise WorkflowError(file, None, None, f"nested deeper than {MAX_DEPTH} levels at {where}")
+        if isinstance(node, yaml.ScalarNode):
+            if len(node.value) > MAX_SCALAR:
+                raise WorkflowError(file, None, None, f"a value of {len(node.value)} characters at {where} "
+                                    f"(at most {MAX_SCALAR})")
+            if node.tag.endswith(":int") and len(node.value.lstrip("+-")) > MAX_INT_DIGITS:
+                raise WorkflowError(file, None, None, f"an integer of {len(node.value)} digits at {where}")
+            sizes[id(node)] = 1
+            continue
+        children = ([c for kv in node.value for c in kv] if isinstance(node, yaml.MappingNode) else list(node.value))
+        if id(node) in sizes:
+            continue
+        if not children_done:
+            stack.append((node, depth, True))
+            stack.extend((c, depth + 1, False) for c in children if id(c) not in sizes)
+            continue
+        sizes[id(node)] = 1 + sum(sizes.get(id(c), 1) for c in children)
+        if sizes[id(node)] > MAX_NODES:
+            raise WorkflowError(file, None, None, f"more than {MAX_NODES} values once YAML aliases expand "
+                                f"(at {where}); write the values out")
+
+
+def _check_finite(file: str, doc: Any) -> None:
+    """Refuse NaN and infinite numbers anywhere in the document, naming where."""
+    stack: list[tuple[Any, list[Any]]] = [(doc, [])]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            stage_id, field = None, ".".join(map(str, path)) or None
+            if len(path) >= 2 and path[0] == "stages" and isinstance(path[1], int):
+                entry = doc["stages"][path[1]]
+                sid = entry.get("id") if isinstance(entry, dict) else None
+                stage_id = sid if isinstance(sid, str) else f"#{path[1] + 1}"
+                field = ".".join(map(str, path[2:])) or None
+            raise WorkflowError(file, stage_id, field, f"{value} is not a finite number")
+        if isinstance(value, dict):
+            stack.extend((v, [*path, k]) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, [*path, i]) for i, v in enumerate(value))
+
+
+def parse_yaml(text: str, file: str) -> Any:
+    """A workflow file's YAML, bounded (see ``MAX_*``); errors name the file and the line."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is None:
+            return None
+        _check_yaml_bounds(file, node)
+        doc = yaml.SafeLoader(text).construct_document(node)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise WorkflowError(file, None, None, f"not valid YAML{line}: {getattr(exc, 'problem', None) or exc}") from None
+    except RecursionError:
+        raise WorkflowError(file, None, None, f"nested deeper than {MAX_DEPTH} levels") from None
+    except WorkflowError:
+        raise
+    except ValueError as exc:  # a value YAML cannot convert (an integer beyond Python's digit limit...)
+        raise WorkflowError(file, None, None, f"a value cannot be read: {exc}") from None
+    _check_finite(file, doc)
+    return doc
+
+
 def load_workflow(
     path: str | Path, overrides: Sequence[str] = (), registry: Registry | None = None
 ) -> Workflow:
     """Read, override (``STAGE_ID.PARAM=VALUE``) and validate a workflow YAML file."""
     file = str(path)
     try:
-        text = Path(path).read_text()
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise WorkflowError(file, None, None, f"cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise WorkflowError(file, None, None, f"larger than {MAX_FILE_BYTES} bytes; a workflow file is small")
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise WorkflowError(file, None, None, f"not valid YAML{line}: "
-                            f"{getattr(exc, 'problem', exc)}") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WorkflowError(file, None, None, f"not UTF-8 text (byte {exc.start})") from None
+    doc = parse_yaml(text, file)
     if not isinstance(doc, dict):
         raise WorkflowError(file, None, None, "a workflow file is a mapping with name and stages")
     doc = apply_overrides(doc, overrides, file)

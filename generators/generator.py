@@ -17,7 +17,11 @@ import numpy as np
 from datapipe.records import CameraStream, Embodiment, Episode, Source, make_episode_id
 from generators.expert import Expert, Recording
 from generators.ik import ArmIK
-from generators.randomization import RandomizationRanges, sample_distractors, sample_scene
+from generators.randomization import (
+    RandomizationRanges,
+    sample_distractors,
+    sample_scene,
+)
 from generators.robots.config import RobotConfig
 from generators.robots.panda import panda_config
 from generators.scene import DEFAULT_CAMERAS, ROBOT_PREFIX, build_scene

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from datapipe.errors import DatapipeError
 from datapipe.records import Episode, Source, make_episode_id
 from generators.expert import Expert, Recording
 from generators.generator import SimGenerator, Simulated
@@ -31,7 +32,7 @@ INTERP_STEPS = 20  # control steps from the current pose to a segment's first po
 MULTIPLY_VERSION = "1"
 
 
-class MultiplyError(ValueError):
+class MultiplyError(DatapipeError):
     """A source episode lacks what multiplication needs (names the episode and the field)."""
 
 

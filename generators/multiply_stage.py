@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from datapipe.config import check
 from datapipe.records import Episode
 from datapipe.stage import Resources, Transform
 from generators.generator import SimGenerator, SimSettings
@@ -36,10 +37,8 @@ class MultiplyConfig:
     robot: str = ""
 
     def __post_init__(self) -> None:
-        if self.task not in task_names():
-            raise ValueError(f"task: {self.task!r} is not one of {', '.join(task_names())}")
-        if self.per_source < 0:
-            raise ValueError("per_source must be >= 0")
+        check(self.task in task_names(), "task", f"{self.task!r} is not one of {', '.join(task_names())}")
+        check(self.per_source >= 0, "per_source", f"must be >= 0, got {self.per_source}")
 
 
 class MultiplyDemos(Transform):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from datapipe.config import check
 from datapipe.records import Episode
 from datapipe.stage import Resources, SourceStage
 from generators.generator import SimGenerator, SimSettings
@@ -54,12 +55,10 @@ class GenerateSimConfig:
     robot: str = ""
 
     def __post_init__(self) -> None:
-        if self.task not in task_names():
-            raise ValueError(f"task: {self.task!r} is not one of {', '.join(task_names())}")
-        if self.episodes < 0 or self.seeds_per_shard < 1:
-            raise ValueError("episodes must be >= 0 and seeds_per_shard >= 1")
-        if self.robot and not Path(self.robot).exists():
-            raise ValueError(f"robot: config file {self.robot} not found")
+        check(self.task in task_names(), "task", f"{self.task!r} is not one of {', '.join(task_names())}")
+        check(0 <= self.episodes <= 10_000_000, "episodes", f"must be within 0..10000000, got {self.episodes}")
+        check(self.seeds_per_shard >= 1, "seeds_per_shard", f"must be >= 1, got {self.seeds_per_shard}")
+        check(not self.robot or Path(self.robot).exists(), "robot", f"config file {self.robot} not found")
 
 
 def load_robot_config(path: str) -> RobotConfig:

@@ -21,6 +21,7 @@ import numpy as np
 
 from datapipe.audit.checks import AuditThresholds, Finding, check_episode
 from datapipe.records import Episode
+from datapipe.shards.dataset import DatasetError
 from datapipe.shards.stats import Moments
 
 SIGNATURE_STEPS = 16
@@ -83,9 +84,28 @@ class Auditor:
     def add_finding(self, finding: Finding) -> None:
         self.state.findings.append(finding)
 
-    def add(self, ep: Episode) -> None:
+    def _decoded(self, ep: Episode, where: str) -> dict[str, np.ndarray]:
+        """Decoded frames per camera; a damaged video, or one with other than a frame per step, is
+        a finding (naming ``where`` and the member), and its camera is left out."""
+        frames = {}
+        for cam, stream in ep.cameras.items():
+            try:
+                f = stream.frames()
+            except Exception as exc:  # the decoder's own error types
+                self.add_finding(Finding("damaged_video", "error", [ep.episode_id],
+                                         f"{where}.{cam}.mp4: cannot decode ({type(exc).__name__}: {exc})"))
+                continue
+            if len(f) != ep.length:
+                self.add_finding(Finding("frame_count_mismatch", "error", [ep.episode_id],
+                                         f"{where}.{cam}.mp4: {len(f)} frames for {ep.length} steps"))
+                continue
+            frames[cam] = f
+        return frames
+
+    def add(self, ep: Episode, where: str = "") -> None:
+        """Audit one episode; ``where`` (``shard:key``, a file) names it in findings."""
         st = self.state
-        frames = {c: s.frames() for c, s in ep.cameras.items()} if self.check_cameras else {}
+        frames = self._decoded(ep, where or ep.episode_id) if self.check_cameras else {}
         st.findings.extend(check_episode(ep, self.th, frames))
         action = np.asarray(ep.steps["action"], np.float64).reshape(ep.length, -1)
         state = np.asarray(ep.steps["observation.state"], np.float64).reshape(ep.length, -1)
@@ -213,15 +233,19 @@ class Auditor:
 
 
 def dataset_format(path: str) -> str:
-    """``webdataset`` or ``lerobot`` (raises ValueError naming the path otherwise)."""
+    """``webdataset`` or ``lerobot`` (raises :class:`DatasetError` naming the path otherwise)."""
     from datapipe.storage import resolve
 
-    root = resolve(path)
-    if root.join("index.json").exists():
-        return "webdataset"
-    if root.join("meta", "info.json").exists():
-        return "lerobot"
-    raise ValueError(f"{path}: neither a datapipe shard dataset (index.json) nor a LeRobot dataset (meta/info.json)")
+    try:
+        root = resolve(path)
+        if root.join("index.json").exists():
+            return "webdataset"
+        if root.join("meta", "info.json").exists():
+            return "lerobot"
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"{path}: cannot open ({exc})") from None
+    raise DatasetError(f"{path}: neither a datapipe shard dataset (index.json) nor a LeRobot dataset "
+                       f"(meta/info.json)")
 
 
 def audit_dataset(path: str, thresholds: AuditThresholds | None = None, check_cameras: bool = True,
@@ -238,34 +262,38 @@ def audit_dataset(path: str, thresholds: AuditThresholds | None = None, check_ca
 
 def _audit_shards(path: str, auditor: Auditor, progress: Any) -> None:
     """One pass over the shards: each sample is audited as it is read while the same read checks
-    the shard against the manifest (size, sha256, sample count)."""
+    the shard against the manifest (size, sha256, sample count) and the sample against its own
+    sha256 in ``episodes.parquet``. A damaged sample is a finding naming its shard and member and
+    costs that sample only; a broken tar loses the rest of its shard, named as lost."""
+    from datapipe.names import sample_key
     from datapipe.shards.dataset import ShardDataset
-    from datapipe.shards.sample import SampleError, members_episode
     from datapipe.shards.validate import validate_dataset
 
     ds = ShardDataset(path)
     by_shard: dict[str, list[str]] = {}
-    for r in ds.episodes.to_pylist():
+    for r in ds.episode_rows():
         by_shard.setdefault(r["shard"], []).append(r["episode_id"])
-    read: dict[str, list[str]] = {}
-    broken: set[str] = set()  # shards with an unreadable sample: the rest of them counts as lost
+    read: dict[str, set[str]] = {}
+    n = 0
 
-    def audit_sample(shard: str, key: str, members: dict[str, bytes]) -> None:
-        if shard in broken:
-            return
-        try:
-            ep = members_episode(members, f"{shard}:{key}")
-        except SampleError:
-            broken.add(shard)
-            raise
-        auditor.add(ep)
-        read.setdefault(shard, []).append(ep.episode_id)
+    def audit_sample(shard: str, key: str, ep: Episode) -> None:
+        nonlocal n
+        auditor.add(ep, f"{shard}:{key}")
+        read.setdefault(shard, set()).add(sample_key(ep.episode_id))
+        n += 1
         if progress:
-            progress(sum(len(ids) for ids in read.values()))
+            progress(n)
 
+    report = validate_dataset(path, on_episode=audit_sample)
     problems: dict[str, list[Any]] = {}
-    for p in validate_dataset(path, on_sample=audit_sample).problems:
+    for p in report.problems:
         problems.setdefault(p.shard, []).append(p)
+        if p.kind in ("sample", "video", "sample_checksum"):
+            ids = [e for e in by_shard.get(p.shard, []) if sample_key(e) == p.member] or [f"{p.shard}:{p.member}"]
+            kind = {"sample": "damaged_sample", "video": "damaged_video", "sample_checksum": "checksum_mismatch"}[p.kind]
+            auditor.add_finding(Finding(kind, "error", ids, p.message))
+        elif p.kind == "manifest":
+            auditor.add_finding(Finding("manifest", "error", [], p.message))
     for shard in ds.shards():
         name = shard["name"]
         found = {p.kind: p for p in problems.get(name, [])}
@@ -273,11 +301,12 @@ def _audit_shards(path: str, auditor: Auditor, progress: Any) -> None:
             auditor.add_finding(Finding("missing_file", "error", by_shard.get(name, []),
                                         f"{name}: listed in index.json but missing"))
             continue
-        seen = set(read.get(name, []))
-        lost = [e for e in by_shard.get(name, []) if e not in seen]
+        damaged = {p.member for p in problems.get(name, []) if p.kind in ("sample", "video", "sample_checksum")}
+        seen = read.get(name, set()) | damaged
+        lost = [e for e in by_shard.get(name, []) if sample_key(e) not in seen]
         if lost:
-            cause = found.get("truncated") or found.get("sample")
-            why = cause.message if cause else f"{name}: holds {len(read.get(name, []))} of {shard['samples']} samples"
+            cause = found.get("truncated")
+            why = cause.message if cause else f"{name}: holds {len(seen)} of {shard['samples']} samples"
             auditor.add_finding(Finding("truncated_shard", "error", lost, f"{why} ({len(lost)} episode(s) unreadable)"))
             continue
         mismatch = found.get("checksum") or found.get("size") or found.get("samples")
@@ -291,8 +320,8 @@ def _audit_lerobot(path: str, auditor: Auditor, progress: Any) -> None:
     reader = LeRobotReader(path)
     for n, index in enumerate(reader.episode_indices(), start=1):
         try:
-            auditor.add(reader.read_episode(index))
-        except (OSError, ValueError) as exc:
+            auditor.add(reader.read_episode(index), f"{path} episode_index={index}")
+        except Exception as exc:  # one unreadable episode is a finding, the audit goes on
             missing = "missing" in str(exc)
             auditor.add_finding(Finding("missing_file" if missing else "unreadable_episode", "error",
                                         [f"episode_index={index}"], str(exc)))

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from datapipe.errors import DatapipeError
 from datapipe.records import Episode
 
 PLACEHOLDERS = {"", "task", "todo", "tbd", "n/a", "na", "none", "null", "placeholder", "<task>", "...", "-",
@@ -68,7 +69,11 @@ def check_episode(ep: Episode, th: AuditThresholds, frames: dict[str, np.ndarray
     for name, lim in th.limits.items():
         if name in ep.steps:
             a = np.asarray(ep.steps[name], np.float64).reshape(ep.length, -1)
-            lo, hi = np.asarray(lim.get("min", -np.inf)), np.asarray(lim.get("max", np.inf))
+            lo, hi = np.asarray(lim.get("min", -np.inf), np.float64), np.asarray(lim.get("max", np.inf), np.float64)
+            for key, bound in (("min", lo), ("max", hi)):
+                if bound.ndim > 1 or bound.size not in (1, a.shape[1]):
+                    raise DatapipeError(f"limits: {name}.{key} has {bound.size} values; {name} has {a.shape[1]} "
+                                        f"dimensions (give one value or one per dimension)")
             outside = ((a < lo - 1e-9) | (a > hi + 1e-9)) & np.isfinite(a)
             if outside.any():
                 dims = sorted(set(np.nonzero(outside)[1].tolist()))

@@ -46,6 +46,8 @@ def _plots(summary: dict[str, Any], auditor: Auditor, other: dict[str, Any] | No
     import matplotlib
 
     matplotlib.use("Agg")
+    # labels are data (task strings): "$...$" must not be parsed as TeX math
+    matplotlib.rcParams["text.parse_math"] = False
     import matplotlib.pyplot as plt
 
     out = []

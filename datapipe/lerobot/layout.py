@@ -18,6 +18,8 @@ Camera ``<name>`` of an episode is the video feature ``observation.images.<name>
 
 from __future__ import annotations
 
+import re
+
 CODEBASE_VERSION = "v3.0"
 CHUNKS_SIZE = 1000
 INFO = "meta/info.json"
@@ -32,6 +34,15 @@ INDEX_FEATURES = ("timestamp", "frame_index", "episode_index", "index", "task_in
 # datapipe's own episode record, kept in the episodes table so exports round-trip exactly
 DATAPIPE_COLUMN = "datapipe/episode"
 DATAPIPE_TIMESTAMP = "datapipe/timestamp"  # the episode's own timestamps when not frame_index / fps
+
+
+_LAYOUT_PATH = re.compile(r"meta/(info\.json|stats\.json|tasks\.parquet|episodes/chunk-\d{3}/file-\d{3}\.parquet)"
+                          r"|data/chunk-\d{3}/file-\d{3}\.parquet|videos/[^/]+/chunk-\d{3}/file-\d{3}\.mp4")
+
+
+def is_layout_path(rel: str) -> bool:
+    """Whether ``rel`` (relative to a dataset root) is a file of the v3.0 layout datapipe writes."""
+    return _LAYOUT_PATH.fullmatch(rel) is not None
 
 
 def chunk_file(counter: int) -> dict[str, int]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from functools import lru_cache
 from typing import Any
 
@@ -21,7 +22,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from datapipe import video
+from datapipe.errors import DatapipeError
 from datapipe.lerobot import layout
+from datapipe.names import confined, safe_name
 from datapipe.record_arrow import row_to_episode, tensor_to_row
 from datapipe.records import CameraStream, Embodiment, Episode, Source, make_episode_id
 from datapipe.storage import Location, resolve
@@ -31,7 +35,7 @@ DROPPED = {"next.done", "frame_index", "episode_index", "index", "task_index", "
 READER_VERSION = "1"
 
 
-class LeRobotReadError(ValueError):
+class LeRobotReadError(DatapipeError):
     """A LeRobot dataset that cannot be read; the message names the file and field."""
 
 
@@ -76,19 +80,31 @@ class LeRobotReader:
         self.uri = str(root).rstrip("/")
         self.root: Location = resolve(self.uri)
         self.info = self._json(layout.INFO)
+        if not isinstance(self.info, dict):
+            raise LeRobotReadError(f"{self.uri}/{layout.INFO}: expected a JSON object")
         self.version = self.info.get("codebase_version")
         if self.version not in SUPPORTED:
             raise LeRobotReadError(f"{self.uri}/{layout.INFO}: codebase_version {self.version!r} is not one of "
                                    f"{SUPPORTED}")
-        self.fps = float(self.info["fps"])
-        self.features: dict[str, Any] = self.info["features"]
+        fps = self.info.get("fps")
+        if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:
+            raise LeRobotReadError(f"{self.uri}/{layout.INFO}: field 'fps': expected a positive number, got {fps!r}")
+        self.fps = float(fps)
+        features = self.info.get("features")
+        if not isinstance(features, dict) or not all(isinstance(v, dict) for v in features.values()):
+            raise LeRobotReadError(f"{self.uri}/{layout.INFO}: field 'features': expected a mapping of feature "
+                                   f"name to its spec")
+        self.features: dict[str, Any] = features
+        for key in ("data_path", "video_path"):
+            if self.info.get(key) is not None and not isinstance(self.info[key], str):
+                raise LeRobotReadError(f"{self.uri}/{layout.INFO}: field {key!r}: expected a path template")
         self.video_keys = [k for k, f in self.features.items() if f.get("dtype") == "video"]
         self.tasks = self._tasks()
         self.episodes = self._episodes()
 
     # -- metadata -------------------------------------------------------------------------------
     def _file(self, name: str) -> Location:
-        loc = self.root.join(name)
+        loc = self.root.join(confined(name, f"{self.uri}/{layout.INFO}"))  # templates stay in the dataset
         if not loc.exists():
             raise LeRobotReadError(f"{self.uri}/{name}: missing")
         return loc
@@ -134,11 +150,22 @@ class LeRobotReader:
     def episode_indices(self) -> list[int]:
         return sorted(self.episodes)
 
+    def _template(self, key: str, **fields: Any) -> str:
+        """A path template of ``info.json`` filled in; errors name the field."""
+        template = self.info.get(key)
+        if not isinstance(template, str):
+            raise LeRobotReadError(f"{self.uri}/{layout.INFO}: field {key!r} missing")
+        try:
+            return template.format(**fields)
+        except (KeyError, IndexError, ValueError, AttributeError) as exc:
+            raise LeRobotReadError(f"{self.uri}/{layout.INFO}: field {key!r}: template {template!r} cannot be "
+                                   f"filled ({type(exc).__name__}: {exc})") from None
+
     def _data_path(self, ep: dict[str, Any], index: int) -> str:
         if self.version == "v2.1":
             chunk = index // int(self.info.get("chunks_size", layout.CHUNKS_SIZE))
-            return self.info["data_path"].format(episode_chunk=chunk, episode_index=index)
-        return self.info["data_path"].format(chunk_index=ep["data/chunk_index"], file_index=ep["data/file_index"])
+            return self._template("data_path", episode_chunk=chunk, episode_index=index)
+        return self._template("data_path", chunk_index=ep["data/chunk_index"], file_index=ep["data/file_index"])
 
     @lru_cache(maxsize=2)
     def _table(self, path: str) -> pa.Table:
@@ -155,18 +182,26 @@ class LeRobotReader:
                                    f"is {ep['length']}")
         return table
 
-    def _camera(self, ep: dict[str, Any], index: int, key: str, length: int) -> CameraStream:
+    def _camera(self, ep: dict[str, Any], index: int, key: str, length: int, verify: bool = False) -> CameraStream:
         if self.version == "v2.1":
             chunk = index // int(self.info.get("chunks_size", layout.CHUNKS_SIZE))
-            path = self.info["video_path"].format(episode_chunk=chunk, video_key=key, episode_index=index)
+            path = self._template("video_path", episode_chunk=chunk, video_key=key, episode_index=index)
             start, end = 0.0, length / self.fps
         else:
-            path = self.info["video_path"].format(video_key=key, chunk_index=ep[f"videos/{key}/chunk_index"],
-                                                  file_index=ep[f"videos/{key}/file_index"])
+            path = self._template("video_path", video_key=key, chunk_index=ep[f"videos/{key}/chunk_index"],
+                                  file_index=ep[f"videos/{key}/file_index"])
             start, end = float(ep[f"videos/{key}/from_timestamp"]), float(ep[f"videos/{key}/to_timestamp"])
         data = self._file(path).read_bytes()
         h, w = self.features[key]["shape"][:2]
         if start == 0.0 and h % 2 == 0 and w % 2 == 0 and self._frame_count(data) == length:
+            if verify:  # every frame decodes, and there is one per step
+                try:
+                    n = len(video.decode_mp4(data, w, h))
+                except ValueError as exc:
+                    raise LeRobotReadError(f"{self.uri}/{path}: {exc}") from None
+                if n != length:
+                    raise LeRobotReadError(f"{self.uri}/{path}: {n} decodable frames for episode {index} of "
+                                           f"{length} steps")
             return CameraStream(encoding="mp4", width=w, height=h, n_frames=length, data=(data,))
         frames = _decode_segment(data, start, end, f"{self.uri}/{path}")
         if len(frames) != length:
@@ -175,13 +210,14 @@ class LeRobotReader:
 
     @staticmethod
     def _frame_count(data: bytes) -> int:
-        import av
+        try:
+            return video.count_frames(data)
+        except ValueError:
+            return -1  # decoded (and its errors named) on the slow path
 
-        with av.open(io.BytesIO(data)) as container:
-            return sum(1 for _ in container.demux(video=0) if _.size)
-
-    def read_episode(self, index: int) -> Episode:
-        """Episode ``index`` as a datapipe :class:`Episode`."""
+    def read_episode(self, index: int, verify_videos: bool = False) -> Episode:
+        """Episode ``index`` as a datapipe :class:`Episode`; ``verify_videos`` decodes every frame
+        (a damaged video raises :class:`LeRobotReadError` naming the file)."""
         ep = self.episodes[index]
         table = self._frames(ep, index)
         T = table.num_rows
@@ -193,7 +229,7 @@ class LeRobotReader:
             arr = _column_array(table.column(name))
             if arr.ndim == 2 and list(spec.get("shape", [])) == [1]:
                 arr = arr[:, 0]
-            steps["reward" if name == "next.reward" else name] = arr
+            steps["reward" if name == "next.reward" else safe_name(name)] = arr
         own_ts, record = ep.get(layout.DATAPIPE_TIMESTAMP), ep.get(layout.DATAPIPE_COLUMN)
         if own_ts is not None:
             steps["timestamp"] = np.asarray(own_ts, dtype=np.float64)
@@ -210,12 +246,16 @@ class LeRobotReader:
                 steps[name] = steps[name][:, None]
         steps.setdefault("is_intervention", np.zeros(T, dtype=bool))
         steps.setdefault("reward", np.zeros(T, dtype=np.float32))
-        cameras = {layout.camera_name(k): self._camera(ep, index, k, T) for k in self.video_keys}
+        cameras = {safe_name(layout.camera_name(k)): self._camera(ep, index, k, T, verify_videos)
+                   for k in self.video_keys}
         if record:  # written by datapipe: the record as it was
             row = {**json.loads(record), "steps": [tensor_to_row(k, v) for k, v in steps.items()],
                    "cameras": [{"name": k, "encoding": c.encoding, "width": c.width, "height": c.height,
                                 "n_frames": c.n_frames, "data": list(c.data)} for k, c in cameras.items()]}
             return row_to_episode(row)
+        renamed = {safe_name(layout.camera_name(k)): k for k in self.video_keys
+                   if safe_name(layout.camera_name(k)) != layout.camera_name(k)}
+        renamed.update({safe_name(n): n for n in table.column_names if safe_name(n) != n and n in self.features})
         tasks = [str(t) for t in (ep.get("tasks") or [])] or [self.tasks.get(int(table["task_index"][0].as_py()), "")]
         span = f"episode_index={index}"
         return Episode(
@@ -229,6 +269,7 @@ class LeRobotReader:
             fps=self.fps,
             steps=steps,
             cameras=cameras,
-            meta={"lerobot": {"codebase_version": self.version, "episode_index": index}},
+            meta={"lerobot": {"codebase_version": self.version, "episode_index": index,
+                              **({"renamed": renamed} if renamed else {})}},
         )
 

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from datapipe.errors import DatapipeError
 from datapipe.lerobot import layout
 from datapipe.record_arrow import episode_to_row
 from datapipe.records import CameraStream, Episode
@@ -38,7 +39,7 @@ RENAMED = {"reward": "next.reward"}
 IMAGE_STATS_EVERY = 5  # frames sampled per camera for image statistics
 
 
-class LeRobotFormatError(ValueError):
+class LeRobotFormatError(DatapipeError):
     """Episodes that cannot share one LeRobot dataset (fps, shapes, cameras differ)."""
 
 
@@ -88,6 +89,16 @@ class LeRobotWriter:
         self.values: dict[str, list[np.ndarray]] = {}
         self.image_samples: dict[str, list[np.ndarray]] = {}
         self.features: dict[str, dict[str, Any]] = {}
+        self.written: list[str] = []  # paths relative to root, in the order written
+
+    def _put(self, rel: str, data: bytes | pa.Table) -> None:
+        """Write one file of the dataset atomically and remember it."""
+        loc = self.root.join(rel)
+        if isinstance(data, pa.Table):
+            loc.write_parquet_atomic(data)
+        else:
+            loc.write_bytes_atomic(data)
+        self.written.append(rel)
 
     # -- episodes --------------------------------------------------------------------------------
     def _check(self, ep: Episode) -> Episode:
@@ -163,8 +174,7 @@ class LeRobotWriter:
         for cam, stream in ep.cameras.items():
             key = layout.video_key(cam)
             where = layout.chunk_file(index)  # one file per episode and camera
-            self.root.join(layout.VIDEO_PATH.format(video_key=key, **where)).write_bytes_atomic(
-                self._mp4(stream, ep.fps))
+            self._put(layout.VIDEO_PATH.format(video_key=key, **where), self._mp4(stream, ep.fps))
             row.update({f"videos/{key}/chunk_index": where["chunk_index"], f"videos/{key}/file_index":
                         where["file_index"], f"videos/{key}/from_timestamp": 0.0,
                         f"videos/{key}/to_timestamp": T / ep.fps})
@@ -210,7 +220,7 @@ class LeRobotWriter:
             return
         where = layout.chunk_file(self.data_files)
         table = pa.concat_tables(self.buffer)
-        self.root.join(layout.DATA_PATH.format(**where)).write_parquet_atomic(table)
+        self._put(layout.DATA_PATH.format(**where), table)
         self.data_files += 1
         self.buffer, self.buffer_bytes = [], 0
 
@@ -246,12 +256,11 @@ class LeRobotWriter:
         self._flush_data()
         for row in self.episodes:
             row["meta/episodes/chunk_index"], row["meta/episodes/file_index"] = 0, 0
-        self.root.join(layout.EPISODES_PATH.format(chunk_index=0, file_index=0)).write_parquet_atomic(
-            pa.Table.from_pylist(self.episodes))
+        self._put(layout.EPISODES_PATH.format(chunk_index=0, file_index=0), pa.Table.from_pylist(self.episodes))
         tasks = pd.DataFrame({"task_index": list(self.tasks.values())},
                              index=pd.Index(list(self.tasks), name="task"))
-        self.root.join(layout.TASKS).write_parquet_atomic(pa.Table.from_pandas(tasks))
-        self.root.join(layout.STATS).write_bytes_atomic(json.dumps(self._stats(), indent=2).encode())
+        self._put(layout.TASKS, pa.Table.from_pandas(tasks))
+        self._put(layout.STATS, json.dumps(self._stats(), indent=2).encode())
         info = {
             "codebase_version": layout.CODEBASE_VERSION,
             "robot_type": self.robot_type,
@@ -267,5 +276,5 @@ class LeRobotWriter:
             "video_path": layout.VIDEO_PATH if any(f["dtype"] == "video" for f in self.features.values()) else None,
             "features": self.features,
         }
-        self.root.join(layout.INFO).write_bytes_atomic(json.dumps(info, indent=4).encode())
+        self._put(layout.INFO, json.dumps(info, indent=4).encode())  # last: the dataset is complete
         return info

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
+from datapipe.errors import is_bad_input
 from datapipe.plan import RunPlan, StagePlan
 from datapipe.rundir import OUTPUT_SCHEMA
 from datapipe.stage import SinkStage
@@ -14,11 +15,13 @@ from datapipe.stage import SinkStage
 
 class StageFailed(RuntimeError):
     """A stage failed the run: its error rate passed ``max_error_rate``, or it raised outside
-    ``process`` (in ``setup``, ``shards`` or ``finalize``)."""
+    ``process`` (in ``setup``, ``shards`` or ``finalize``). ``bad_input``: the cause was bad
+    input (a dataset a source cannot read...), so the command exits 2 rather than 1."""
 
-    def __init__(self, stage_id: str, message: str):
+    def __init__(self, stage_id: str, message: str, bad_input: bool = False):
         super().__init__(f"stage {stage_id!r}: {message}")
         self.stage_id = stage_id
+        self.bad_input = bad_input
 
 
 def note_reused(plan: RunPlan) -> None:
@@ -60,7 +63,8 @@ def finish_segment(plan: RunPlan, segment: list[StagePlan], started: float) -> N
                 sp.result = sp.spec.instantiate().finalize(receipts) or {}
             except Exception as exc:
                 sp.status = "failed"
-                raise StageFailed(sp.spec.id, f"finalize failed: {type(exc).__name__}: {exc}") from exc
+                raise StageFailed(sp.spec.id, f"finalize failed: {type(exc).__name__}: {exc}",
+                                  is_bad_input(exc)) from exc
         sp.dir.mark_complete({"counts": sp.counts.as_dict(), "result": sp.result,
                               "parts": len(committed[sp.spec.id].receipts), "persisted": sp.mode != "fused"})
         sp.status = "succeeded"
@@ -77,7 +81,8 @@ def source_shards(sp: StagePlan, done: set[str]) -> list[str]:
     try:
         shards = list(sp.spec.instantiate().shards())
     except Exception as exc:
-        raise StageFailed(sp.spec.id, f"listing shards failed: {type(exc).__name__}: {exc}") from exc
+        raise StageFailed(sp.spec.id, f"listing shards failed: {type(exc).__name__}: {exc}",
+                          is_bad_input(exc)) from exc
     if len(set(shards)) != len(shards):
         raise StageFailed(sp.spec.id, "shards() returned duplicate names")
     return [s for s in shards if s not in done]

@@ -12,7 +12,12 @@ import time
 from datapipe.execution import StageSetupError, run_chain
 from datapipe.plan import RunPlan
 from datapipe.progress import ProgressBoard
-from datapipe.runners.common import StageFailed, batched_rows, finish_segment, source_shards
+from datapipe.runners.common import (
+    StageFailed,
+    batched_rows,
+    finish_segment,
+    source_shards,
+)
 
 
 def execute_local(plan: RunPlan, board: ProgressBoard) -> None:
@@ -29,7 +34,6 @@ def execute_local(plan: RunPlan, board: ProgressBoard) -> None:
         try:
             if head.spec.kind == "source":
                 shards = source_shards(head, set(done))
-                board.set_total(head.spec.id, len(shards) + len(done))
                 for shard in shards:
                     run_chain(tasks, [shard], done, board)
             else:
@@ -41,7 +45,7 @@ def execute_local(plan: RunPlan, board: ProgressBoard) -> None:
             raise
         except StageSetupError as exc:
             plan.get(exc.stage_id).status = "failed"
-            raise StageFailed(exc.stage_id, exc.detail) from exc
+            raise StageFailed(exc.stage_id, exc.detail, exc.bad_input) from exc
         except Exception as exc:  # the stage's machinery, not one episode
             for sp in chain:
                 sp.status = "failed"

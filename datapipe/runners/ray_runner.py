@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import threading
 import time
 import warnings
@@ -26,20 +27,46 @@ from typing import Any
 
 import pyarrow as pa
 
+from datapipe.errors import DatapipeError, is_bad_input
 from datapipe.execution import SUMMARY_SCHEMA, StageSetupError, StageTask, run_chain
 from datapipe.plan import RunPlan, StagePlan
 from datapipe.progress import ProgressBoard
-from datapipe.rundir import OUTPUT_SCHEMA, read_part
+from datapipe.rundir import OUTPUT_SCHEMA, StaleRunError, read_part
 from datapipe.runners.common import StageFailed, finish_segment, source_shards
 from schemas.episode import EPISODE_SCHEMA
 
 TASK_MAX_RETRIES = 5
 
 
+CONNECT_TIMEOUT_S = 5.0
+
+
+class ClusterError(DatapipeError):
+    """The Ray cluster cannot be reached, or cannot run what the workflow asks for."""
+
+
+def check_reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """Raise :class:`ClusterError` within ``timeout_s`` when nothing listens at ``address``
+    (``HOST:PORT`` or ``ray://HOST:PORT``; ``auto`` is left to Ray)."""
+    if address in ("local", "auto"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ClusterError(f"--address {address!r}: expected HOST:PORT (for example 127.0.0.1:6379)")
+    try:
+        socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ClusterError(f"--address {address}: no Ray cluster answers there ({exc.strerror or exc}); start one "
+                           f"with 'ray start --head', or leave --address and RAY_ADDRESS unset for an embedded "
+                           f"Ray") from None
+
+
 def init_ray(address: str | None = None) -> bool:
     """Connect to ``address`` (or ``RAY_ADDRESS``), or start an embedded local Ray.
 
-    Returns whether this call started or joined Ray (and so should shut it down).
+    Returns whether this call started or joined Ray (and so should shut it down). An address
+    where no cluster answers raises :class:`ClusterError` within seconds.
     """
     import ray
 
@@ -50,9 +77,48 @@ def init_ray(address: str | None = None) -> bool:
         # An embedded single-user Ray on loopback: no token prompt, no usage reporting.
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray.init(address=address, include_dashboard=False if address == "local" else None,
-             logging_level=logging.WARNING)
+    check_reachable(address)
+    try:
+        ray.init(address=address, include_dashboard=False if address == "local" else None,
+                 logging_level=logging.WARNING)
+    except ConnectionError as exc:
+        raise ClusterError(f"--address {address}: cannot join the Ray cluster: {exc}") from None
     return True
+
+
+def _fmt(value: float | None) -> str:
+    return "none" if value is None else f"{value:g}"
+
+
+def check_resources(plan: RunPlan) -> None:
+    """Refuse, before anything runs, a chain whose workers fit on no node of the connected
+    cluster, or an actor pool larger than the cluster (Ray would wait for them forever)."""
+    import ray
+
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    total = ray.cluster_resources()
+    largest = {k: max((n.get(k, 0.0) for n in nodes), default=0.0) for k in ("CPU", "GPU", "memory")}
+    for chain in plan.chains:
+        if chain[-1].complete_before:
+            continue
+        res = chain[0].spec.resources
+        for sp in chain[1:]:
+            res = res.combined(sp.spec.resources)
+        ids = "+".join(repr(sp.spec.id) for sp in chain)
+        fits = any(n.get("CPU", 0.0) >= res.cpus and n.get("GPU", 0.0) >= res.gpus
+                   and (res.memory is None or n.get("memory", 0.0) >= res.memory) for n in nodes)
+        if not fits:
+            raise ClusterError(f"stage {ids}: field 'resources': a worker asks for cpus={_fmt(res.cpus)}, "
+                               f"gpus={_fmt(res.gpus)}, memory={_fmt(res.memory)}; no node of the cluster has that "
+                               f"(the largest offer cpus={_fmt(largest['CPU'])}, gpus={_fmt(largest['GPU'])}, "
+                               f"memory={_fmt(largest['memory'])})")
+        spec = chain[0].spec
+        if spec.concurrency is not None:
+            low = spec.concurrency[0] if isinstance(spec.concurrency, tuple) else spec.concurrency
+            for key, per in (("CPU", res.cpus), ("GPU", res.gpus)):
+                if per and low * per > total.get(key, 0.0) + 1e-9:
+                    raise ClusterError(f"stage {spec.id!r}: field 'concurrency': {low} workers x {per:g} {key} "
+                                       f"= {low * per:g} {key}, the cluster has {total.get(key, 0.0):g}")
 
 
 def _configure_ray_data() -> None:
@@ -203,7 +269,6 @@ def execute_ray(plan: RunPlan, board: ProgressBoard) -> None:
             emit = "rows" if tail.mode == "stream" else "summary"
             if head.spec.kind == "source":
                 shards = source_shards(head, set(done))
-                board.set_total(head.spec.id, len(shards) + len(done))
                 items = ray.data.from_items([{"shard": s} for s in shards] or [{"shard": "__none__"}],
                                             override_num_blocks=max(1, len(shards)))
                 if not shards:
@@ -224,8 +289,8 @@ def execute_ray(plan: RunPlan, board: ProgressBoard) -> None:
             except Exception as exc:
                 for s in segment:
                     s.status = "failed"
-                stage_id, text = _ray_error_text(exc)
-                raise StageFailed(stage_id or tail.spec.id, text) from exc
+                stage_id, text, bad_input = _ray_error_text(exc)
+                raise StageFailed(stage_id or tail.spec.id, text, bad_input) from exc
             finish_segment(plan, segment, started)
             for s in segment:
                 board.finish(s.spec.id, s.counts.n_in, s.counts.n_out, s.counts.n_failed)
@@ -234,17 +299,19 @@ def execute_ray(plan: RunPlan, board: ProgressBoard) -> None:
         poller.close()
 
 
-def _ray_error_text(exc: BaseException) -> tuple[str | None, str]:
-    """The failing stage (when a worker's setup failed) and the innermost useful message of an
-    exception raised through Ray Data."""
+def _ray_error_text(exc: BaseException) -> tuple[str | None, str, bool]:
+    """The failing stage (when a worker's setup failed), the innermost useful message of an
+    exception raised through Ray Data, and whether it was bad input."""
     chain = [exc]
     while chain[-1].__cause__ is not None and len(chain) < 20:
         chain.append(chain[-1].__cause__)
     for cause in chain:
         if isinstance(cause, StageSetupError):
-            return cause.stage_id, cause.detail
+            return cause.stage_id, cause.detail, cause.bad_input
+        if isinstance(cause, StaleRunError):  # fenced out by a newer run: say so, not Ray's retries
+            return None, next((str(a) for a in cause.args if isinstance(a, str)), "a newer run took over"), False
     for cause in reversed(chain):
         lines = [ln for ln in str(cause).strip().splitlines() if ln.strip()]
         if lines:
-            return None, f"{type(cause).__name__}: {lines[-1]}"
-    return None, type(exc).__name__
+            return None, f"{type(cause).__name__}: {lines[-1]}", is_bad_input(cause)
+    return None, type(exc).__name__, False

@@ -18,14 +18,16 @@ from typing import IO, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from datapipe.errors import DatapipeError
+from datapipe.names import confined
 from datapipe.records import Episode
 from datapipe.shards.sample import members_episode
 from datapipe.shards.tar_io import ShardError, iter_samples
 from datapipe.storage import resolve
-from schemas.shard_manifest import MANIFEST_NAME, EPISODES_NAME, check_manifest
+from schemas.shard_manifest import EPISODES_NAME, MANIFEST_NAME, check_manifest
 
 
-class DatasetError(ValueError):
+class DatasetError(DatapipeError):
     """A dataset cannot be opened: missing or invalid manifest. Names the file."""
 
 
@@ -43,6 +45,11 @@ class ShardDataset:
             check_manifest(doc)
         except ValueError as exc:
             raise DatasetError(f"{self.uri(MANIFEST_NAME)}: {exc}") from None
+        for i, shard in enumerate(doc["shards"]):  # shards sit in the dataset folder, nowhere else
+            name = shard["name"]
+            if confined(name, f"{self.uri(MANIFEST_NAME)}: shards[{i}].name") != name or "/" in name:
+                raise DatasetError(f"{self.uri(MANIFEST_NAME)}: shards[{i}].name {name!r} is not a file name in "
+                                   f"the dataset folder")
         self.manifest: dict[str, Any] = doc
 
     # -- files -------------------------------------------------------------------------------
@@ -76,9 +83,17 @@ class ShardDataset:
             with self.open(EPISODES_NAME) as f:
                 # a BufferReader, not io.BytesIO: reading parquet from a Python file object leaves a
                 # pyarrow thread that aborts the interpreter at exit (pyarrow 26)
-                return pq.read_table(pa.BufferReader(f.read()))
-        except (ShardError, pa.ArrowInvalid) as exc:
-            raise DatasetError(f"{self.uri(EPISODES_NAME)}: {exc}") from None
+                table = pq.read_table(pa.BufferReader(f.read()))
+        except (ShardError, pa.ArrowException, OSError) as exc:
+            raise DatasetError(f"{self.uri(EPISODES_NAME)}: missing or unreadable: {exc}") from None
+        missing = [c for c in ("episode_id", "shard", "index_in_shard", "length") if c not in table.column_names]
+        if missing:
+            raise DatasetError(f"{self.uri(EPISODES_NAME)}: columns {missing} missing")
+        return table
+
+    def episode_rows(self) -> list[dict[str, Any]]:
+        """``episodes.parquet`` as a list of rows (raises :class:`DatasetError` when unreadable)."""
+        return self.episodes.to_pylist()
 
     # -- contents ----------------------------------------------------------------------------
     def shards(self, split: str | None = None) -> list[dict[str, Any]]:

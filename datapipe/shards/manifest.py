@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from datapipe.errors import DatapipeError
+from datapipe.ownership import OwnedOutput
 from datapipe.shards.sample import npy_array
 from datapipe.shards.stats import Moments, QuantileSample, feature_stats
 from datapipe.shards.writer import SPLITS
@@ -24,16 +26,17 @@ from datapipe.storage import Location
 from schemas.episode import EPISODE_SCHEMA_VERSION
 from schemas.shard_manifest import EPISODES_NAME, MANIFEST_NAME, MANIFEST_VERSION
 
-SHARD_NAME = re.compile(r"^(train|val)-part-[0-9a-f]+-\d{4}\.tar$")
+SHARD_NAME = re.compile(r"(train|val)-part-[0-9a-f]+-\d{4}\.tar")  # the shards write_part names
 
 EPISODES_SCHEMA = pa.schema([
     ("episode_id", pa.string()), ("split", pa.string()), ("shard", pa.string()), ("index_in_shard", pa.int64()),
     ("length", pa.int64()), ("fps", pa.float64()), ("task", pa.string()), ("success", pa.bool_()),
     ("source_kind", pa.string()), ("robot", pa.string()),
+    ("sha256", pa.string()),  # of the sample's members (datapipe.shards.sample.sample_digest)
 ])
 
 
-class ManifestError(ValueError):
+class ManifestError(DatapipeError):
     """The parts of a dataset do not fit together (features of different shapes...)."""
 
 
@@ -48,17 +51,6 @@ def _check_features(receipts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]
                 raise ManifestError(f"feature {name!r} is {spec} in one part and {features[name]} in another; "
                                     f"write them to separate datasets")
     return features
-
-
-def remove_orphans(root: Location, keep: set[str]) -> int:
-    """Delete shards written by parts that were never committed, and temporaries."""
-    removed = root.remove_temporaries()
-    for loc in root.list(".tar"):
-        name = loc.path.rsplit("/", 1)[-1]
-        if SHARD_NAME.match(name) and name not in keep:
-            loc.delete()
-            removed += 1
-    return removed
 
 
 def _quantile_values(root: Location, shards: list[dict[str, Any]], moments: dict[str, Moments],
@@ -80,11 +72,15 @@ def _quantile_values(root: Location, shards: list[dict[str, Any]], moments: dict
 
 def build_manifest(root: Location, receipts: list[dict[str, Any]], val_fraction: float, salt: str,
                    max_quantile_rows: int = 5_000_000) -> dict[str, Any]:
-    """Write ``episodes.parquet`` and ``index.json`` for the committed ``receipts``; return the manifest."""
+    """Write ``episodes.parquet`` and ``index.json`` for the committed ``receipts``, then delete the
+    files of the folder's owner that are not in it (shards of parts that never committed, an earlier
+    output of the sink: :class:`~datapipe.ownership.OwnedOutput`); return the manifest."""
     root.makedirs()
     features = _check_features(receipts)
     shards = sorted((s for r in receipts for s in r["shards"]), key=lambda s: s["name"])
-    removed = remove_orphans(root, {s["name"] for s in shards})
+    owned = OwnedOutput(root)
+    keep = {s["name"] for s in shards} | {EPISODES_NAME, MANIFEST_NAME}
+    removed = len(owned.removable(keep, own_name=SHARD_NAME.fullmatch))
     rows = sorted((e for r in receipts for e in r["episodes"]), key=lambda e: (e["shard"], e["index_in_shard"]))
     frames_per_shard: dict[str, int] = {}
     for e in rows:
@@ -113,4 +109,5 @@ def build_manifest(root: Location, receipts: list[dict[str, Any]], val_fraction:
         "orphans_removed": removed,
     }
     root.join(MANIFEST_NAME).write_bytes_atomic(json.dumps(manifest, indent=1).encode())
+    owned.complete(keep, own_name=SHARD_NAME.fullmatch)
     return manifest

@@ -1,6 +1,7 @@
 """One episode as one WebDataset sample, and back.
 
-A sample is the tar members sharing the key ``<episode_id>``:
+A sample is the tar members sharing the key ``<key>`` (:func:`datapipe.names.sample_key` of the
+episode id: the id itself when it is a plain identifier):
 
 - ``<id>.meta.json``: everything but the arrays and frames: source, embodiment, task list, fps,
   length, success, meta, lineage, the episode schema version, and the dtype and shape of every
@@ -10,11 +11,14 @@ A sample is the tar members sharing the key ``<episode_id>``:
 - ``<id>.<camera>.mp4``: one H.264 mp4 per camera (JPEG-per-frame cameras are transcoded);
 - ``<id>.task.txt``: the first instruction, UTF-8 (all of them are in ``meta.json``).
 
-Step arrays and mp4 cameras round-trip bit-exactly.
+Step arrays and mp4 cameras round-trip bit-exactly. :func:`sample_digest` is the sha256 of a
+sample's members (kept per episode in ``episodes.parquet``), so a reader can tell which sample of
+a damaged shard is damaged.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from collections.abc import Mapping
@@ -22,15 +26,25 @@ from typing import Any
 
 import numpy as np
 
+from datapipe.errors import DatapipeError
+from datapipe.names import is_safe_name
 from datapipe.record_arrow import episode_to_row
-from datapipe.records import CameraStream, Embodiment, Episode, LineageEntry, RecordError, Source, json_meta
+from datapipe.records import (
+    CameraStream,
+    Embodiment,
+    Episode,
+    LineageEntry,
+    RecordError,
+    Source,
+    json_meta,
+)
 from schemas.episode import EPISODE_SCHEMA_VERSION
 
 META = "meta.json"
 TASK = "task.txt"
 
 
-class SampleError(ValueError):
+class SampleError(DatapipeError):
     """A sample's members are missing or malformed; the message names the shard and member."""
 
 
@@ -46,12 +60,29 @@ def npy_array(data: bytes) -> np.ndarray:
     return np.load(io.BytesIO(data), allow_pickle=False)
 
 
-def _camera_mp4(cam: CameraStream, fps: float, crf: int) -> bytes:
-    if cam.encoding == "mp4":
-        return cam.data[0]
+def sample_digest(members: Mapping[str, bytes]) -> str:
+    """sha256 of a sample's members (suffixes, sizes and bytes, in order)."""
+    h = hashlib.sha256()
+    for suffix, data in members.items():
+        h.update(f"{suffix}\0{len(data)}\0".encode())
+        h.update(data)
+    return h.hexdigest()
+
+
+def _camera_mp4(ep: Episode, name: str, cam: CameraStream, crf: int) -> bytes:
     from datapipe import video
 
-    return video.encode_mp4(cam.frames(), fps, crf=crf)
+    if cam.encoding != "mp4":
+        return video.encode_mp4(cam.frames(), ep.fps, crf=crf)
+    data = cam.data[0]
+    try:
+        n = video.count_frames(data)
+    except ValueError as exc:
+        raise RecordError(f"episode {ep.episode_id!r}: camera {name!r}: {exc}") from None
+    if n != ep.length:
+        raise RecordError(f"episode {ep.episode_id!r}: camera {name!r}: its mp4 holds {n} frames for "
+                          f"{ep.length} steps")
+    return data
 
 
 def episode_members(ep: Episode, jpeg_crf: int = 18) -> dict[str, bytes]:
@@ -60,9 +91,12 @@ def episode_members(ep: Episode, jpeg_crf: int = 18) -> dict[str, bytes]:
     ``jpeg_crf``: x264 CRF used when a JPEG-per-frame camera is transcoded to mp4."""
     row = episode_to_row(ep)
     for name in list(ep.steps) + list(ep.cameras):
-        if name in (META, TASK) or "/" in name or not name:
+        if f"{name}.npy" in (META, TASK) or f"{name}.mp4" in (META, TASK) or not is_safe_name(name):
             raise RecordError(f"episode {ep.episode_id!r}: array or camera name {name!r} cannot be a "
                               f"WebDataset member name")
+    names = [f"{n}.npy" for n in ep.steps] + [f"{n}.mp4" for n in ep.cameras]
+    if len(set(names)) != len(names):
+        raise RecordError(f"episode {ep.episode_id!r}: an array and a camera share a name")
     meta = {
         "episode_schema_version": EPISODE_SCHEMA_VERSION,
         "episode_id": ep.episode_id,
@@ -82,7 +116,7 @@ def episode_members(ep: Episode, jpeg_crf: int = 18) -> dict[str, bytes]:
     for name, arr in ep.steps.items():
         members[f"{name}.npy"] = npy_bytes(arr)
     for name, cam in ep.cameras.items():
-        members[f"{name}.mp4"] = _camera_mp4(cam, ep.fps, jpeg_crf)
+        members[f"{name}.mp4"] = _camera_mp4(ep, name, cam, jpeg_crf)
     return members
 
 
@@ -97,8 +131,13 @@ def read_meta(members: Mapping[str, bytes], where: str) -> dict[str, Any]:
 
 
 def members_episode(members: Mapping[str, bytes], where: str) -> Episode:
-    """Rebuild the episode of a sample's members; ``where`` (``shard:key``) names it in errors."""
+    """Rebuild the episode of a sample's members; ``where`` (``shard:key``) names it in errors.
+
+    Any malformed member (missing, not JSON, a field of the wrong type, an array that is not
+    ``.npy``) raises :class:`SampleError` naming the member."""
     meta = read_meta(members, where)
+    if not isinstance(meta, dict):
+        raise SampleError(f"{where}.{META}: expected a JSON object")
     try:
         steps = {}
         for name in meta["steps"]:
@@ -107,15 +146,15 @@ def members_episode(members: Mapping[str, bytes], where: str) -> Episode:
                 raise SampleError(f"{where}.{member}: member missing")
             try:
                 steps[name] = npy_array(members[member])
-            except ValueError as exc:
+            except (ValueError, EOFError, OSError) as exc:
                 raise SampleError(f"{where}.{member}: not a valid .npy: {exc}") from exc
         cameras = {}
         for name, spec in meta["cameras"].items():
             member = f"{name}.mp4"
             if member not in members:
                 raise SampleError(f"{where}.{member}: member missing")
-            cameras[name] = CameraStream(encoding="mp4", width=spec["width"], height=spec["height"],
-                                         n_frames=spec["n_frames"], data=(members[member],))
+            cameras[name] = CameraStream(encoding="mp4", width=int(spec["width"]), height=int(spec["height"]),
+                                         n_frames=int(spec["n_frames"]), data=(members[member],))
         src, emb = meta["source"], meta["embodiment"]
         return Episode(
             episode_id=meta["episode_id"],
@@ -131,7 +170,9 @@ def members_episode(members: Mapping[str, bytes], where: str) -> Episode:
             meta=json_meta(meta["meta"]),
             lineage=tuple(LineageEntry(**e) for e in meta["lineage"]),
         )
+    except SampleError:
+        raise
     except KeyError as exc:
         raise SampleError(f"{where}.{META}: field {exc.args[0]!r} missing") from exc
-    except RecordError as exc:
-        raise SampleError(f"{where}: {exc}") from exc
+    except (RecordError, TypeError, ValueError, AttributeError) as exc:
+        raise SampleError(f"{where}.{META}: {type(exc).__name__}: {exc}") from exc

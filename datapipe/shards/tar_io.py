@@ -16,10 +16,11 @@ import uuid
 from collections.abc import Iterator
 from typing import IO, Any
 
+from datapipe.errors import DatapipeError
 from datapipe.storage import TMP_MARK, Location
 
 
-class ShardError(IOError):
+class ShardError(DatapipeError, OSError):
     """A shard cannot be read: truncated, corrupted or missing. Names the shard and member."""
 
     def __init__(self, shard: str, member: str | None, reason: str):
@@ -61,7 +62,8 @@ class ShardWriter:
         self._tmp = f"{target.path}{TMP_MARK}{uuid.uuid4().hex[:8]}"
         self._raw = target.fs.open_output_stream(self._tmp)
         self._hashing = _HashingWriter(self._raw)
-        self._tar = tarfile.open(fileobj=self._hashing, mode="w|", format=tarfile.USTAR_FORMAT)
+        # PAX: plain ustar headers for short names, an extended header only for longer ones
+        self._tar = tarfile.open(fileobj=self._hashing, mode="w|", format=tarfile.PAX_FORMAT)
         self.samples = 0
         self.closed = False
 

@@ -1,6 +1,8 @@
-"""Checking a shard dataset against its manifest: every shard present, of the recorded size and
-sha256, readable to the end with the recorded number of samples, and (``deep``) every sample
-decodable into an episode. ``datapipe validate-dataset PATH`` prints the result.
+"""Checking a shard dataset against its manifest: ``episodes.parquet`` readable and agreeing with
+``index.json``; every shard present, of the recorded size and sha256, readable to the end with the
+recorded number of samples, every sample matching its own sha256; and (``deep``) every sample
+decodable into an episode whose videos decode with one frame per step.
+``datapipe validate-dataset PATH`` prints the result.
 """
 
 from __future__ import annotations
@@ -10,9 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from datapipe.names import sample_key
+from datapipe.records import Episode
 from datapipe.shards.dataset import DatasetError, ShardDataset
-from datapipe.shards.sample import SampleError, members_episode
+from datapipe.shards.sample import SampleError, members_episode, sample_digest
 from datapipe.shards.tar_io import ShardError, iter_samples
+from schemas.shard_manifest import EPISODES_NAME
 
 
 @dataclass
@@ -21,7 +26,7 @@ class Problem:
 
     shard: str
     member: str | None
-    kind: str  # missing | size | checksum | truncated | sample | manifest
+    kind: str  # missing | size | checksum | truncated | samples | sample | sample_checksum | video | manifest
     message: str
 
 
@@ -55,20 +60,52 @@ class _Hashing:
             pass
 
 
+def _episode_table(ds: ShardDataset, report: ValidationReport) -> dict[str, dict[str, Any]]:
+    """``episodes.parquet`` rows by sample key, checked against the manifest (problems recorded)."""
+    try:
+        rows = ds.episode_rows()
+    except DatasetError as exc:
+        report.problems.append(Problem(EPISODES_NAME, None, "manifest", str(exc)))
+        return {}
+    per_shard: dict[str, int] = {}
+    for r in rows:
+        per_shard[r["shard"]] = per_shard.get(r["shard"], 0) + 1
+    for shard in ds.shards():
+        if per_shard.get(shard["name"], 0) != shard["samples"]:
+            report.problems.append(Problem(EPISODES_NAME, None, "manifest", (
+                f"{ds.uri(EPISODES_NAME)}: {per_shard.get(shard['name'], 0)} rows for shard {shard['name']}, "
+                f"index.json says {shard['samples']} samples")))
+    if len(rows) != ds.manifest.get("episodes", len(rows)):
+        report.problems.append(Problem(EPISODES_NAME, None, "manifest", (
+            f"{ds.uri(EPISODES_NAME)}: {len(rows)} rows, index.json says {ds.manifest['episodes']} episodes")))
+    return {sample_key(r["episode_id"]): r for r in rows}
+
+
+def _check_videos(ep: Episode, where: str) -> str | None:
+    for cam, stream in ep.cameras.items():
+        try:
+            n = len(stream.frames())
+        except Exception as exc:  # the decoder's own error types
+            return f"{where}.{cam}.mp4: cannot decode ({type(exc).__name__}: {exc})"
+        if n != ep.length:
+            return f"{where}.{cam}.mp4: {n} frames for {ep.length} steps"
+    return None
+
+
 def validate_dataset(path: str, deep: bool = False,
                      progress: Callable[[dict[str, Any]], None] | None = None,
-                     on_sample: Callable[[str, str, dict[str, bytes]], None] | None = None) -> ValidationReport:
+                     on_episode: Callable[[str, str, Episode], None] | None = None) -> ValidationReport:
     """Check every shard of the dataset at ``path``; ``progress(shard)`` is called after each.
 
-    ``on_sample(shard_name, key, members)`` is given every sample as it is read, so a caller that
-    needs the contents (the audit) reads each shard once; a :class:`SampleError` it raises is
-    recorded as a ``sample`` problem."""
+    ``on_episode(shard_name, key, episode)`` is given every sample that decodes (and matches its
+    sha256), so a caller that needs the contents (the audit) reads each shard once."""
     report = ValidationReport(path)
     try:
         ds = ShardDataset(path)
     except DatasetError as exc:
         report.problems.append(Problem("index.json", None, "manifest", str(exc)))
         return report
+    rows = _episode_table(ds, report)
     for shard in ds.shards():
         report.shards += 1
         name = shard["name"]
@@ -83,27 +120,43 @@ def validate_dataset(path: str, deep: bool = False,
             try:
                 for key, members in iter_samples(hashing, name):
                     n += 1
+                    where = f"{name}:{key}"
+                    row = rows.get(key)
+                    if row is not None and row.get("sha256") and sample_digest(members) != row["sha256"]:
+                        report.problems.append(Problem(name, key, "sample_checksum", (
+                            f"{where}: the sample's sha256 does not match episodes.parquet (damaged)")))
+                        continue
+                    if not deep and on_episode is None:
+                        continue
                     try:
-                        if deep:
-                            members_episode(members, f"{name}:{key}")
-                        if on_sample is not None:
-                            on_sample(name, key, members)
+                        ep = members_episode(members, where)
                     except SampleError as exc:
                         report.problems.append(Problem(name, key, "sample", str(exc)))
+                        continue
+                    if deep:
+                        bad = _check_videos(ep, where)
+                        if bad:
+                            report.problems.append(Problem(name, key, "video", bad))
+                            continue
+                    if on_episode is not None:
+                        on_episode(name, key, ep)
             except ShardError as exc:
                 report.problems.append(Problem(name, exc.member, "truncated", str(exc)))
             hashing.drain()  # the rest of the file, for size and sha256
         report.samples += n
         report.bytes += hashing.size
+        if n < shard["samples"] and not any(p.shard == name and p.kind == "truncated" for p in report.problems):
+            report.problems.append(Problem(name, None, "truncated", f"{name}: ends after {n} of {shard['samples']} "
+                                           f"samples (truncated at a sample boundary)"))
+        elif n > shard["samples"]:
+            report.problems.append(Problem(name, None, "samples", f"{name}: {n} samples, the manifest says "
+                                           f"{shard['samples']}"))
         if hashing.size != shard["bytes"]:
             report.problems.append(Problem(name, None, "size", f"{name}: {hashing.size} bytes, the manifest "
                                            f"says {shard['bytes']}"))
         if hashing.sha256.hexdigest() != shard["sha256"]:
             report.problems.append(Problem(name, None, "checksum", f"{name}: sha256 {hashing.sha256.hexdigest()[:16]}… "
                                            f"does not match the manifest's {shard['sha256'][:16]}…"))
-        elif n != shard["samples"]:
-            report.problems.append(Problem(name, None, "samples", f"{name}: {n} samples, the manifest says "
-                                           f"{shard['samples']}"))
         if progress is not None:
             progress(shard)
     return report

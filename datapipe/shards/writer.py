@@ -14,8 +14,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from datapipe.names import sample_key
 from datapipe.records import Episode
-from datapipe.shards.sample import episode_members
+from datapipe.shards.sample import episode_members, sample_digest
 from datapipe.shards.stats import Moments, stats_features
 from datapipe.shards.tar_io import ShardWriter
 from datapipe.storage import Location
@@ -57,8 +58,13 @@ def feature_specs(ep: Episode) -> dict[str, dict[str, Any]]:
     return specs
 
 
-def write_part(root: Location, episodes: list[Episode], part: str, options: ShardOptions) -> dict[str, Any]:
-    """Write ``episodes`` into shards under ``root``; return the part's receipt (JSON-able)."""
+def write_part(root: Location, episodes: list[Episode], part: str, options: ShardOptions,
+               reject: Any = None) -> dict[str, Any]:
+    """Write ``episodes`` into shards under ``root``; return the part's receipt (JSON-able).
+
+    An episode whose members cannot be made (a malformed record, an mp4 whose frames do not
+    match its steps) is handed to ``reject(episode, error)`` and left out; without ``reject`` the
+    error is raised."""
     open_writers: dict[str, ShardWriter] = {}
     counters = dict.fromkeys(SPLITS, 0)
     shards: list[dict[str, Any]] = []
@@ -69,7 +75,13 @@ def write_part(root: Location, episodes: list[Episode], part: str, options: Shar
     try:
         for ep in episodes:
             split = split_of(ep.episode_id, options.val_fraction, options.split_salt)
-            members = episode_members(ep, options.jpeg_crf)
+            try:
+                members = episode_members(ep, options.jpeg_crf)
+            except Exception as exc:
+                if reject is None:
+                    raise
+                reject(ep, exc)
+                continue
             size = sum(len(v) + TAR_OVERHEAD for v in members.values())
             w = open_writers.get(split)
             if w is not None and (w.samples >= options.max_episodes or w.bytes_written + size > options.max_bytes):
@@ -83,7 +95,8 @@ def write_part(root: Location, episodes: list[Episode], part: str, options: Shar
                          "index_in_shard": w.samples, "length": ep.length, "fps": float(ep.fps),
                          "task": ep.task[0], "success": ep.success, "source_kind": ep.source.kind,
                          "robot": ep.embodiment.robot})
-            w.add_sample(ep.episode_id, members)
+            rows[-1]["sha256"] = sample_digest(members)
+            w.add_sample(sample_key(ep.episode_id), members)
             for name, spec in feature_specs(ep).items():
                 if specs.setdefault(name, spec) != spec:
                     conflicts.append({"feature": name, "episode_id": ep.episode_id, "spec": spec,

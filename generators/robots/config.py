@@ -12,8 +12,10 @@ from pathlib import Path
 
 import mujoco
 
+from datapipe.errors import DatapipeError
 
-class RobotConfigError(ValueError):
+
+class RobotConfigError(DatapipeError):
     """A robot config that does not match its MJCF: names the file and the missing element."""
 
 

@@ -16,7 +16,16 @@ import numpy as np
 
 from generators.geometry import top_down_quat
 from generators.sim import Sim
-from generators.tasks.base import CLOSED, COLOURS, OPEN, Phase, Segment, SimTask, Waypoint, pick_colours
+from generators.tasks.base import (
+    CLOSED,
+    COLOURS,
+    OPEN,
+    Phase,
+    Segment,
+    SimTask,
+    Waypoint,
+    pick_colours,
+)
 
 CABINET, DRAWER, HANDLE_SITE = "cabinet", "drawer", "drawer_handle"
 SLIDE = "drawer_slide"

@@ -16,7 +16,16 @@ import numpy as np
 from generators.geometry import top_down_quat
 from generators.scene import add_box_object
 from generators.sim import Sim
-from generators.tasks.base import CLOSED, COLOURS, Phase, Segment, SimTask, Waypoint, pick_colours, sample_xy
+from generators.tasks.base import (
+    CLOSED,
+    COLOURS,
+    Phase,
+    Segment,
+    SimTask,
+    Waypoint,
+    pick_colours,
+    sample_xy,
+)
 
 BLOCK = "puck"
 GOAL_RADIUS = 0.05  # m

@@ -15,8 +15,18 @@ import numpy as np
 from generators.geometry import top_down_quat
 from generators.scene import add_box_object
 from generators.sim import Sim
-from generators.tasks.base import (CLOSED, COLOURS, OPEN, Phase, Segment, SimTask, Waypoint, grasp_yaw,
-                                   pick_colours, sample_xy)
+from generators.tasks.base import (
+    CLOSED,
+    COLOURS,
+    OPEN,
+    Phase,
+    Segment,
+    SimTask,
+    Waypoint,
+    grasp_yaw,
+    pick_colours,
+    sample_xy,
+)
 
 TOP, BOTTOM = "block_top", "block_bottom"
 

@@ -9,6 +9,7 @@ from typing import Any
 from datapipe.audit.auditor import Auditor, audit_dataset
 from datapipe.audit.checks import AuditThresholds
 from datapipe.audit.report import render_report
+from datapipe.ownership import OwnedOutput
 from datapipe.records import Episode
 from datapipe.stage import SinkStage
 from datapipe.staging import clear_staging, stage_episodes, staged_episodes
@@ -19,6 +20,9 @@ from datapipe.storage import resolve
 class AuditReportConfig:
     # folder for summary.json and report.html (local path or URI)
     path: str
+    # write into a non-empty folder that this stage did not write: files already there are kept
+    # (same-named ones are replaced); without it such a folder is refused
+    overwrite: bool = False
     # a dataset to compare with (shards or LeRobot folder); empty = none
     compare: str = ""
     # decode camera streams for the frozen/black checks and the contact sheet
@@ -52,5 +56,6 @@ class AuditReport(SinkStage):
         other = audit_dataset(c.compare, th, c.check_cameras)[1] if c.compare else None
         root.join("summary.json").write_bytes_atomic(json.dumps(summary, indent=1).encode())
         root.join("report.html").write_bytes_atomic(render_report(summary, auditor, other).encode())
+        OwnedOutput(root).complete({"summary.json", "report.html"})
         clear_staging(c.path)
         return {"path": root.uri, "episodes": summary["episodes"], "findings": summary["finding_counts"]}

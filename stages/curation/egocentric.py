@@ -9,7 +9,13 @@ import numpy as np
 
 from datapipe.records import Episode
 from datapipe.stage import Resources, Transform
-from stages.ego.egocentric import EgoThresholds, FaceDetector, decide, hand_scores, sharpness
+from stages.ego.egocentric import (
+    EgoThresholds,
+    FaceDetector,
+    decide,
+    hand_scores,
+    sharpness,
+)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import ast
 import operator
 from typing import Any
 
+from datapipe.errors import DatapipeError
 from datapipe.records import Episode
 
 FUNCTIONS = {"len": len, "abs": abs, "min": min, "max": max, "any": any, "all": all}
@@ -24,7 +25,7 @@ _CMP = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.Lt
         ast.NotIn: lambda a, b: a not in b, ast.Is: operator.is_, ast.IsNot: operator.is_not}
 
 
-class ExpressionError(ValueError):
+class ExpressionError(DatapipeError):
     """An expression uses something outside the allowed grammar or names."""
 
 
@@ -43,12 +44,37 @@ def episode_namespace(ep: Episode) -> dict[str, Any]:
     }
 
 
+MAX_LENGTH = 4000  # characters of an expression
+MAX_DEPTH = 60  # nesting of the parsed expression
+
+
+def _depth(tree: ast.AST) -> int:
+    """Nesting depth of ``tree``, computed without recursion."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        stack.extend((child, d + 1) for child in ast.iter_child_nodes(node))
+    return deepest
+
+
 def compile_expression(text: str) -> ast.Expression:
-    """Parse and check ``text``; raise :class:`ExpressionError` naming the offending part."""
+    """Parse and check ``text``; raise :class:`ExpressionError` naming the offending part.
+
+    Expressions are bounded: at most ``MAX_LENGTH`` characters and ``MAX_DEPTH`` levels of nesting
+    (evaluation recurses)."""
+    shown = text if len(text) <= 80 else text[:77] + "..."
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(f"expression of {len(text)} characters is longer than {MAX_LENGTH}: {shown!r}")
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
-        raise ExpressionError(f"invalid expression {text!r}: {exc.msg} at column {exc.offset}") from None
+        raise ExpressionError(f"invalid expression {shown!r}: {exc.msg} at column {exc.offset}") from None
+    except (RecursionError, MemoryError):
+        raise ExpressionError(f"expression nested too deeply: {shown!r}") from None
+    if _depth(tree) > MAX_DEPTH:
+        raise ExpressionError(f"expression nested deeper than {MAX_DEPTH} levels: {shown!r}")
+    text = shown
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id not in NAMES and node.id not in FUNCTIONS \
                 and node.id not in ("True", "False", "None"):

@@ -5,9 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from datapipe.config import ConfigError
 from datapipe.records import Episode
 from datapipe.stage import Resources, Transform
-from stages.curation.expressions import compile_expression, episode_namespace, evaluate
+from stages.curation.expressions import (
+    ExpressionError,
+    compile_expression,
+    episode_namespace,
+    evaluate,
+)
 
 
 @dataclass(frozen=True)
@@ -18,7 +24,10 @@ class FilterExprConfig:
     expr: str
 
     def __post_init__(self) -> None:
-        compile_expression(self.expr)  # errors surface when the workflow is validated
+        try:
+            compile_expression(self.expr)  # errors surface when the workflow is validated
+        except ExpressionError as exc:
+            raise ConfigError("expr", str(exc)) from None
 
 
 class FilterExpr(Transform):

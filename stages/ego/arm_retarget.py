@@ -20,12 +20,18 @@ from typing import Any
 import mujoco
 import numpy as np
 
-from generators.geometry import quat_from_mat, quat_to_axis_angle, quat_mul, quat_conj, top_down_quat
+from generators.geometry import (
+    quat_conj,
+    quat_from_mat,
+    quat_mul,
+    quat_to_axis_angle,
+    top_down_quat,
+)
 from generators.ik import ArmIK
 from generators.robots.config import RobotConfig, load_robot_spec
 from generators.robots.panda import panda_config
 from generators.sim import index_robot
-from stages.ego.hand_frame import hand_in_camera, aperture
+from stages.ego.hand_frame import aperture, hand_in_camera
 from stages.ego.one_euro import one_euro
 
 # Default camera pose in the robot base frame: behind the base, looking along +x (camera z),

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from datapipe.errors import DatapipeError
 
-class VideoReadError(IOError):
+
+class VideoReadError(DatapipeError, OSError):
     """A video cannot be read (missing, truncated, not a video); names the file."""
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from datapipe.config import check
 from datapipe.records import CameraStream, Embodiment, Episode, Source, make_episode_id
 from datapipe.stage import Resources, SourceStage
 from datapipe.storage import resolve
@@ -41,14 +42,11 @@ class VideoFilesConfig:
     task: str = "manipulate the objects with the hands"
 
     def __post_init__(self) -> None:
-        if not self.paths:
-            raise ValueError("paths: give at least one file glob")
-        if self.clip_seconds < 0 or self.fps < 0 or self.max_side < 0:
-            raise ValueError("clip_seconds, fps and max_side must be >= 0")
-        if self.split not in ("fixed", "hand_activity"):
-            raise ValueError(f"split: must be fixed or hand_activity, got {self.split!r}")
-        if self.activity_stride < 1:
-            raise ValueError("activity_stride must be >= 1")
+        check(bool(self.paths), "paths", "give at least one file glob")
+        for name in ("clip_seconds", "fps", "max_side", "activity_gap_seconds", "min_clip_seconds"):
+            check(getattr(self, name) >= 0, name, f"must be >= 0, got {getattr(self, name)}")
+        check(self.split in ("fixed", "hand_activity"), "split", f"must be fixed or hand_activity, got {self.split!r}")
+        check(self.activity_stride >= 1, "activity_stride", f"must be >= 1, got {self.activity_stride}")
 
 
 def expand_glob(pattern: str) -> list[str]:

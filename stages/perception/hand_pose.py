@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from datapipe.config import check
 from datapipe.records import Episode
 from datapipe.stage import Resources, Transform
 from stages.ego.hands import SIDES, HandTracker, fill_gaps, jitter, smooth
@@ -31,8 +32,7 @@ class HandPoseConfig:
     d_cutoff: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.model_complexity not in (0, 1):
-            raise ValueError(f"model_complexity: must be 0 or 1, got {self.model_complexity}")
+        check(self.model_complexity in (0, 1), "model_complexity", f"must be 0 or 1, got {self.model_complexity}")
 
 
 class HandPose(Transform):

@@ -7,10 +7,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from datapipe.config import check
 from datapipe.records import Embodiment, Episode
 from datapipe.stage import Resources, Transform
-from stages.ego.arm_retarget import (DEFAULT_CAMERA_POS, DEFAULT_CAMERA_QUAT, ArmRetargeter,
-                                     ArmRetargetSettings)
+from stages.ego.arm_retarget import (
+    DEFAULT_CAMERA_POS,
+    DEFAULT_CAMERA_QUAT,
+    ArmRetargeter,
+    ArmRetargetSettings,
+)
 from stages.ego.hand_frame import intrinsics
 
 
@@ -37,10 +42,9 @@ class ArmGripperConfig:
     robot: str = ""
 
     def __post_init__(self) -> None:
-        if self.hand not in ("right", "left"):
-            raise ValueError(f"hand: must be right or left, got {self.hand!r}")
-        if self.close_aperture >= self.open_aperture:
-            raise ValueError("close_aperture must be below open_aperture (hysteresis)")
+        check(self.hand in ("right", "left"), "hand", f"must be right or left, got {self.hand!r}")
+        check(self.close_aperture < self.open_aperture, "close_aperture",
+              f"must be below open_aperture ({self.open_aperture}) for hysteresis, got {self.close_aperture}")
 
 
 class ArmGripper(Transform):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from datapipe.config import check
 from datapipe.records import Embodiment, Episode
 from datapipe.stage import Resources, Transform
 from generators.robots.dex_hand import FINGERS, HandModelConfig
@@ -32,10 +33,9 @@ class DexHandConfig:
     as_action: bool = False
 
     def __post_init__(self) -> None:
-        if self.hand not in ("right", "left"):
-            raise ValueError(f"hand: must be right or left, got {self.hand!r}")
-        if len(self.tip_sites) != 5 or len(self.knuckle_sites) != 5:
-            raise ValueError("tip_sites and knuckle_sites: five each, thumb to little finger")
+        check(self.hand in ("right", "left"), "hand", f"must be right or left, got {self.hand!r}")
+        check(len(self.tip_sites) == 5, "tip_sites", "five site names, thumb to little finger")
+        check(len(self.knuckle_sites) == 5, "knuckle_sites", "five site names, thumb to little finger")
 
 
 class DexHand(Transform):

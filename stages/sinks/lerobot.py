@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from datapipe.config import check
+from datapipe.lerobot import layout
 from datapipe.lerobot.writer import LeRobotWriter
+from datapipe.ownership import OwnedOutput
 from datapipe.records import Episode
 from datapipe.stage import SinkStage
 from datapipe.staging import clear_staging, stage_episodes, staged_episodes
@@ -14,8 +17,11 @@ from datapipe.storage import resolve
 
 @dataclass(frozen=True)
 class LeRobotSinkConfig:
-    # dataset folder (local path or URI); the sink owns it: data/, videos/ and meta/ are rewritten
+    # dataset folder (local path or URI); files of its earlier exports are replaced, others are kept
     path: str
+    # write into a non-empty folder that this stage did not write: files already there are kept
+    # (same-named ones are replaced); without it such a folder is refused
+    overwrite: bool = False
     # robot_type written to meta/info.json (default: the first episode's embodiment robot)
     robot_type: str = ""
     # frames per second of the dataset; episodes at another rate are resampled to it.
@@ -25,8 +31,8 @@ class LeRobotSinkConfig:
     data_file_mb: float = 100.0
 
     def __post_init__(self) -> None:
-        if self.fps < 0 or self.data_file_mb <= 0:
-            raise ValueError("fps: must be >= 0 (0 = keep), data_file_mb: must be > 0")
+        check(self.fps >= 0, "fps", f"must be >= 0 (0 = keep), got {self.fps}")
+        check(self.data_file_mb > 0, "data_file_mb", f"must be > 0, got {self.data_file_mb}")
 
 
 class LeRobotSink(SinkStage):
@@ -45,17 +51,21 @@ class LeRobotSink(SinkStage):
 
     def finalize(self, receipts: list[dict[str, Any]]) -> dict[str, Any]:
         root = resolve(self.config.path)
-        for folder in ("data", "videos", "meta"):  # an earlier export into the same folder
-            root.join(folder).delete()
+        owned = OwnedOutput(root)
+        if "meta/info.json" in owned.removable(set()):  # an earlier export: incomplete until rewritten
+            root.join("meta/info.json").delete()
         writer: LeRobotWriter | None = None
         for ep in staged_episodes(self.config.path, receipts):
             if writer is None:
                 writer = LeRobotWriter(root, robot_type=self.config.robot_type or ep.embodiment.robot,
                                        fps=self.config.fps or None, data_file_mb=self.config.data_file_mb)
-            writer.add(ep)
+            writer.add(ep)  # episodes that do not fit one dataset (fps, features) fail the export
         if writer is None:
+            owned.complete(set(), own_name=layout.is_layout_path)
+            clear_staging(self.config.path)
             return {"path": root.uri, "episodes": 0}
         info = writer.close()
+        owned.complete(set(writer.written), own_name=layout.is_layout_path)  # an earlier export's, not the user's
         clear_staging(self.config.path)
         return {"path": root.uri, "episodes": info["total_episodes"], "frames": info["total_frames"],
                 "fps": info["fps"], "tasks": info["total_tasks"]}

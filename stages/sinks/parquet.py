@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from datapipe.record_arrow import episodes_to_table
+import pyarrow as pa
+
+from datapipe.ownership import OwnedOutput
+from datapipe.record_arrow import episode_to_row
 from datapipe.records import Episode
 from datapipe.stage import SinkStage
 from datapipe.storage import resolve
-from schemas.episode import EPISODE_SCHEMA_VERSION
+from schemas.episode import EPISODE_SCHEMA, EPISODE_SCHEMA_VERSION
 
 INDEX_NAME = "_datapipe_index.json"
-PART_PREFIX = "part-"
+PART_NAME = re.compile(r"part-[0-9a-f]+\.parquet")  # the files this sink names (execution part names)
 
 
 @dataclass(frozen=True)
 class ParquetSinkConfig:
     # output folder, a local path or a URI (s3://bucket/prefix, file:///...)
     path: str
+    # write into a non-empty folder that this stage did not write: files already there are kept
+    # (same-named ones are replaced); without it such a folder is refused
+    overwrite: bool = False
 
 
 class ParquetSink(SinkStage):
@@ -32,20 +39,15 @@ class ParquetSink(SinkStage):
 
     def write(self, episodes: list[Episode], part: str) -> dict[str, Any]:
         name = f"{part}.parquet"
-        resolve(self.config.path).join(name).write_parquet_atomic(episodes_to_table(episodes))
-        return {"file": name, "episodes": len(episodes), "episode_ids": [e.episode_id for e in episodes]}
+        rows = self.each(episodes, episode_to_row)
+        resolve(self.config.path).join(name).write_parquet_atomic(
+            pa.Table.from_pylist([r for _, r in rows], schema=EPISODE_SCHEMA))
+        return {"file": name, "episodes": len(rows), "episode_ids": [e.episode_id for e, _ in rows]}
 
     def finalize(self, receipts: list[dict[str, Any]]) -> dict[str, Any]:
         root = resolve(self.config.path)
         root.makedirs()
         keep = {r["file"] for r in receipts}
-        removed = 0
-        for loc in root.list(".parquet"):
-            name = loc.path.rsplit("/", 1)[-1]
-            if name.startswith(PART_PREFIX) and name not in keep:
-                loc.delete()  # from a crash before commit, or from an earlier --force'd run
-                removed += 1
-        root.remove_temporaries()
         index = {
             "format": "datapipe.parquet",
             "episode_schema_version": EPISODE_SCHEMA_VERSION,
@@ -54,4 +56,6 @@ class ParquetSink(SinkStage):
             "written_at": time.time(),
         }
         root.join(INDEX_NAME).write_bytes_atomic(json.dumps(index, indent=2).encode())
+        # parts of batches that never committed, or of this stage's earlier output: its own files only
+        removed = OwnedOutput(root).complete(keep | {INDEX_NAME}, own_name=PART_NAME.fullmatch)
         return {"path": root.uri, "files": len(keep), "episodes": index["episodes"], "orphans_removed": removed}

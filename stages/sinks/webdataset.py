@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from datapipe.config import check
 from datapipe.records import Episode
 from datapipe.shards.manifest import build_manifest
 from datapipe.shards.writer import ShardOptions, write_part
@@ -16,6 +17,9 @@ from datapipe.storage import resolve
 class WebDatasetSinkConfig:
     # output folder, a local path or a URI (s3://bucket/prefix, file:///...); the sink owns it
     path: str
+    # write into a non-empty folder that this stage did not write: files already there are kept
+    # (same-named ones are replaced); without it such a folder is refused
+    overwrite: bool = False
     # close a shard before it passes this many MiB
     shard_max_mb: float = 512.0
     # close a shard when it holds this many episodes
@@ -30,12 +34,11 @@ class WebDatasetSinkConfig:
     max_quantile_rows: int = 5_000_000
 
     def __post_init__(self) -> None:
-        if not 0 <= self.val_fraction <= 1:
-            raise ValueError(f"val_fraction: must be within 0..1, got {self.val_fraction}")
-        if self.shard_max_mb <= 0:
-            raise ValueError(f"shard_max_mb: must be > 0, got {self.shard_max_mb}")
-        if self.shard_max_episodes < 1:
-            raise ValueError(f"shard_max_episodes: must be >= 1, got {self.shard_max_episodes}")
+        check(0 <= self.val_fraction <= 1, "val_fraction", f"must be within 0..1, got {self.val_fraction}")
+        check(self.shard_max_mb > 0, "shard_max_mb", f"must be > 0, got {self.shard_max_mb}")
+        check(self.shard_max_episodes >= 1, "shard_max_episodes", f"must be >= 1, got {self.shard_max_episodes}")
+        check(0 <= self.jpeg_crf <= 51, "jpeg_crf", f"must be within 0..51, got {self.jpeg_crf}")
+        check(self.max_quantile_rows >= 1, "max_quantile_rows", f"must be >= 1, got {self.max_quantile_rows}")
 
 
 class WebDatasetSink(SinkStage):
@@ -56,7 +59,7 @@ class WebDatasetSink(SinkStage):
                             val_fraction=c.val_fraction, split_salt=c.split_salt, jpeg_crf=c.jpeg_crf)
 
     def write(self, episodes: list[Episode], part: str) -> dict[str, Any]:
-        return write_part(resolve(self.config.path), episodes, part, self._options())
+        return write_part(resolve(self.config.path), episodes, part, self._options(), reject=self.reject)
 
     def finalize(self, receipts: list[dict[str, Any]]) -> dict[str, Any]:
         root = resolve(self.config.path)

@@ -7,9 +7,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from datapipe.config import check
 from datapipe.records import Episode
 from datapipe.stage import SourceStage
 from stages.sources.synthetic_data import DEFAULT_TASKS, synthetic_episode
+
+MAX_EPISODES = 100_000_000  # bounds a typo such as 1e30 (the shard list is built up front)
+MAX_LENGTH = 1_000_000  # steps
 
 
 @dataclass(frozen=True)
@@ -40,12 +44,17 @@ class SyntheticConfig:
     tasks: tuple[str, ...] = DEFAULT_TASKS
 
     def __post_init__(self) -> None:
-        if self.episodes < 0 or self.episodes_per_shard < 1:
-            raise ValueError("episodes must be >= 0 and episodes_per_shard >= 1")
-        if not 1 <= self.min_length <= self.max_length:
-            raise ValueError(f"need 1 <= min_length ({self.min_length}) <= max_length ({self.max_length})")
-        if self.camera_encoding not in ("mp4", "jpeg"):
-            raise ValueError(f"camera_encoding must be mp4 or jpeg, got {self.camera_encoding!r}")
+        check(0 <= self.episodes <= MAX_EPISODES, "episodes", f"must be within 0..{MAX_EPISODES}, got {self.episodes}")
+        check(self.episodes_per_shard >= 1, "episodes_per_shard", f"must be >= 1, got {self.episodes_per_shard}")
+        check(1 <= self.min_length, "min_length", f"must be >= 1, got {self.min_length}")
+        check(self.min_length <= self.max_length <= MAX_LENGTH, "max_length",
+              f"must be within min_length ({self.min_length})..{MAX_LENGTH}, got {self.max_length}")
+        check(self.fps > 0, "fps", f"must be > 0, got {self.fps}")
+        check(self.state_dim >= 0 and self.action_dim >= 0, "state_dim" if self.state_dim < 0 else "action_dim",
+              "must be >= 0")
+        check(all(0 < s <= 4096 for s in self.image_size), "image_size", f"must be within 1..4096, got {self.image_size}")
+        check(self.camera_encoding in ("mp4", "jpeg"), "camera_encoding",
+              f"must be mp4 or jpeg, got {self.camera_encoding!r}")
 
 
 class SyntheticSource(SourceStage):

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from datapipe.config import check
+from datapipe.names import sample_key
 from datapipe.records import Episode
 from datapipe.shards.dataset import ShardDataset
-from datapipe.shards.sample import members_episode
-from datapipe.stage import SourceStage
+from datapipe.shards.sample import SampleError, members_episode, sample_digest
+from datapipe.stage import SourceStage, Unreadable
 
 
 @dataclass(frozen=True)
@@ -19,13 +21,13 @@ class WebDatasetSourceConfig:
     split: str = "all"
 
     def __post_init__(self) -> None:
-        if self.split not in ("all", "train", "val"):
-            raise ValueError(f"split: must be all, train or val, got {self.split!r}")
+        check(self.split in ("all", "train", "val"), "split", f"must be all, train or val, got {self.split!r}")
 
 
 class WebDatasetSource(SourceStage):
     """Read the episodes of a shard dataset written by sink.webdataset (one shard per read unit);
-    episodes keep their ids, lineage and metadata."""
+    episodes keep their ids, lineage and metadata. A sample that does not match its sha256 or
+    cannot be decoded is quarantined alone."""
 
     name = "source.webdataset"
     version = "1"
@@ -38,8 +40,17 @@ class WebDatasetSource(SourceStage):
         split = None if self.config.split == "all" else self.config.split
         return [s["name"] for s in self._dataset().shards(split)]
 
-    def read(self, shard: str) -> Iterable[Episode]:
+    def read(self, shard: str) -> Iterable[Episode | Unreadable]:
         ds = self._dataset()
         (entry,) = [s for s in ds.shards() if s["name"] == shard]
+        digests = {sample_key(r["episode_id"]): r.get("sha256") for r in ds.episode_rows() if r["shard"] == shard}
         for key, members in ds.iter_shard(entry):
-            yield members_episode(members, f"{shard}:{key}")
+            where = f"{shard}:{key}"
+            if digests.get(key) and sample_digest(members) != digests[key]:
+                yield Unreadable(where, SampleError(f"{where}: the sample's sha256 does not match episodes.parquet "
+                                                    f"(damaged); not copied"))
+                continue
+            try:
+                yield members_episode(members, where)
+            except SampleError as exc:
+                yield Unreadable(where, exc)

@@ -6,9 +6,15 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from datapipe.config import ConfigError
 from datapipe.records import Episode
 from datapipe.stage import Transform
-from stages.curation.expressions import compile_expression, episode_namespace, evaluate
+from stages.curation.expressions import (
+    ExpressionError,
+    compile_expression,
+    episode_namespace,
+    evaluate,
+)
 
 
 class Noop(Transform):
@@ -45,7 +51,10 @@ class FailConfig:
     expr: str
 
     def __post_init__(self) -> None:
-        compile_expression(self.expr)
+        try:
+            compile_expression(self.expr)
+        except ExpressionError as exc:
+            raise ConfigError("expr", str(exc)) from None
 
 
 class Fail(Transform):

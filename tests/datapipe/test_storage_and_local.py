@@ -53,13 +53,17 @@ def test_atomic_write_leaves_no_partial_file(tmp_path):
 
 def test_uncommitted_sink_files_are_removed_at_finalize(write_workflow, tmp_path):
     data = tmp_path / "data"
-    data.mkdir()
-    (data / "part-orphan.parquet").write_bytes(b"left by a crash before the commit")
-    (data / "notes.parquet").write_bytes(b"not ours: kept")
     wf = load_workflow(write_workflow(WF.replace("SINK", str(data))))
+    assert run_workflow(wf, out=str(tmp_path / "run"), runner="local", progress=False).ok
+    # a part of this stage that crashed before its commit, and a file someone else put there
+    (data / "part-0123abcd.parquet").write_bytes(b"left by a crash before the commit")
+    (data / "notes.parquet").write_bytes(b"not ours: kept")
+    wf = load_workflow(write_workflow(WF.replace("SINK", str(data)).replace("seed: 5", "seed: 6")))
     result = run_workflow(wf, out=str(tmp_path / "run"), runner="local", progress=False)
+    # the orphan goes (seed 6's parts replace seed 5's under the same part names); the stranger's stays
     assert result.ok and result.plan.get("out").result["orphans_removed"] == 1
-    assert (data / "notes.parquet").exists() and not (data / "part-orphan.parquet").exists()
+    assert (data / "notes.parquet").exists() and not (data / "part-0123abcd.parquet").exists()
+    assert {e.episode_id for e in read_sink(data)} == {e.episode_id for e in expected_synthetic(12, seed=6)}
 
 
 @dataclass(frozen=True)

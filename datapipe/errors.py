@@ -1,0 +1,31 @@
+"""One base for bad input: :class:`DatapipeError`.
+
+A workflow, an argument, a config value or a dataset that is wrong raises a subclass of
+:class:`DatapipeError` whose message names the file, stage, field or value. The command line
+turns these into a one-line message and exit code 2; any other exception is a bug in datapipe
+or in a stage: exit code 1, with the traceback printed (and, for a run, saved in the run
+directory).
+"""
+
+from __future__ import annotations
+
+
+class DatapipeError(ValueError):
+    """Bad input (workflow, arguments, dataset, config): the message says what and where."""
+
+
+def is_bad_input(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) is bad input rather than a bug.
+
+    The episode schema's version error lives in ``schemas`` (which imports nothing of datapipe),
+    so it is recognised here by type.
+    """
+    from schemas.episode import SchemaVersionError
+
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, (DatapipeError, SchemaVersionError)):
+            return True
+        exc = exc.__cause__
+        seen += 1
+    return False
