@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks import audit_scaling, engine_overhead, hand_pose, sim_generation, stream_throughput
+from benchmarks import (
+    audit_scaling,
+    engine_overhead,
+    hand_pose,
+    sim_generation,
+    stream_throughput,
+    video_ingest,
+)
 
 BENCHMARKS = {"engine_overhead": engine_overhead.main, "stream_throughput": stream_throughput.main,
-              "sim_generation": sim_generation.main, "hand_pose": hand_pose.main, "audit": audit_scaling.main}
+              "sim_generation": sim_generation.main, "hand_pose": hand_pose.main, "audit": audit_scaling.main,
+              "video_ingest": video_ingest.main}
 
 
 def main() -> None:

@@ -144,12 +144,13 @@ class CameraStream:
             raise RecordError(f"camera encoding {encoding!r} is not one of {CAMERA_ENCODINGS}")
         return cls(encoding=encoding, width=w, height=h, n_frames=t, data=data)
 
-    def frames(self) -> np.ndarray:
-        """Decode to RGB ``uint8`` frames ``(n_frames, height, width, 3)``."""
+    def frames(self, strict: bool = False) -> np.ndarray:
+        """Decode to RGB ``uint8`` frames ``(n_frames, height, width, 3)``; ``strict`` stops at
+        the first decoding error instead of concealing it (``ValueError``)."""
         from datapipe import video
 
         if self.encoding == "mp4":
-            return video.decode_mp4(self.data[0], self.width, self.height)
+            return video.decode_mp4(self.data[0], self.width, self.height, strict=strict)
         return video.decode_jpeg(list(self.data))
 
 

@@ -120,6 +120,7 @@ class ShardStream:
             raise ValueError(f"cameras: {unknown} not in the dataset (it has {videos})")
         self.cameras = cams
         self._norm = self._normalizers()
+        self._episodes_by_shard  # read episodes.parquet now: a dataset without it is refused at open
 
     # -- configuration ----------------------------------------------------------------------
     def with_worker(self, worker: int, num_workers: int) -> ShardStream:

@@ -26,50 +26,99 @@ def _check_frames(frames: np.ndarray) -> np.ndarray:
     return frames
 
 
+class Mp4Writer:
+    """Encode RGB frames one at a time into an H.264 mp4 held in memory (constant memory in the
+    number of frames, apart from the encoded bytes). Every frame is timestamped at ``i / fps``
+    seconds; odd sizes are padded to even by edge replication (crop after decoding).
+
+    RGB is converted to yuv420p by OpenCV (fixed-point) and the encoder runs a fixed number of
+    threads, so that the output does not depend on the machine. (x264 was still seen to give other
+    bytes for the same frames now and then in processes where Ray runs; compare decoded frames,
+    or the bytes a stage produced, rather than bytes of two encodes.)
+    """
+
+    def __init__(self, fps: float, crf: int = 23, preset: str = "veryfast"):
+        import av
+
+        self.fps, self.crf, self.preset = fps, crf, preset
+        self.buf = io.BytesIO()
+        self.container = av.open(self.buf, mode="w", format="mp4")
+        self.stream = None
+        self.size: tuple[int, int] | None = None  # (height, width) of the frames given
+        self.n_frames = 0
+
+    def _open(self, h: int, w: int) -> None:
+        stream = self.container.add_stream(H264_CODEC, rate=Fraction(self.fps).limit_denominator(1001))
+        stream.width, stream.height = w + w % 2, h + h % 2
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": str(self.crf), "preset": self.preset}
+        stream.codec_context.thread_count = ENCODER_THREADS
+        self.stream, self.size = stream, (h, w)
+
+    def add(self, frame_rgb: np.ndarray) -> None:
+        """Encode one RGB ``uint8`` frame ``(H, W, 3)`` (every frame of the same size)."""
+        import av
+        import cv2
+
+        frame_rgb = np.asarray(frame_rgb)
+        if frame_rgb.dtype != np.uint8 or frame_rgb.ndim != 3 or frame_rgb.shape[-1] != 3:
+            raise ValueError(f"a camera frame must be uint8 (H, W, 3) RGB, got {frame_rgb.dtype} {frame_rgb.shape}")
+        h, w = frame_rgb.shape[:2]
+        if self.stream is None:
+            self._open(h, w)
+        elif (h, w) != self.size:
+            raise ValueError(f"frame {self.n_frames} is {w}x{h}, the first was {self.size[1]}x{self.size[0]}")
+        if h % 2 or w % 2:
+            frame_rgb = np.pad(frame_rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+        yuv = cv2.cvtColor(np.ascontiguousarray(frame_rgb), cv2.COLOR_RGB2YUV_I420)
+        for packet in self.stream.encode(av.VideoFrame.from_ndarray(yuv, format="yuv420p")):
+            self.container.mux(packet)
+        self.n_frames += 1
+
+    def close(self) -> bytes:
+        """Flush the encoder; return the mp4 file's bytes."""
+        if self.stream is None:
+            self.container.close()
+            raise ValueError("camera frames are empty (T = 0)")
+        for packet in self.stream.encode():
+            self.container.mux(packet)
+        self.container.close()
+        return self.buf.getvalue()
+
+
 def encode_mp4(frames: np.ndarray, fps: float, crf: int = 23, preset: str = "veryfast") -> bytes:
-    """Encode RGB frames ``(T, H, W, 3)`` into an H.264 mp4 file held in memory.
+    """Encode RGB frames ``(T, H, W, 3)`` into an H.264 mp4 file held in memory (:class:`Mp4Writer`).
 
     ``crf`` is x264's constant rate factor (0 = lossless, 23 = default, 51 = worst).
     Every frame is timestamped at ``i / fps`` seconds. Odd sizes are padded to even.
     """
-    import av
-    import cv2
-
     frames = _check_frames(frames)
-    t, h, w, _ = frames.shape
-    pad_h, pad_w = h % 2, w % 2
-    if pad_h or pad_w:
-        frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-    buf = io.BytesIO()
-    rate = Fraction(fps).limit_denominator(1001)
-    with av.open(buf, mode="w", format="mp4") as container:
-        stream = container.add_stream(H264_CODEC, rate=rate)
-        stream.width, stream.height = w + pad_w, h + pad_h
-        stream.pix_fmt = "yuv420p"
-        # a fixed thread count: x264's output depends on it, and the same frames must give the same
-        # bytes in every process (Ray workers see other CPU counts than the driver)
-        stream.options = {"crf": str(crf), "preset": preset}
-        stream.codec_context.thread_count = ENCODER_THREADS
-        for frame_rgb in frames:
-            # converted to yuv420p by OpenCV (fixed-point, bit-exact), not by FFmpeg's swscale, whose
-            # output for the same frames varies now and then; runs must give the same bytes
-            yuv = cv2.cvtColor(np.ascontiguousarray(frame_rgb), cv2.COLOR_RGB2YUV_I420)
-            frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return buf.getvalue()
+    writer = Mp4Writer(fps, crf, preset)
+    for frame in frames:
+        writer.add(frame)
+    return writer.close()
 
 
-def decode_mp4(data: bytes, width: int | None = None, height: int | None = None) -> np.ndarray:
-    """Decode an mp4 held in memory to RGB frames ``(T, H, W, 3)``, cropped to ``width``x``height``."""
+STRICT_DECODE = {"err_detect": "explode+crccheck+bitstream+buffer"}
+
+
+def decode_mp4(data: bytes, width: int | None = None, height: int | None = None, strict: bool = False) -> np.ndarray:
+    """Decode an mp4 held in memory to RGB frames ``(T, H, W, 3)``, cropped to ``width``x``height``.
+
+    ``strict``: stop at the first error the decoder detects instead of concealing it (to verify
+    data; damage that breaks no syntax still decodes, only checksums find all of it). Errors
+    raise ``ValueError``."""
     import av
 
     frames = []
     try:
         with av.open(io.BytesIO(data), mode="r") as container:
-            for frame in container.decode(video=0):
+            if not container.streams.video:
+                raise ValueError("mp4 holds no video stream")
+            stream = container.streams.video[0]
+            if strict:
+                stream.codec_context.options = dict(STRICT_DECODE)
+            for frame in container.decode(stream):
                 frames.append(frame.to_ndarray(format="rgb24"))
     except av.error.FFmpegError as exc:  # damaged bytes: a ValueError like every other decode error
         raise ValueError(f"mp4 cannot be decoded ({exc})") from None

@@ -90,7 +90,7 @@ class Auditor:
         frames = {}
         for cam, stream in ep.cameras.items():
             try:
-                f = stream.frames()
+                f = stream.frames(strict=True)
             except Exception as exc:  # the decoder's own error types
                 self.add_finding(Finding("damaged_video", "error", [ep.episode_id],
                                          f"{where}.{cam}.mp4: cannot decode ({type(exc).__name__}: {exc})"))

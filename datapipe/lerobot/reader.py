@@ -196,7 +196,7 @@ class LeRobotReader:
         if start == 0.0 and h % 2 == 0 and w % 2 == 0 and self._frame_count(data) == length:
             if verify:  # every frame decodes, and there is one per step
                 try:
-                    n = len(video.decode_mp4(data, w, h))
+                    n = len(video.decode_mp4(data, w, h, strict=True))
                 except ValueError as exc:
                     raise LeRobotReadError(f"{self.uri}/{path}: {exc}") from None
                 if n != length:

@@ -309,7 +309,9 @@ def _ray_error_text(exc: BaseException) -> tuple[str | None, str, bool]:
         if isinstance(cause, StageSetupError):
             return cause.stage_id, cause.detail, cause.bad_input
         if isinstance(cause, StaleRunError):  # fenced out by a newer run: say so, not Ray's retries
-            return None, next((str(a) for a in cause.args if isinstance(a, str)), "a newer run took over"), False
+            original = getattr(cause, "cause", None)  # Ray's task error keeps the raised one here
+            text = str(original) if isinstance(original, StaleRunError) else str(cause).strip().splitlines()[-1]
+            return None, text, False
     for cause in reversed(chain):
         lines = [ln for ln in str(cause).strip().splitlines() if ln.strip()]
         if lines:

@@ -126,7 +126,7 @@ def read_meta(members: Mapping[str, bytes], where: str) -> dict[str, Any]:
         raise SampleError(f"{where}: sample has no {META} member")
     try:
         return json.loads(members[META])
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise SampleError(f"{where}.{META}: not valid JSON: {exc}") from exc
 
 
@@ -146,8 +146,8 @@ def members_episode(members: Mapping[str, bytes], where: str) -> Episode:
                 raise SampleError(f"{where}.{member}: member missing")
             try:
                 steps[name] = npy_array(members[member])
-            except (ValueError, EOFError, OSError) as exc:
-                raise SampleError(f"{where}.{member}: not a valid .npy: {exc}") from exc
+            except Exception as exc:  # numpy raises several types for a damaged header
+                raise SampleError(f"{where}.{member}: not a valid .npy: {type(exc).__name__}: {exc}") from exc
         cameras = {}
         for name, spec in meta["cameras"].items():
             member = f"{name}.mp4"

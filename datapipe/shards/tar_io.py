@@ -147,7 +147,7 @@ def iter_samples(stream: IO[bytes], shard: str, wanted: Any = None) -> Iterator[
                 member_name = None
     except ShardError:
         raise
-    except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
+    except Exception as exc:  # tarfile raises many types for damaged headers
         raise ShardError(shard, member_name or (f"after {current}" if current else None),
                          f"truncated or corrupted tar ({type(exc).__name__}: {exc})") from exc
     if current is not None:

@@ -84,7 +84,7 @@ def _episode_table(ds: ShardDataset, report: ValidationReport) -> dict[str, dict
 def _check_videos(ep: Episode, where: str) -> str | None:
     for cam, stream in ep.cameras.items():
         try:
-            n = len(stream.frames())
+            n = len(stream.frames(strict=True))
         except Exception as exc:  # the decoder's own error types
             return f"{where}.{cam}.mp4: cannot decode ({type(exc).__name__}: {exc})"
         if n != ep.length:

@@ -7,7 +7,9 @@ each output time ``k / fps``, the last decoded frame at or before it.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -25,35 +27,86 @@ class DecodedVideo:
     fps: float  # the stream's average rate
 
 
-def decode_video(data: bytes, name: str, max_side: int | None = None) -> DecodedVideo:
-    """Every frame of a video file held in memory (downscaled so the longer side is at most
-    ``max_side`` pixels, if given)."""
-    import av
+def _scaled(img: np.ndarray, max_side: int | None) -> np.ndarray:
     import cv2
 
-    frames, times = [], []
+    if max_side and max(img.shape[:2]) > max_side:
+        k = max_side / max(img.shape[:2])
+        size = (int(round(img.shape[1] * k)) // 2 * 2, int(round(img.shape[0] * k)) // 2 * 2)
+        img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+    return img
+
+
+def stream_video(source: Any, name: str, max_side: int | None = None
+                 ) -> tuple[float, Iterator[tuple[float, np.ndarray]]]:
+    """Open a video (bytes, or a seekable binary file) and decode it lazily, one frame at a time.
+
+    Returns the stream's average rate (Hz) and an iterator of ``(seconds since the first frame,
+    RGB frame (H, W, 3) uint8)``, downscaled so the longer side is at most ``max_side`` pixels.
+    Memory stays that of one frame whatever the file's length. Errors (no video stream, a
+    truncated or corrupted file) raise :class:`VideoReadError` naming ``name``.
+    """
+    import av
+
     try:
-        with av.open(io.BytesIO(data)) as container:
-            if not container.streams.video:
-                raise VideoReadError(f"{name}: no video stream")
-            stream = container.streams.video[0]
-            fps = float(stream.average_rate or 30)
-            for frame in container.decode(stream):
-                img = frame.to_ndarray(format="rgb24")
-                if max_side and max(img.shape[:2]) > max_side:
-                    s = max_side / max(img.shape[:2])
-                    img = cv2.resize(img, (int(round(img.shape[1] * s)) // 2 * 2, int(round(img.shape[0] * s)) // 2 * 2),
-                                     interpolation=cv2.INTER_AREA)
-                frames.append(img)
-                times.append(float(frame.time) if frame.time is not None else len(times) / fps)
-    except VideoReadError:
-        raise
+        container = av.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
     except Exception as exc:  # PyAV raises several error types for broken files
-        raise VideoReadError(f"{name}: cannot decode ({type(exc).__name__}: {exc})") from exc
-    if not frames:
-        raise VideoReadError(f"{name}: no frames could be decoded (truncated or empty)")
-    t = np.asarray(times)
-    return DecodedVideo(np.stack(frames), t - t[0], fps)
+        raise VideoReadError(f"{name}: cannot open ({type(exc).__name__}: {exc})") from exc
+    if not container.streams.video:
+        container.close()
+        raise VideoReadError(f"{name}: no video stream")
+    stream = container.streams.video[0]
+    fps = float(stream.average_rate or 30)
+
+    def frames() -> Iterator[tuple[float, np.ndarray]]:
+        t0, n = None, 0
+        try:
+            for frame in container.decode(stream):
+                t = float(frame.time) if frame.time is not None else n / fps
+                t0 = t if t0 is None else t0
+                n += 1
+                yield t - t0, _scaled(frame.to_ndarray(format="rgb24"), max_side)
+        except VideoReadError:
+            raise
+        except Exception as exc:
+            raise VideoReadError(f"{name}: cannot decode after {n} frames ({type(exc).__name__}: {exc})") from exc
+        finally:
+            container.close()
+        if n == 0:
+            raise VideoReadError(f"{name}: no frames could be decoded (truncated or empty)")
+
+    return fps, frames()
+
+
+def resample_stream(frames: Iterator[tuple[float, np.ndarray]], fps_in: float, fps_out: float | None
+                    ) -> Iterator[tuple[float, np.ndarray]]:
+    """``frames`` at ``fps_out`` (None: unchanged), as a stream: for each time ``k / fps_out`` the
+    last frame at or before it (as :func:`resample` does for a decoded video)."""
+    if not fps_out or abs(fps_out - fps_in) < 1e-6:
+        yield from frames
+        return
+    k, prev, prev_t = 0, None, 0.0
+    for t, img in frames:
+        if prev is not None:
+            while k / fps_out + 1e-6 < t:
+                yield k / fps_out, prev
+                k += 1
+        prev, prev_t = img, t
+    if prev is not None:
+        while k <= prev_t * fps_out + 1e-9:
+            yield k / fps_out, prev
+            k += 1
+
+
+def decode_video(data: bytes, name: str, max_side: int | None = None) -> DecodedVideo:
+    """Every frame of a video file held in memory (downscaled so the longer side is at most
+    ``max_side`` pixels, if given). For long files use :func:`stream_video`."""
+    fps, frames = stream_video(data, name, max_side)
+    times, images = [], []
+    for t, img in frames:
+        times.append(t)
+        images.append(img)
+    return DecodedVideo(np.stack(images), np.asarray(times), fps)
 
 
 def resample(video: DecodedVideo, fps: float | None) -> DecodedVideo:

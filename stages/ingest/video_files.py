@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import glob
 import posixpath
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,9 +14,18 @@ from datapipe.config import check
 from datapipe.records import CameraStream, Embodiment, Episode, Source, make_episode_id
 from datapipe.stage import Resources, SourceStage
 from datapipe.storage import resolve
-from stages.ego.video_io import activity_spans, clip_spans, decode_video, resample
+from datapipe.video import Mp4Writer
+from stages.ego.video_io import (
+    VideoReadError,
+    activity_spans,
+    clip_spans,
+    resample_stream,
+    stream_video,
+)
 
 CAMERA = "ego"
+CLIP_CRF = 4  # x264 CRF of the clips (near lossless: they are decoded again for hand tracking)
+ACTIVITY_CHUNK = 32  # sampled frames per hand-tracker call in the activity pass
 
 
 @dataclass(frozen=True)
@@ -60,8 +69,8 @@ def expand_glob(pattern: str) -> list[str]:
 
 class VideoFiles(SourceStage):
     """Decode video files (PyAV) into clips of fixed length or spans of continuous hand activity,
-    optionally resampled; an unreadable or truncated file is quarantined with the reason and the
-    run goes on."""
+    optionally resampled, as a stream (memory does not grow with the file's length); an unreadable
+    or truncated file is quarantined with the reason and the run goes on."""
 
     name = "ingest.video_files"
     version = "1"
@@ -74,46 +83,122 @@ class VideoFiles(SourceStage):
             raise FileNotFoundError(f"no video files match {list(self.config.paths)}")
         return files
 
-    def _spans(self, frames: np.ndarray, fps: float) -> list[tuple[int, int]]:
+    def _frames(self, shard: str) -> tuple[float, Iterator[tuple[float, np.ndarray]]]:
+        """The file's frames as a stream, resampled: ``(fps, iterator of (time s, frame))``."""
         c = self.config
-        if c.split == "fixed":
-            return clip_spans(len(frames), fps, c.clip_seconds, c.min_clip_seconds)
+        loc = resolve(shard)
+        try:
+            f = loc.fs.open_input_file(loc.path)
+        except OSError as exc:
+            raise VideoReadError(f"{shard}: cannot open ({exc})") from None
+        fps, frames = stream_video(f, shard, c.max_side or None)
+        out_fps = c.fps or fps
+        return out_fps, resample_stream(frames, fps, c.fps or None)
+
+    def _activity_spans(self, shard: str) -> list[tuple[int, int]]:
+        """First pass (streamed): ``[start, stop)`` frame spans of hand activity, cut at
+        ``clip_seconds``, from MediaPipe on every ``activity_stride``-th frame."""
         from stages.ego.hands import HandTracker
 
-        sampled = np.arange(0, len(frames), c.activity_stride)
+        c = self.config
+        fps, frames = self._frames(shard)
         tracker = HandTracker(model_complexity=0)
-        tracks = tracker.track(frames[sampled])
-        tracker.close()
-        seen = np.zeros(len(frames), bool)
-        hit = np.any([t.present for t in tracks.values()], axis=0)
-        for i, s in enumerate(sampled):
-            seen[s:s + c.activity_stride] = hit[i]
+        hits: list[bool] = []
+        chunk: list[np.ndarray] = []
+        n = 0
+
+        def flush() -> None:
+            if chunk:  # the tracker keeps its state across calls: one video, tracked in pieces
+                tracks = tracker.track(np.stack(chunk))
+                hits.extend(np.any([t.present for t in tracks.values()], axis=0).tolist())
+                chunk.clear()
+
+        try:
+            for i, (_, img) in enumerate(frames):
+                n = i + 1
+                if i % c.activity_stride == 0:
+                    chunk.append(img)
+                    if len(chunk) == ACTIVITY_CHUNK:
+                        flush()
+            flush()
+        finally:
+            tracker.close()
+        seen = np.zeros(n, bool)
+        for k, hit in enumerate(hits):
+            seen[k * c.activity_stride:(k + 1) * c.activity_stride] = hit
         spans = []
         for a, b in activity_spans(seen, fps, c.min_clip_seconds, c.activity_gap_seconds):
             spans += [(a + x, a + y) for x, y in clip_spans(b - a, fps, c.clip_seconds, c.min_clip_seconds)]
         return spans
 
     def read(self, shard: str) -> Iterable[Episode]:
+        """Clips of one file, decoded and encoded as a stream: memory holds one frame and the
+        encoded clip, whatever the file's length."""
         c = self.config
-        data = resolve(shard).read_bytes()
-        video = resample(decode_video(data, shard, c.max_side or None), c.fps or None)
-        for start, stop in self._spans(video.frames, video.fps):
-            frames = video.frames[start:stop]
-            T = len(frames)
-            t0 = float(video.times[start])
-            span = f"t={t0:.3f}-{float(video.times[stop - 1]):.3f}s@{video.fps:g}fps"
-            yield Episode(
-                episode_id=make_episode_id(shard, span, self.version),
-                source=Source(kind="ego_video", uri=shard, span=span),
-                embodiment=Embodiment(robot="human_hands"),
-                task=(c.task,),
-                fps=video.fps,
-                steps={"timestamp": video.times[start:stop] - t0,
-                       "observation.state": np.zeros((T, 0), np.float32),
-                       "action": np.zeros((T, 0), np.float32),
-                       "is_intervention": np.zeros(T, bool), "reward": np.zeros(T, np.float32)},
-                cameras={CAMERA: CameraStream.from_frames(frames, video.fps, quality=92)},
-                meta={"video": {"uri": shard, "clip_start_s": round(t0, 6), "frames": T,
-                                "width": int(frames.shape[2]), "height": int(frames.shape[1]),
-                                "fps": video.fps}},
-            )
+        spans = self._activity_spans(shard) if c.split == "hand_activity" else None
+        fps, frames = self._frames(shard)
+        size = max(1, int(round(c.clip_seconds * fps))) if c.clip_seconds > 0 else None
+        clip: _Clip | None = None
+        p = 0  # the next activity span
+        for i, (t, img) in enumerate(frames):
+            if spans is not None:
+                while p < len(spans) and spans[p][1] <= i:
+                    p += 1
+                if p == len(spans):
+                    break
+                if i < spans[p][0]:
+                    continue
+            if clip is None:
+                clip = _Clip(fps)
+            clip.add(t, img)
+            done = (i == spans[p][1] - 1) if spans is not None else (size is not None and clip.n == size)
+            if done:
+                yield self._episode(shard, clip)
+                clip = None
+        if clip is not None and clip.n / fps >= c.min_clip_seconds:
+            yield self._episode(shard, clip)
+
+    def _episode(self, shard: str, clip: _Clip) -> Episode:
+        c = self.config
+        times = np.asarray(clip.times)
+        T, t0 = len(times), float(times[0])
+        span = f"t={t0:.3f}-{float(times[-1]):.3f}s@{clip.fps:g}fps"
+        h, w = clip.size
+        return Episode(
+            episode_id=make_episode_id(shard, span, self.version),
+            source=Source(kind="ego_video", uri=shard, span=span),
+            embodiment=Embodiment(robot="human_hands"),
+            task=(c.task,),
+            fps=clip.fps,
+            steps={"timestamp": times - t0,
+                   "observation.state": np.zeros((T, 0), np.float32),
+                   "action": np.zeros((T, 0), np.float32),
+                   "is_intervention": np.zeros(T, bool), "reward": np.zeros(T, np.float32)},
+            cameras={CAMERA: CameraStream(encoding="mp4", width=w, height=h, n_frames=T, data=(clip.close(),))},
+            meta={"video": {"uri": shard, "clip_start_s": round(t0, 6), "frames": T, "width": w, "height": h,
+                            "fps": clip.fps}},
+        )
+
+
+class _Clip:
+    """One clip being cut: its frames' times, and the frames encoded as they come."""
+
+    def __init__(self, fps: float):
+        self.fps = fps
+        self.times: list[float] = []
+        self.writer = Mp4Writer(fps, crf=CLIP_CRF)
+
+    @property
+    def n(self) -> int:
+        return len(self.times)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.writer.size
+
+    def add(self, t: float, img: np.ndarray) -> None:
+        self.times.append(t)
+        self.writer.add(img)
+
+    def close(self) -> bytes:
+        return self.writer.close()

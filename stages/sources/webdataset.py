@@ -19,6 +19,8 @@ class WebDatasetSourceConfig:
     path: str
     # which episodes: all, train or val
     split: str = "all"
+    # decode every video frame, so a damaged video is quarantined here rather than copied on
+    verify_videos: bool = True
 
     def __post_init__(self) -> None:
         check(self.split in ("all", "train", "val"), "split", f"must be all, train or val, got {self.split!r}")
@@ -51,6 +53,16 @@ class WebDatasetSource(SourceStage):
                                                     f"(damaged); not copied"))
                 continue
             try:
-                yield members_episode(members, where)
+                ep = members_episode(members, where)
+                if self.config.verify_videos:
+                    for cam, stream in ep.cameras.items():
+                        try:
+                            n = len(stream.frames(strict=True))
+                        except ValueError as exc:
+                            raise SampleError(f"{where}.{cam}.mp4: cannot decode: {exc}") from None
+                        if n != ep.length:
+                            raise SampleError(f"{where}.{cam}.mp4: {n} frames for {ep.length} steps")
             except SampleError as exc:
                 yield Unreadable(where, exc)
+                continue
+            yield ep

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from datapipe.cli import main
-from datapipe.rundir import RunDir
 from datapipe.run import run_workflow
+from datapipe.rundir import RunDir
 from datapipe.workflow import load_workflow
 from tests.helpers import read_sink
 

@@ -9,9 +9,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from datapipe.record_arrow import episode_to_row, episodes_to_table, row_to_episode, table_to_episodes
+from datapipe.record_arrow import (
+    episode_to_row,
+    episodes_to_table,
+    row_to_episode,
+    table_to_episodes,
+)
 from datapipe.records import CameraStream, Episode, RecordError, make_episode_id
-from schemas.episode import EPISODE_SCHEMA, EPISODE_SCHEMA_VERSION, SchemaVersionError, check_schema_version
+from schemas.episode import (
+    EPISODE_SCHEMA,
+    EPISODE_SCHEMA_VERSION,
+    SchemaVersionError,
+    check_schema_version,
+)
 from stages.sources.synthetic_data import synthetic_episode
 
 

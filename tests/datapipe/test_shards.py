@@ -18,7 +18,7 @@ from datapipe.shards.writer import split_of
 from datapipe.storage import resolve
 from datapipe.stream import ShardStream
 from datapipe.workflow import parse_workflow
-from tests.helpers import read_sink, expected_synthetic, synthetic_raw_frames
+from tests.helpers import expected_synthetic, read_sink, synthetic_raw_frames
 
 N, SEED = 24, 4
 SYN = {"episodes": N, "episodes_per_shard": 6, "seed": SEED, "min_length": 6, "max_length": 14,

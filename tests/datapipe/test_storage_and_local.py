@@ -91,8 +91,9 @@ class _CountSetups(Transform):
 def test_setup_runs_once_per_process_and_lineage_is_appended(write_workflow, tmp_path):
     registry = default_registry().copy()
     registry.register("test.count_setups", _CountSetups)
-    from datapipe.workflow import parse_workflow
     import yaml
+
+    from datapipe.workflow import parse_workflow
 
     doc = yaml.safe_load("""
     name: setups

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from stages.curation.expressions import ExpressionError, compile_expression, episode_namespace, evaluate
+from stages.curation.expressions import (
+    ExpressionError,
+    compile_expression,
+    episode_namespace,
+    evaluate,
+)
 from stages.curation.filter_expr import FilterExpr, FilterExprConfig
 from stages.sources.synthetic import SyntheticConfig, SyntheticSource
 from stages.sources.synthetic_data import synthetic_episode
