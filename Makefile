@@ -7,7 +7,7 @@ export RAY_USAGE_STATS_ENABLED ?= 0
 export RAY_AUTH_MODE ?= disabled
 export MUJOCO_GL ?= egl
 
-.PHONY: install demo test test-fast bench clean lerobot-venv browser
+.PHONY: install demo test test-fast lint bench clean lerobot-venv browser
 
 # A separate venv with LeRobot 0.4.4 (format v3.0, Python 3.11), used only by the test that checks
 # LeRobot's own LeRobotDataset loads datapipe's exports. Several GB; built once.
@@ -47,7 +47,11 @@ browser:
 demo: install
 	$(VENV)/bin/datapipe run workflows/demo.yaml
 
-test: install
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: install lint
 	@$(MAKE) --no-print-directory lerobot-venv || echo "warning: the LeRobot venv could not be built; its test will be skipped"
 	@$(MAKE) --no-print-directory browser || echo "warning: Chromium could not be installed; the report screenshot test will be skipped"
 	$(PY) -m pytest -ra

@@ -13,9 +13,14 @@ from benchmarks import (
     video_ingest,
 )
 
-BENCHMARKS = {"engine_overhead": engine_overhead.main, "stream_throughput": stream_throughput.main,
-              "sim_generation": sim_generation.main, "hand_pose": hand_pose.main, "audit": audit_scaling.main,
-              "video_ingest": video_ingest.main}
+BENCHMARKS = {
+    "engine_overhead": engine_overhead.main,
+    "stream_throughput": stream_throughput.main,
+    "sim_generation": sim_generation.main,
+    "hand_pose": hand_pose.main,
+    "audit": audit_scaling.main,
+    "video_ingest": video_ingest.main,
+}
 
 
 def main() -> None:

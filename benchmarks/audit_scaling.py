@@ -35,10 +35,12 @@ def _write(root: Path, copies: int) -> int:
 def _audit(root: Path, out: Path) -> tuple[float, float]:
     # VmHWM (peak resident set of this process image), not ru_maxrss, which survives exec and
     # would report the parent's size when the parent is large
-    code = ("import sys; from datapipe.cli import main; "
-            f"rc = main(['audit', {str(root)!r}, '--out', {str(out)!r}, '--no-progress']); "
-            "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]; "
-            "print('PEAK', hwm); sys.exit(rc)")
+    code = (
+        "import sys; from datapipe.cli import main; "
+        f"rc = main(['audit', {str(root)!r}, '--out', {str(out)!r}, '--no-progress']); "
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]; "
+        "print('PEAK', hwm); sys.exit(rc)"
+    )
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
@@ -53,9 +55,12 @@ def main() -> None:
         large_frames = _write(tmp / "x10", 10)
         t1, m1 = _audit(tmp / "x1", tmp / "a1")
         t10, m10 = _audit(tmp / "x10", tmp / "a10")
-        print(f"audit: {EPISODES} episodes ({small_frames} frames) {small_frames / t1:.0f} frames/s, peak {m1:.0f} MiB; "
-              f"10x ({large_frames} frames) {large_frames / t10:.0f} frames/s, peak {m10:.0f} MiB "
-              f"(memory ratio {m10 / m1:.2f}; target: no growth)", flush=True)
+        print(
+            f"audit: {EPISODES} episodes ({small_frames} frames) {small_frames / t1:.0f} frames/s, peak {m1:.0f} MiB; "
+            f"10x ({large_frames} frames) {large_frames / t10:.0f} frames/s, peak {m10:.0f} MiB "
+            f"(memory ratio {m10 / m1:.2f}; target: no growth)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

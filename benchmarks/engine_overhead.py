@@ -30,15 +30,19 @@ PER_SHARD = 20
 
 def _workflow(tmp: Path, uses: str, params: str, episodes: int) -> Path:
     body = "\n".join(
-        f"  - {{id: s{i}, uses: {uses}, needs: [{'src' if i == 0 else f's{i - 1}'}]{params}}}"
-        for i in range(STAGES))
-    text = textwrap.dedent(f"""\
+        f"  - {{id: s{i}, uses: {uses}, needs: [{'src' if i == 0 else f's{i - 1}'}]{params}}}" for i in range(STAGES)
+    )
+    text = (
+        textwrap.dedent(f"""\
         name: bench
         defaults: {{batch_size: 20}}
         stages:
           - {{id: src, uses: source.synthetic, with: {{episodes: {episodes}, episodes_per_shard: {PER_SHARD},
               min_length: 20, max_length: 20}}}}
-        """) + body + f"\n  - {{id: out, uses: sink.parquet, needs: [s{STAGES - 1}], with: {{path: {tmp}/dp_out}}}}\n"
+        """)
+        + body
+        + f"\n  - {{id: out, uses: sink.parquet, needs: [s{STAGES - 1}], with: {{path: {tmp}/dp_out}}}}\n"
+    )
     path = tmp / f"{uses}.yaml"
     path.write_text(text)
     return path
@@ -62,8 +66,9 @@ def _run_plain(tmp: Path, sleep_ms: float, episodes: int) -> float:
     from datapipe.record_arrow import episodes_to_table
     from stages.sources.synthetic import SyntheticConfig, SyntheticSource
 
-    source = SyntheticSource(SyntheticConfig(episodes=episodes, episodes_per_shard=PER_SHARD,
-                                             min_length=20, max_length=20))
+    source = SyntheticSource(
+        SyntheticConfig(episodes=episodes, episodes_per_shard=PER_SHARD, min_length=20, max_length=20)
+    )
 
     def generate(batch: pa.Table) -> pa.Table:
         return episodes_to_table(e for shard in batch.column("shard").to_pylist() for e in source.read(shard))
@@ -104,9 +109,11 @@ def main() -> None:
                 plain.append(_run_plain(tmp, sleep_ms, n))
                 ours.append(_run_datapipe(tmp, uses, params, n))
             p, o = statistics.median(plain), statistics.median(ours)
-            print(f"engine overhead, {n} episodes x {STAGES} {label}: datapipe {o:.1f} ep/s, "
-                  f"plain ray.data {p:.1f} ep/s (medians of {REPEATS}), ratio {o / p:.2f} (target >= 0.90)",
-                  flush=True)
+            print(
+                f"engine overhead, {n} episodes x {STAGES} {label}: datapipe {o:.1f} ep/s, "
+                f"plain ray.data {p:.1f} ep/s (medians of {REPEATS}), ratio {o / p:.2f} (target >= 0.90)",
+                flush=True,
+            )
     if started_ray:
         import ray
 

@@ -95,12 +95,18 @@ def main() -> None:
             ray.kill(w)
     if started_ray:
         ray.shutdown()
-    print(f"hand pose (MediaPipe, 480 px): plain loop {plain:.1f} frames/s (one core), Ray 1 worker "
-          f"{results[1]:.1f} frames/s ({results[1] / plain:.2f}x), 2 workers {results[2]:.1f} frames/s "
-          f"({results[2] / plain:.2f}x the plain loop; target >= 1.70; {os.cpu_count()} cores)", flush=True)
+    print(
+        f"hand pose (MediaPipe, 480 px): plain loop {plain:.1f} frames/s (one core), Ray 1 worker "
+        f"{results[1]:.1f} frames/s ({results[1] / plain:.2f}x), 2 workers {results[2]:.1f} frames/s "
+        f"({results[2] / plain:.2f}x the plain loop; target >= 1.70; {os.cpu_count()} cores)",
+        flush=True,
+    )
     arm_ms, dex_ms = _retarget_cost()
-    print(f"retargeting: arm + gripper {arm_ms:.2f} ms/frame (PnP, IK, replay checks), dexterous hand "
-          f"{dex_ms:.2f} ms/frame (20 joints)", flush=True)
+    print(
+        f"retargeting: arm + gripper {arm_ms:.2f} ms/frame (PnP, IK, replay checks), dexterous hand "
+        f"{dex_ms:.2f} ms/frame (20 joints)",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

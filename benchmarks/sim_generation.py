@@ -44,8 +44,11 @@ def _overhead() -> None:
     mujoco.mj_step(model, data, nstep=steps)
     bare = steps / (time.perf_counter() - started)
     ours = steps / elapsed
-    print(f"sim generator: {ours:.0f} physics steps/s (expert, IK, recording, scene build) vs bare mj_step "
-          f"{bare:.0f} steps/s on the same model: ratio {ours / bare:.2f}", flush=True)
+    print(
+        f"sim generator: {ours:.0f} physics steps/s (expert, IK, recording, scene build) vs bare mj_step "
+        f"{bare:.0f} steps/s on the same model: ratio {ours / bare:.2f}",
+        flush=True,
+    )
 
 
 def _episodes_per_minute() -> None:
@@ -62,8 +65,11 @@ def _episodes_per_minute() -> None:
             rgen.episode(run, render=True)
             kept += 1
     rendered = kept / (time.perf_counter() - started) * 60
-    print(f"sim episodes per minute per core (pick_place): {plain:.1f} without rendering, {rendered:.1f} with 2 "
-          f"cameras at 128x128 (ratio {rendered / plain:.3f})", flush=True)
+    print(
+        f"sim episodes per minute per core (pick_place): {plain:.1f} without rendering, {rendered:.1f} with 2 "
+        f"cameras at 128x128 (ratio {rendered / plain:.3f})",
+        flush=True,
+    )
 
 
 def _simulate_seeds(seeds: list[int]) -> int:
@@ -86,8 +92,11 @@ def _scaling() -> None:
     started = time.perf_counter()
     ray.get([task.remote(seeds[0::2]), task.remote(seeds[1::2])])
     two = len(seeds) / (time.perf_counter() - started)
-    print(f"sim scaling on Ray: 1 worker {one:.2f} episodes/s, 2 workers {two:.2f} episodes/s: "
-          f"speed-up {two / one:.2f}x (ideal 2.00 with 2 free cores; {os.cpu_count()} cores here)", flush=True)
+    print(
+        f"sim scaling on Ray: 1 worker {one:.2f} episodes/s, 2 workers {two:.2f} episodes/s: "
+        f"speed-up {two / one:.2f}x (ideal 2.00 with 2 free cores; {os.cpu_count()} cores here)",
+        flush=True,
+    )
     if started_ray:
         ray.shutdown()
 

@@ -30,12 +30,29 @@ def _write_dataset(tmp: Path) -> Path:
     from datapipe.run import run_workflow
     from datapipe.workflow import parse_workflow
 
-    doc = {"name": "bench_stream", "stages": [
-        {"id": "src", "uses": "source.synthetic", "with": {
-            "episodes": EPISODES, "episodes_per_shard": 10, "min_length": 40, "max_length": 80,
-            "cameras": ["front"], "image_size": [96, 96]}},
-        {"id": "out", "uses": "sink.webdataset", "needs": ["src"],
-         "with": {"path": str(tmp / "ds"), "shard_max_episodes": 20, "val_fraction": 0.0}}]}
+    doc = {
+        "name": "bench_stream",
+        "stages": [
+            {
+                "id": "src",
+                "uses": "source.synthetic",
+                "with": {
+                    "episodes": EPISODES,
+                    "episodes_per_shard": 10,
+                    "min_length": 40,
+                    "max_length": 80,
+                    "cameras": ["front"],
+                    "image_size": [96, 96],
+                },
+            },
+            {
+                "id": "out",
+                "uses": "sink.webdataset",
+                "needs": ["src"],
+                "with": {"path": str(tmp / "ds"), "shard_max_episodes": 20, "val_fraction": 0.0},
+            },
+        ],
+    }
     result = run_workflow(parse_workflow(doc, "bench.yaml"), out=str(tmp / "run"), runner="local", progress=False)
     assert result.ok, result.error
     return tmp / "ds"
@@ -58,13 +75,24 @@ def _plain(urls: list[str]) -> int:
             T = len(ts)
             for t in range(T):
                 idx = t + np.arange(HORIZON)
-                yield {"episode_id": meta["episode_id"], "frame_index": t, "timestamp": float(ts[t]),
-                       "task": s["task.txt"].decode(), "observation.state": state[t].copy(),
-                       "action": action[np.clip(idx, 0, T - 1)], "action_is_pad": idx >= T,
-                       "observation.images.front": frames[t].copy()}
+                yield {
+                    "episode_id": meta["episode_id"],
+                    "frame_index": t,
+                    "timestamp": float(ts[t]),
+                    "task": s["task.txt"].decode(),
+                    "observation.state": state[t].copy(),
+                    "action": action[np.clip(idx, 0, T - 1)],
+                    "action_is_pad": idx >= T,
+                    "observation.images.front": frames[t].copy(),
+                }
 
-    pipeline = wds.DataPipeline(wds.SimpleShardList(urls), wds.shuffle(100, initial=100),
-                                wds.tarfile_to_samples(), steps, wds.shuffle(BUFFER, initial=BUFFER))
+    pipeline = wds.DataPipeline(
+        wds.SimpleShardList(urls),
+        wds.shuffle(100, initial=100),
+        wds.tarfile_to_samples(),
+        steps,
+        wds.shuffle(BUFFER, initial=BUFFER),
+    )
     return sum(1 for _ in pipeline)
 
 
@@ -93,15 +121,21 @@ def main() -> None:
             plain.append(_timed(_plain, urls))
             ours.append(_timed(_ours, path))
         p, o = statistics.median(plain), statistics.median(ours)
-        print(f"stream throughput, {ds.manifest['frames']} samples (96x96 frames, {HORIZON}-step chunks, "
-              f"shuffle {BUFFER}): datapipe.stream {o:.0f} samples/s, plain webdataset {p:.0f} samples/s "
-              f"(medians of {REPEATS}), ratio {o / p:.2f} (target >= 1.00)", flush=True)
+        print(
+            f"stream throughput, {ds.manifest['frames']} samples (96x96 frames, {HORIZON}-step chunks, "
+            f"shuffle {BUFFER}): datapipe.stream {o:.0f} samples/s, plain webdataset {p:.0f} samples/s "
+            f"(medians of {REPEATS}), ratio {o / p:.2f} (target >= 1.00)",
+            flush=True,
+        )
         shard_bytes = sum(s["bytes"] for s in ds.shards())
         frames = ds.manifest["frames"]
         f = ds.features
         raw = frames * sum(int(np.prod(v["shape"])) * np.dtype(v["dtype"]).itemsize for v in f.values())
-        print(f"shard size: {shard_bytes / 2**20:.1f} MiB for {raw / 2**20:.1f} MiB of raw arrays and frames "
-              f"(ratio {shard_bytes / raw:.3f})", flush=True)
+        print(
+            f"shard size: {shard_bytes / 2**20:.1f} MiB for {raw / 2**20:.1f} MiB of raw arrays and frames "
+            f"(ratio {shard_bytes / raw:.3f})",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ def write_video(path: Path, seconds: float) -> None:
         for i in range(int(seconds * FPS)):
             img = base.copy()
             x, y = (i * 7) % (WIDTH - 120), (i * 3) % (HEIGHT - 120)
-            img[y:y + 120, x:x + 120] = 255
+            img[y : y + 120, x : x + 120] = 255
             for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
@@ -44,11 +44,13 @@ def write_video(path: Path, seconds: float) -> None:
 
 def ingest_peak(path: Path) -> tuple[int, float, float]:
     """(clips, seconds, peak MiB) of ``ingest.video_files`` over ``path`` in a fresh process."""
-    code = ("from stages.ingest.video_files import VideoFiles, VideoFilesConfig; "
-            f"stage = VideoFiles(VideoFilesConfig(paths=({str(path)!r},), clip_seconds=10.0)); "
-            f"n = sum(1 for _ in stage.read({str(path)!r})); "
-            "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]; "
-            "print('CLIPS', n, 'PEAK', hwm)")
+    code = (
+        "from stages.ingest.video_files import VideoFiles, VideoFilesConfig; "
+        f"stage = VideoFiles(VideoFilesConfig(paths=({str(path)!r},), clip_seconds=10.0)); "
+        f"n = sum(1 for _ in stage.read({str(path)!r})); "
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]; "
+        "print('CLIPS', n, 'PEAK', hwm)"
+    )
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
@@ -65,9 +67,12 @@ def main() -> None:
             results.append((minutes, path.stat().st_size, *ingest_peak(path)))
         base_peak = results[0][4]
         for minutes, size, clips, elapsed, peak in results:
-            print(f"video_ingest: {minutes:g} min 720p ({size / 2**20:.0f} MiB file) -> {clips} clips in "
-                  f"{elapsed:.0f} s, peak {peak:.0f} MiB (ratio {peak / base_peak:.2f} of the {MINUTES[0]:g}-min "
-                  f"file; target: within 1024 MiB, no growth)", flush=True)
+            print(
+                f"video_ingest: {minutes:g} min 720p ({size / 2**20:.0f} MiB file) -> {clips} clips in "
+                f"{elapsed:.0f} s, peak {peak:.0f} MiB (ratio {peak / base_peak:.2f} of the {MINUTES[0]:g}-min "
+                f"file; target: within 1024 MiB, no growth)",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -31,8 +31,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("workflow", help="workflow YAML file")
     run.add_argument("--out", help="run directory (local path or URI); default runs/<workflow name>")
     run.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else an embedded local Ray)")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="STAGE_ID.PARAM=VALUE",
-                     help="override a stage parameter (repeatable)")
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="STAGE_ID.PARAM=VALUE",
+        help="override a stage parameter (repeatable)",
+    )
     run.add_argument("--force", action="store_true", help="discard earlier work in the run directory")
     run.add_argument("--local", action="store_true", help="run without Ray, stage by stage in this process")
     run.add_argument("--no-progress", action="store_true", help="no progress bars or summary table")
@@ -41,8 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument("--set", dest="overrides", action="append", default=[], metavar="STAGE_ID.PARAM=VALUE")
     st = sub.add_parser("stages", help="list stages, or show one stage's parameters")
     st.add_argument("name", nargs="?")
-    vd = sub.add_parser("validate-dataset", help="check a shard dataset against its manifest (sizes, sha256, "
-                        "readability)")
+    vd = sub.add_parser(
+        "validate-dataset", help="check a shard dataset against its manifest (sizes, sha256, readability)"
+    )
     vd.add_argument("path", help="dataset folder or URL holding index.json")
     vd.add_argument("--deep", action="store_true", help="also decode every sample")
     vd.add_argument("--no-progress", action="store_true")
@@ -52,8 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     au.add_argument("--compare", metavar="OTHER", help="a second dataset to compare distributions with")
     au.add_argument("--limits", metavar="FILE", help="JSON {feature: {min: [...], max: [...]}} of declared limits")
     au.add_argument("--no-cameras", action="store_true", help="skip decoding camera streams (faster)")
-    au.add_argument("--fail-on", choices=SEVERITIES, metavar="SEVERITY",
-                    help="exit 1 when a finding of this severity or worse exists (info, warning, error)")
+    au.add_argument(
+        "--fail-on",
+        choices=SEVERITIES,
+        metavar="SEVERITY",
+        help="exit 1 when a finding of this severity or worse exists (info, warning, error)",
+    )
     au.add_argument("--no-progress", action="store_true")
     return p
 
@@ -75,7 +86,8 @@ def _read_limits(path: str) -> dict:
         for key, values in spec.items():
             ok = isinstance(values, list) and all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and abs(v) != float("inf")
-                for v in values)
+                for v in values
+            )
             if not ok:
                 raise DatapipeError(f"--limits {path}: {feature}.{key}: expected a list of finite numbers")
     return doc
@@ -111,8 +123,9 @@ def _cmd_audit(args: argparse.Namespace, console: Console) -> int:
     out = _writable_folder(args.out or default_out, "--out")
     with Progress(console=console, disable=args.no_progress, transient=True) as bar:
         task = bar.add_task(f"auditing {args.dataset}", total=None)
-        auditor, summary = audit_dataset(args.dataset, th, not args.no_cameras,
-                                         progress=lambda n: bar.update(task, completed=n))
+        auditor, summary = audit_dataset(
+            args.dataset, th, not args.no_cameras, progress=lambda n: bar.update(task, completed=n)
+        )
         other = audit_dataset(args.compare, th, not args.no_cameras)[1] if args.compare else None
     if other is not None:
         summary["compare"] = {"dataset": other["dataset"], "episodes": other["episodes"], "frames": other["frames"]}
@@ -122,14 +135,18 @@ def _cmd_audit(args: argparse.Namespace, console: Console) -> int:
     except OSError as exc:
         raise DatapipeError(f"--out {out}: cannot write the report ({exc.strerror or exc})") from None
     counts = ", ".join(f"{k} {v}" for k, v in summary["finding_counts"].items()) or "none"
-    print(f"{args.dataset}: {summary['episodes']} episodes, {summary['frames']} frames, {summary['hours']:.3f} h; "
-          f"findings: {counts}; wrote {out / 'summary.json'} and {out / 'report.html'}")
+    print(
+        f"{args.dataset}: {summary['episodes']} episodes, {summary['frames']} frames, {summary['hours']:.3f} h; "
+        f"findings: {counts}; wrote {out / 'summary.json'} and {out / 'report.html'}"
+    )
     if args.fail_on:
         worst = SEVERITIES.index(args.fail_on)
         gating = [f for f in summary["findings"] if SEVERITIES.index(f["severity"]) >= worst]
         if gating:
-            print(f"{len(gating)} finding(s) of severity {args.fail_on} or worse (--fail-on {args.fail_on})",
-                  file=sys.stderr)
+            print(
+                f"{len(gating)} finding(s) of severity {args.fail_on} or worse (--fail-on {args.fail_on})",
+                file=sys.stderr,
+            )
             return EXIT_FAILED
     return EXIT_OK
 
@@ -147,8 +164,9 @@ def _cmd_validate_dataset(path: str, deep: bool, progress: bool, console: Consol
     if not report.ok:
         print(f"{path}: {len(report.problems)} problem(s) in {report.shards} shards", file=sys.stderr)
         return EXIT_BAD_INPUT
-    print(f"{path}: ok, {report.shards} shards, {report.samples} samples, {report.bytes / 2**20:.1f} MiB, "
-          f"sha256 verified")
+    print(
+        f"{path}: ok, {report.shards} shards, {report.samples} samples, {report.bytes / 2**20:.1f} MiB, sha256 verified"
+    )
     return EXIT_OK
 
 
@@ -195,14 +213,22 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _cmd_validate_dataset(args.path, args.deep, not args.no_progress, err)
     workflow = load_workflow(args.workflow, args.overrides)
     if args.command == "validate":
-        print(f"{args.workflow}: valid workflow {workflow.name!r} with {len(workflow.stages)} stages: "
-              + " -> ".join(s.id for s in workflow.stages))
+        print(
+            f"{args.workflow}: valid workflow {workflow.name!r} with {len(workflow.stages)} stages: "
+            + " -> ".join(s.id for s in workflow.stages)
+        )
         return EXIT_OK
     from datapipe.run import run_workflow
 
-    result = run_workflow(workflow, out=args.out, runner="local" if args.local else "ray",
-                          address=args.address, force=args.force, progress=not args.no_progress,
-                          console=err)
+    result = run_workflow(
+        workflow,
+        out=args.out,
+        runner="local" if args.local else "ray",
+        address=args.address,
+        force=args.force,
+        progress=not args.no_progress,
+        console=err,
+    )
     if not result.ok and args.no_progress:
         print(f"run failed: {result.error}", file=sys.stderr)
     return result.exit_code
@@ -228,8 +254,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
             return EXIT_BAD_INPUT
         traceback.print_exc()
-        print("datapipe failed with an unexpected error (a bug: please report it with the traceback above)",
-              file=sys.stderr)
+        print(
+            "datapipe failed with an unexpected error (a bug: please report it with the traceback above)",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
 
 

@@ -42,7 +42,11 @@ MAX_INT = 2**53  # larger integers are typos (1e30 episodes), not sizes
 
 
 def _short(value: Any) -> str:
-    text = str(value) if not isinstance(value, int) or value.bit_length() < 200 else f"an integer of {value.bit_length()} bits"
+    text = (
+        str(value)
+        if not isinstance(value, int) or value.bit_length() < 200
+        else f"an integer of {value.bit_length()} bits"
+    )
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -157,6 +161,7 @@ def build_config(config_cls: type, params: dict[str, Any] | None) -> Any:
 
 def config_to_dict(config: Any) -> dict[str, Any]:
     """A JSON-able dict of a config instance (tuples become lists)."""
+
     def plain(v: Any) -> Any:
         if isinstance(v, (list, tuple)):
             return [plain(x) for x in v]
@@ -208,6 +213,7 @@ def describe_fields(config_cls: type) -> list[dict[str, str]]:
             default = repr(f.default_factory())
         else:
             default = "(required)"
-        out.append({"name": f.name, "type": _type_name(hints[f.name]), "default": default,
-                    "help": helps.get(f.name, "")})
+        out.append(
+            {"name": f.name, "type": _type_name(hints[f.name]), "default": default, "help": helps.get(f.name, "")}
+        )
     return out

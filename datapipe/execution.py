@@ -32,8 +32,15 @@ from datapipe.rundir import (
 )
 from datapipe.stage import SinkStage, SourceStage, Stage, Transform, Unreadable
 
-SUMMARY_SCHEMA = pa.schema([("stage_id", pa.string()), ("part", pa.string()), ("n_in", pa.int64()),
-                            ("n_out", pa.int64()), ("n_failed", pa.int64())])
+SUMMARY_SCHEMA = pa.schema(
+    [
+        ("stage_id", pa.string()),
+        ("part", pa.string()),
+        ("n_in", pa.int64()),
+        ("n_out", pa.int64()),
+        ("n_failed", pa.int64()),
+    ]
+)
 
 
 class ProgressReporter(Protocol):
@@ -92,8 +99,9 @@ def ready_stage(task: StageTask) -> Stage:
             stage = task.stage_cls(task.config)
             stage.setup()
         except Exception as exc:
-            raise StageSetupError(task.stage_id, f"setup failed: {type(exc).__name__}: {exc}",
-                                  is_bad_input(exc)) from exc
+            raise StageSetupError(
+                task.stage_id, f"setup failed: {type(exc).__name__}: {exc}", is_bad_input(exc)
+            ) from exc
         _READY[key] = stage
     return stage
 
@@ -116,12 +124,16 @@ def _check_outputs(outputs: Iterable[Episode] | None, stage: Stage, key: str) ->
     result = list(outputs or [])
     for out in result:
         if not isinstance(out, Episode):
-            raise TypeError(f"{type(stage).__name__} produced {type(out).__name__} for input {key!r}; "
-                            f"stages must yield Episode objects")
+            raise TypeError(
+                f"{type(stage).__name__} produced {type(out).__name__} for input {key!r}; "
+                f"stages must yield Episode objects"
+            )
     ids = [o.episode_id for o in result]
     if len(set(ids)) != len(ids):
-        raise RecordError(f"{type(stage).__name__} produced duplicate episode ids for input {key!r}; "
-                          f"fan-out outputs need distinct ids (datapipe.records.make_episode_id)")
+        raise RecordError(
+            f"{type(stage).__name__} produced duplicate episode ids for input {key!r}; "
+            f"fan-out outputs need distinct ids (datapipe.records.make_episode_id)"
+        )
     return result
 
 
@@ -164,8 +176,9 @@ class _StepResult:
     n_in: int | None = None  # a source's items; other stages consume their keys
 
 
-def _run_stage(task: StageTask, stage: Stage, items: list[tuple[str, Episode]], keys: list[str],
-               failures: list[Failure], part: str) -> _StepResult:
+def _run_stage(
+    task: StageTask, stage: Stage, items: list[tuple[str, Episode]], keys: list[str], failures: list[Failure], part: str
+) -> _StepResult:
     """Run one transform or sink over decoded ``items`` (``(input key, episode)``)."""
     started = time.perf_counter()
     outputs: list[tuple[str, Episode]] = []
@@ -209,14 +222,16 @@ def _read_shards(stage: SourceStage, shards: list[str]) -> _StepResult:
                     continue
                 (ep,) = _check_outputs([item], stage, shard)
                 if ep.episode_id in seen:
-                    raise RecordError(f"{type(stage).__name__} produced duplicate episode id {ep.episode_id!r} in "
-                                      f"shard {shard!r}")
+                    raise RecordError(
+                        f"{type(stage).__name__} produced duplicate episode id {ep.episode_id!r} in shard {shard!r}"
+                    )
                 seen.add(ep.episode_id)
                 outputs.append((shard, ep))
         except Exception as exc:
             failures.append(_failure(shard, exc, None))
-    return _StepResult(shards, outputs, failures, None, time.perf_counter() - started,
-                       n_in=len(outputs) + len(failures))
+    return _StepResult(
+        shards, outputs, failures, None, time.perf_counter() - started, n_in=len(outputs) + len(failures)
+    )
 
 
 def _receipt(task: StageTask, part: str, step: _StepResult, is_sink: bool) -> dict[str, Any]:
@@ -291,8 +306,9 @@ def run_chain(
     out_table = pa.Table.from_pylist(out_rows, schema=OUTPUT_SCHEMA)
     chain = {task.stage_id: entry for task, entry in zip(tasks[:-1], entries)}
     receipt = {**entries[-1], "chain_keys": keys, "chain": chain}
-    tail.stage_dir().commit_part(part, receipt, None if is_sink else out_table,
-                                 _failures_table(tail, last.failures) if last.failures else None)
+    tail.stage_dir().commit_part(
+        part, receipt, None if is_sink else out_table, _failures_table(tail, last.failures) if last.failures else None
+    )
     if reporter is not None:
         for task, r in zip(tasks, entries):
             reporter.report(task.stage_id, r["n_in"], r["n_out"], r["n_failed"])
@@ -311,4 +327,3 @@ def task_for(spec: Any, run_uri: str, out_hash: str, epoch: str = "") -> StageTa
         out_hash=out_hash,
         epoch=epoch,
     )
-

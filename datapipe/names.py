@@ -29,8 +29,7 @@ class UnsafePathError(DatapipeError):
 
 def is_safe_name(name: object) -> bool:
     """Whether ``name`` can be an array or camera name (part of file and member names)."""
-    return isinstance(name, str) and NAME.fullmatch(name) is not None and ".." not in name \
-        and not name.endswith(".")
+    return isinstance(name, str) and NAME.fullmatch(name) is not None and ".." not in name and not name.endswith(".")
 
 
 def _digest(text: str, n: int) -> str:
@@ -56,8 +55,14 @@ def sample_key(episode_id: str) -> str:
 def confined(rel: str, where: str) -> str:
     """``rel`` normalised as a path inside a dataset root; raise :class:`UnsafePathError` naming
     ``where`` when it is absolute, climbs out with ``..`` or holds odd characters."""
-    if not isinstance(rel, str) or not rel or "\x00" in rel or "\\" in rel or rel.startswith("/") \
-            or re.match(r"^[A-Za-z]+:", rel):
+    if (
+        not isinstance(rel, str)
+        or not rel
+        or "\x00" in rel
+        or "\\" in rel
+        or rel.startswith("/")
+        or re.match(r"^[A-Za-z]+:", rel)
+    ):
         raise UnsafePathError(f"{where}: path {rel!r} is not a relative path inside the dataset")
     norm = posixpath.normpath(rel)
     if norm == ".." or norm.startswith("../") or norm == ".":

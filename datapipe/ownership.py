@@ -120,8 +120,14 @@ def claim_sink_output(sp: Any, run_uri: str) -> None:
         return
     out = OwnedOutput(path)
     record = out.record()
-    me = {"format": OWNER_FORMAT, "run": run_uri, "stage_id": sp.spec.id, "uses": sp.spec.uses,
-          "hash": sp.out_hash, "state": "writing"}
+    me = {
+        "format": OWNER_FORMAT,
+        "run": run_uri,
+        "stage_id": sp.spec.id,
+        "uses": sp.spec.uses,
+        "hash": sp.out_hash,
+        "state": "writing",
+    }
     try:
         present = out.files()
     except OSError as exc:
@@ -134,11 +140,16 @@ def claim_sink_output(sp: Any, run_uri: str) -> None:
         taken = set(record.get("files", [])) if record else set()
         doc = {**me, "files": sorted(taken), "foreign": [f for f in present if f not in taken]}
     else:
-        who = (f"it was written by stage {record.get('stage_id')!r} of the run directory {record.get('run')}"
-               if record else f"it holds {len(present)} file(s) datapipe did not write, e.g. {present[0]!r}")
-        raise OutputNotOwnedError(f"stage {sp.spec.id!r}: field 'with.path': {out.root.uri} is not empty and "
-                                  f"this stage does not own it ({who}); use an empty or new folder, or set "
-                                  f"'overwrite: true' to write there (files already there are never deleted)")
+        who = (
+            f"it was written by stage {record.get('stage_id')!r} of the run directory {record.get('run')}"
+            if record
+            else f"it holds {len(present)} file(s) datapipe did not write, e.g. {present[0]!r}"
+        )
+        raise OutputNotOwnedError(
+            f"stage {sp.spec.id!r}: field 'with.path': {out.root.uri} is not empty and "
+            f"this stage does not own it ({who}); use an empty or new folder, or set "
+            f"'overwrite: true' to write there (files already there are never deleted)"
+        )
     try:
         out.write_record(doc)
     except OSError as exc:
@@ -152,7 +163,11 @@ def sink_output_matches(sp: Any) -> bool:
         return True
     out = OwnedOutput(path)
     record = out.record()
-    if record is None or record.get("hash") != sp.out_hash or record.get("state") != "complete" \
-            or record.get("stage_id") != sp.spec.id:
+    if (
+        record is None
+        or record.get("hash") != sp.out_hash
+        or record.get("state") != "complete"
+        or record.get("stage_id") != sp.spec.id
+    ):
         return False
     return all(out.root.join(f).exists() for f in record.get("files", []))

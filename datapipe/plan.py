@@ -34,8 +34,19 @@ from datapipe.ownership import claim_sink_output, sink_output_matches
 from datapipe.rundir import CommittedParts, RunDir, StageCounts, StageDir
 from datapipe.workflow import StageSpec, Workflow
 
-TRACKED_PACKAGES = ("datapipe", "ray", "pyarrow", "numpy", "av", "opencv-python-headless",
-                    "mujoco", "mediapipe", "polars", "webdataset", "torch")
+TRACKED_PACKAGES = (
+    "datapipe",
+    "ray",
+    "pyarrow",
+    "numpy",
+    "av",
+    "opencv-python-headless",
+    "mujoco",
+    "mediapipe",
+    "polars",
+    "webdataset",
+    "torch",
+)
 
 
 @dataclass
@@ -150,9 +161,16 @@ def _on_actors(spec: StageSpec) -> bool:
 
 def can_fuse(workflow: Workflow, up: StageSpec, down: StageSpec) -> bool:
     """Whether ``up`` runs fused into ``down`` (same worker call, no data persisted between)."""
-    return (down.needs == (up.id,) and [c.id for c in workflow.consumers(up.id)] == [down.id] and up.kind != "sink"
-            and not up.checkpoint and down.stage_cls.fusable and not _on_actors(up) and not _on_actors(down)
-            and up.resources.gpus == down.resources.gpus)
+    return (
+        down.needs == (up.id,)
+        and [c.id for c in workflow.consumers(up.id)] == [down.id]
+        and up.kind != "sink"
+        and not up.checkpoint
+        and down.stage_cls.fusable
+        and not _on_actors(up)
+        and not _on_actors(down)
+        and up.resources.gpus == down.resources.gpus
+    )
 
 
 def chains_of(workflow: Workflow) -> list[list[StageSpec]]:
@@ -188,14 +206,21 @@ def plan_run(workflow: Workflow, run_uri: str, force: bool = False) -> RunPlan:
                 mode = "fused"
             else:
                 mode = "stream" if len(workflow.consumers(spec.id)) == 1 and spec.kind != "sink" else "commit"
-            plans[spec.id] = StagePlan(spec=spec, out_hash=h, dir=run.stage(spec.id, h), mode=mode,
-                                       complete_before=False, task=task_for(spec, run.root.uri, h))
+            plans[spec.id] = StagePlan(
+                spec=spec,
+                out_hash=h,
+                dir=run.stage(spec.id, h),
+                mode=mode,
+                complete_before=False,
+                task=task_for(spec, run.root.uri, h),
+            )
             chain.append(plans[spec.id])
         for sp in chain[:-1]:
             sp.tail = chain[-1]
         chains.append(chain)
-    return RunPlan(workflow=workflow, run=run, stages=[plans[s.id] for s in workflow.stages], chains=chains,
-                   force=force)
+    return RunPlan(
+        workflow=workflow, run=run, stages=[plans[s.id] for s in workflow.stages], chains=chains, force=force
+    )
 
 
 def prepare_run(plan: RunPlan) -> None:

@@ -29,8 +29,9 @@ class ProgressBoard:
     runner's driver calls with totals polled from its counter actor (``set_totals``).
     """
 
-    def __init__(self, stage_ids: list[str], labels: dict[str, str], enabled: bool = True,
-                 console: Console | None = None):
+    def __init__(
+        self, stage_ids: list[str], labels: dict[str, str], enabled: bool = True, console: Console | None = None
+    ):
         self.console = console or make_console()
         self.enabled = enabled
         self._lock = threading.Lock()
@@ -46,8 +47,9 @@ class ProgressBoard:
             disable=not enabled,
             transient=False,
         )
-        self._tasks = {sid: self._progress.add_task(labels.get(sid, sid), total=None, n_out=0, n_failed=0)
-                       for sid in stage_ids}
+        self._tasks = {
+            sid: self._progress.add_task(labels.get(sid, sid), total=None, n_out=0, n_failed=0) for sid in stage_ids
+        }
 
     def __enter__(self) -> ProgressBoard:
         self._progress.start()
@@ -88,8 +90,7 @@ class ProgressBoard:
         with self._lock:
             self._finished.add(stage_id)
             self._counts[stage_id] = [n_in, n_out, n_failed]
-            self._progress.update(self._tasks[stage_id], total=n_in, completed=n_in, n_out=n_out,
-                                  n_failed=n_failed)
+            self._progress.update(self._tasks[stage_id], total=n_in, completed=n_in, n_out=n_out, n_failed=n_failed)
 
 
 def print_summary(plan: Any, console: Console | None = None) -> None:
@@ -100,6 +101,15 @@ def print_summary(plan: Any, console: Console | None = None) -> None:
         table.add_column(col, justify="right" if col not in ("stage", "uses", "status") else "left")
     for sp in plan.stages:
         c = sp.counts
-        table.add_row(sp.spec.id, sp.spec.uses, sp.status, str(c.n_in), str(c.n_out), str(c.n_failed),
-                      str(sp.parts_reused), str(sp.parts_written), f"{sp.duration_s:.1f}")
+        table.add_row(
+            sp.spec.id,
+            sp.spec.uses,
+            sp.status,
+            str(c.n_in),
+            str(c.n_out),
+            str(c.n_failed),
+            str(sp.parts_reused),
+            str(sp.parts_written),
+            f"{sp.duration_s:.1f}",
+        )
     console.print(table)

@@ -81,10 +81,7 @@ def episode_to_row(ep: Episode) -> dict[str, Any]:
         ],
         "success": None if ep.success is None else bool(ep.success),
         "meta": json.dumps(dict(ep.meta), sort_keys=True),
-        "lineage": [
-            {"stage": e.stage, "version": e.version, "config_hash": e.config_hash}
-            for e in ep.lineage
-        ],
+        "lineage": [{"stage": e.stage, "version": e.version, "config_hash": e.config_hash} for e in ep.lineage],
     }
 
 

@@ -121,14 +121,10 @@ class CameraStream:
         if self.encoding == "mp4" and len(self.data) != 1:
             raise RecordError(f"an mp4 camera holds exactly one file, got {len(self.data)}")
         if self.encoding == "jpeg" and len(self.data) != self.n_frames:
-            raise RecordError(
-                f"a jpeg camera holds one JPEG per frame: {len(self.data)} for {self.n_frames} frames"
-            )
+            raise RecordError(f"a jpeg camera holds one JPEG per frame: {len(self.data)} for {self.n_frames} frames")
 
     @classmethod
-    def from_frames(
-        cls, frames: np.ndarray, fps: float, encoding: str = "mp4", quality: int = 90
-    ) -> CameraStream:
+    def from_frames(cls, frames: np.ndarray, fps: float, encoding: str = "mp4", quality: int = 90) -> CameraStream:
         """Encode RGB ``uint8`` frames ``(T, H, W, 3)``; ``quality`` is JPEG quality (0..100)
         or, for mp4, mapped to an x264 CRF (100 -> 0 lossless, 90 -> 18, 50 -> 28)."""
         from datapipe import video
@@ -251,8 +247,10 @@ class Episode:
         for kind, names in (("steps", self.steps), ("cameras", self.cameras)):
             bad = [n for n in names if not is_safe_name(n)]
             if bad:
-                raise RecordError(f"{where}: {kind} name {bad[0]!r} is not allowed (letters, digits, _ - . and at "
-                                  f"most 64 characters; it becomes part of file names)")
+                raise RecordError(
+                    f"{where}: {kind} name {bad[0]!r} is not allowed (letters, digits, _ - . and at "
+                    f"most 64 characters; it becomes part of file names)"
+                )
         missing = [k for k in REQUIRED_STEPS if k not in self.steps]
         if missing:
             raise RecordError(f"{where}: steps lack required arrays {missing}")
@@ -261,9 +259,7 @@ class Episode:
             raise RecordError(f"{where}: an episode has at least one step")
         for name, arr in self.steps.items():
             if arr.shape[0] != length:
-                raise RecordError(
-                    f"{where}: steps[{name!r}] has {arr.shape[0]} steps, timestamp has {length}"
-                )
+                raise RecordError(f"{where}: steps[{name!r}] has {arr.shape[0]} steps, timestamp has {length}")
         self._check_dtype("timestamp", ("f8",), ndim=1)
         self._check_dtype("observation.state", ("f4", "f8"), ndim=2)
         self._check_dtype("action", ("f4", "f8"), ndim=2)
@@ -285,9 +281,7 @@ class Episode:
             if not isinstance(cam, CameraStream):
                 raise RecordError(f"{where}: cameras[{cam_name!r}] must be a CameraStream")
             if cam.n_frames != length:
-                raise RecordError(
-                    f"{where}: cameras[{cam_name!r}] has {cam.n_frames} frames for {length} steps"
-                )
+                raise RecordError(f"{where}: cameras[{cam_name!r}] has {cam.n_frames} frames for {length} steps")
         if check_meta:
             _check_json(dict(self.meta))
 

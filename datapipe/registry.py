@@ -63,8 +63,9 @@ class Registry:
         if not (isinstance(target, type) and issubclass(target, (SourceStage, Transform, SinkStage))):
             raise TypeError(f"stage {name!r} ({target}) is not a SourceStage, Transform or SinkStage")
         if target.name != name:
-            raise TypeError(f"stage class {target.__qualname__} declares name {target.name!r}, "
-                            f"but is registered as {name!r}")
+            raise TypeError(
+                f"stage class {target.__qualname__} declares name {target.name!r}, but is registered as {name!r}"
+            )
         return target
 
     def copy(self) -> Registry:

@@ -102,8 +102,9 @@ def run_workflow(
         else:  # a bug: keep the traceback with the run
             text = "".join(traceback.format_exception(exc))
             plan.run.root.join("error.txt").write_bytes_atomic(text.encode())
-            plan.run.write_manifest(plan.manifest("failed", f"{type(exc).__name__}: {exc} (traceback in "
-                                                            f"{plan.run.root.uri}/error.txt)"))
+            plan.run.write_manifest(
+                plan.manifest("failed", f"{type(exc).__name__}: {exc} (traceback in {plan.run.root.uri}/error.txt)")
+            )
         raise
     finally:
         if shutdown:

@@ -62,8 +62,7 @@ class StageCounts:
         return self.n_failed / self.n_in if self.n_in else 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"in": self.n_in, "out": self.n_out, "failed": self.n_failed,
-                "worker_s": round(self.worker_s, 3)}
+        return {"in": self.n_in, "out": self.n_out, "failed": self.n_failed, "worker_s": round(self.worker_s, 3)}
 
 
 @dataclass
@@ -155,8 +154,11 @@ class StageDir:
         """Quarantined inputs of committed parts (stage, key, error type, message, traceback);
         ``tail`` as in :meth:`committed`."""
         committed_parts = {r["part"] for r in self.committed(tail).receipts}
-        tables = [pq.read_table(loc.path, filesystem=loc.fs) for loc in self.quarantine.list(".parquet")
-                  if loc.path.rsplit("/", 1)[-1].removesuffix(".parquet") in committed_parts]
+        tables = [
+            pq.read_table(loc.path, filesystem=loc.fs)
+            for loc in self.quarantine.list(".parquet")
+            if loc.path.rsplit("/", 1)[-1].removesuffix(".parquet") in committed_parts
+        ]
         return pa.concat_tables(tables) if tables else QUARANTINE_SCHEMA.empty_table()
 
     def is_complete(self) -> bool:
@@ -238,8 +240,10 @@ class RunDir:
         """Raise :class:`StaleRunError` if ``epoch`` is not the current run's token."""
         current = self.epoch_file.read_bytes().decode() if self.epoch_file.exists() else ""
         if current != epoch:
-            raise StaleRunError(f"{self.root.uri}: a newer run ({current[:8]}) owns this run directory; "
-                                f"this worker belongs to run {epoch[:8]} and stops without committing")
+            raise StaleRunError(
+                f"{self.root.uri}: a newer run ({current[:8]}) owns this run directory; "
+                f"this worker belongs to run {epoch[:8]} and stops without committing"
+            )
 
     def stage(self, stage_id: str, out_hash: str) -> StageDir:
         """The folder of a stage's output."""

@@ -46,9 +46,9 @@ class Location:
             return []
         infos = self.fs.get_file_info(pafs.FileSelector(self.path, recursive=False))
         names = sorted(
-            posixpath.basename(i.path) for i in infos
-            if i.type == pafs.FileType.File and i.path.endswith(suffix)
-            and TMP_MARK not in posixpath.basename(i.path)
+            posixpath.basename(i.path)
+            for i in infos
+            if i.type == pafs.FileType.File and i.path.endswith(suffix) and TMP_MARK not in posixpath.basename(i.path)
         )
         return [self.join(n) for n in names]
 

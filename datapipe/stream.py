@@ -17,11 +17,11 @@ clipped to [-1, 1] (statistics from the manifest).
 Order. Each epoch the shards are permuted (seed, epoch); consumers (``rank`` x loader
 ``worker``) take every n-th shard, or every n-th episode when there are fewer shards than
 consumers, so no sample is duplicated or dropped (``equal_shares`` trims every consumer to the
-smallest share instead, for data-parallel training where ranks must take equal steps). Each consumer's steps pass a shuffle buffer of
-``shuffle_buffer`` samples seeded by (seed, epoch, consumer). The order is a pure function of
-the episode lengths in ``episodes.parquet``, so :meth:`ShardStream.load_state_dict` can resume
-at exactly the next sample: it replays the order on keys alone, then decodes only the episodes
-whose steps were waiting in the buffer.
+smallest share instead, for data-parallel training where ranks must take equal steps). Each
+consumer's steps pass a shuffle buffer of ``shuffle_buffer`` samples seeded by (seed, epoch,
+consumer). The order is a pure function of the episode lengths in ``episodes.parquet``, so
+:meth:`ShardStream.load_state_dict` can resume at exactly the next sample: it replays the order
+on keys alone, then decodes only the episodes whose steps were waiting in the buffer.
 """
 
 from __future__ import annotations
@@ -71,14 +71,21 @@ class StreamConfig:
 
     def __post_init__(self) -> None:
         check(self.split in (None, "train", "val"), "split", f"must be train, val or None (all), got {self.split!r}")
-        check(self.normalize in NORMALIZE_MODES, "normalize", f"must be one of {NORMALIZE_MODES}, got {self.normalize!r}")
+        check(
+            self.normalize in NORMALIZE_MODES, "normalize", f"must be one of {NORMALIZE_MODES}, got {self.normalize!r}"
+        )
         check(self.on_error in ("raise", "skip"), "on_error", f"must be 'raise' or 'skip', got {self.on_error!r}")
         check(self.decode_threads >= 0, "decode_threads", f"must be >= 0, got {self.decode_threads}")
         check(self.state_history >= 1, "state_history", f"must be >= 1, got {self.state_history}")
         check(self.action_horizon >= 1, "action_horizon", f"must be >= 1, got {self.action_horizon}")
-        check(0 <= self.rank < self.world_size, "rank", f"need 0 <= rank ({self.rank}) < world_size ({self.world_size})")
-        check(0 <= self.worker < self.num_workers, "worker",
-              f"need 0 <= worker ({self.worker}) < num_workers ({self.num_workers})")
+        check(
+            0 <= self.rank < self.world_size, "rank", f"need 0 <= rank ({self.rank}) < world_size ({self.world_size})"
+        )
+        check(
+            0 <= self.worker < self.num_workers,
+            "worker",
+            f"need 0 <= worker ({self.worker}) < num_workers ({self.num_workers})",
+        )
 
     @property
     def consumer(self) -> tuple[int, int]:
@@ -95,8 +102,17 @@ class EpisodeRef(NamedTuple):
     length: int
 
 
-_ORDER_KEYS = ("split", "shuffle", "shuffle_buffer", "seed", "rank", "world_size", "worker", "num_workers",
-               "equal_shares")
+_ORDER_KEYS = (
+    "split",
+    "shuffle",
+    "shuffle_buffer",
+    "seed",
+    "rank",
+    "world_size",
+    "worker",
+    "num_workers",
+    "equal_shares",
+)
 
 
 class ShardStream:
@@ -120,7 +136,7 @@ class ShardStream:
             raise ValueError(f"cameras: {unknown} not in the dataset (it has {videos})")
         self.cameras = cams
         self._norm = self._normalizers()
-        self._episodes_by_shard  # read episodes.parquet now: a dataset without it is refused at open
+        _ = self._episodes_by_shard  # read episodes.parquet now: a dataset without it is refused at open
 
     # -- configuration ----------------------------------------------------------------------
     def with_worker(self, worker: int, num_workers: int) -> ShardStream:
@@ -135,8 +151,11 @@ class ShardStream:
 
     def state_dict(self) -> dict[str, Any]:
         """Where the stream is: epoch and samples consumed in it, with the order settings."""
-        return {"epoch": self.epoch, "position": self.position,
-                "order": {k: getattr(self.config, k) for k in _ORDER_KEYS}}
+        return {
+            "epoch": self.epoch,
+            "position": self.position,
+            "order": {k: getattr(self.config, k) for k in _ORDER_KEYS},
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from ``state`` (from :meth:`state_dict` of a stream with the same settings)."""
@@ -164,8 +183,7 @@ class ShardStream:
         c = self.config
         n = c.consumer[1]
         shards = self.dataset.shards(c.split)
-        order = (np.random.default_rng([c.seed, epoch]).permutation(len(shards)) if c.shuffle
-                 else np.arange(len(shards)))
+        order = np.random.default_rng([c.seed, epoch]).permutation(len(shards)) if c.shuffle else np.arange(len(shards))
         by_shard = self._episodes_by_shard
         ordered = [shards[k]["name"] for k in order]
         if len(ordered) >= n:
@@ -213,8 +231,7 @@ class ShardStream:
             raise exc
         log.warning("skipping %s: %s", what, exc)
 
-    def _read(self, refs: list[EpisodeRef], need: Callable[[int], bool]
-              ) -> Iterator[tuple[int, Episode | None, str]]:
+    def _read(self, refs: list[EpisodeRef], need: Callable[[int], bool]) -> Iterator[tuple[int, Episode | None, str]]:
         """``(i, episode, where)`` for every ref in order; the episode is ``None`` where it is not
         needed or (``on_error="skip"``) unreadable: a damaged sample costs that sample, a broken
         tar the rest of its shard."""
@@ -232,7 +249,7 @@ class ShardStream:
                 continue
             done: set[int] = set()
             try:
-                for key, members in self.dataset.iter_shard(entries[shard], lambda k, _s: k in wanted):
+                for key, members in self.dataset.iter_shard(entries[shard], lambda k, _s, wanted=wanted: k in wanted):
                     j = wanted.get(key)
                     if j is None:
                         continue
@@ -264,8 +281,11 @@ class ShardStream:
                 out[name] = (center.astype(np.float32), scale.astype(np.float32), False)
             else:
                 lo, hi = np.asarray(st["q01"]), np.asarray(st["q99"])
-                out[name] = (((hi + lo) / 2).astype(np.float32), np.maximum((hi - lo) / 2, EPS).astype(np.float32),
-                             True)
+                out[name] = (
+                    ((hi + lo) / 2).astype(np.float32),
+                    np.maximum((hi - lo) / 2, EPS).astype(np.float32),
+                    True,
+                )
         return out
 
     def normalize(self, name: str, x: np.ndarray) -> np.ndarray:
@@ -305,8 +325,9 @@ class ShardStream:
             frames[cam] = f
         return frames
 
-    def _decoded(self, episodes: Iterator[tuple[int, Episode | None, str]]
-                 ) -> Iterator[tuple[int, Episode | None, dict[str, np.ndarray]]]:
+    def _decoded(
+        self, episodes: Iterator[tuple[int, Episode | None, str]]
+    ) -> Iterator[tuple[int, Episode | None, dict[str, np.ndarray]]]:
         """``episodes`` with their frames, decoded ahead on ``decode_threads`` threads (the video
         decoder releases the GIL), in order. A sample whose video is damaged is skipped (its
         episode becomes ``None``) with ``on_error="skip"``."""
@@ -339,8 +360,9 @@ class ShardStream:
                 k, e, w, fut = ahead.popleft()
                 yield finish(k, e, w, lambda fut=fut: fut.result())
 
-    def _step_samples(self, ep: Episode, frames: dict[str, np.ndarray],
-                      keep: Callable[[int], bool]) -> dict[int, dict[str, Any]]:
+    def _step_samples(
+        self, ep: Episode, frames: dict[str, np.ndarray], keep: Callable[[int], bool]
+    ) -> dict[int, dict[str, Any]]:
         c = self.config
         T = ep.length
         state = self.normalize("observation.state", np.asarray(ep.steps["observation.state"]))
@@ -353,8 +375,14 @@ class ShardStream:
         for t in range(T):
             if not keep(t):
                 continue
-            s: dict[str, Any] = {"episode_id": ep.episode_id, "frame_index": t, "timestamp": float(ts[t]),
-                                 "task": ep.task[0], "reward": float(reward[t]), "is_intervention": bool(interv[t])}
+            s: dict[str, Any] = {
+                "episode_id": ep.episode_id,
+                "frame_index": t,
+                "timestamp": float(ts[t]),
+                "task": ep.task[0],
+                "reward": float(reward[t]),
+                "is_intervention": bool(interv[t]),
+            }
             if c.state_history == 1:
                 s["observation.state"] = state[t].copy()
                 s["observation.state_is_pad"] = np.zeros(1, dtype=bool)

@@ -21,8 +21,9 @@ try:
     import torch
     from torch.utils.data import IterableDataset, get_worker_info
 except ImportError as exc:  # pragma: no cover - depends on the install
-    raise ImportError("datapipe.torch_dataset needs PyTorch: install datapipe with the 'torch' extra "
-                      "(pip install -e '.[torch]')") from exc
+    raise ImportError(
+        "datapipe.torch_dataset needs PyTorch: install datapipe with the 'torch' extra (pip install -e '.[torch]')"
+    ) from exc
 
 
 def _to_torch(sample: dict[str, Any]) -> dict[str, Any]:

@@ -18,9 +18,7 @@ ENCODER_THREADS = 1
 def _check_frames(frames: np.ndarray) -> np.ndarray:
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(
-            f"camera frames must be uint8 (T, H, W, 3) RGB, got {frames.dtype} {frames.shape}"
-        )
+        raise ValueError(f"camera frames must be uint8 (T, H, W, 3) RGB, got {frames.dtype} {frames.shape}")
     if frames.shape[0] == 0:
         raise ValueError("camera frames are empty (T = 0)")
     return frames

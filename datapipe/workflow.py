@@ -107,8 +107,11 @@ def _parse_scalar(text: str, file: str) -> Any:
 def apply_overrides(doc: dict[str, Any], overrides: Sequence[str], file: str) -> dict[str, Any]:
     """Apply ``STAGE_ID.PARAM=VALUE`` overrides to the ``with:`` of stages in a parsed file."""
     entries = doc.get("stages")
-    stages = {s["id"]: s for s in (entries if isinstance(entries, list) else [])
-              if isinstance(s, dict) and isinstance(s.get("id"), str)}
+    stages = {
+        s["id"]: s
+        for s in (entries if isinstance(entries, list) else [])
+        if isinstance(s, dict) and isinstance(s.get("id"), str)
+    }
     for item in overrides:
         key, sep, value = item.partition("=")
         stage_id, dot, param = key.partition(".")
@@ -134,8 +137,12 @@ def _schema_error(file: str, doc: Any, err: jsonschema.ValidationError) -> Workf
         path = path[2:]
     if err.validator == "additionalProperties":
         extra = sorted(map(str, set(err.instance) - set(err.schema.get("properties", {}))))
-        return WorkflowError(file, stage_id, ".".join(map(str, [*path, *extra[:1]])) or None,
-                             f"unknown field; allowed: {', '.join(err.schema.get('properties', {}))}")
+        return WorkflowError(
+            file,
+            stage_id,
+            ".".join(map(str, [*path, *extra[:1]])) or None,
+            f"unknown field; allowed: {', '.join(err.schema.get('properties', {}))}",
+        )
     if err.validator == "required":
         missing = err.message.split("'")[1] if "'" in err.message else err.message
         return WorkflowError(file, stage_id, ".".join(map(str, [*path, missing])), "is required")
@@ -165,7 +172,7 @@ def _toposort(file: str, specs: dict[str, dict[str, Any]]) -> list[str]:
             if state.get(dep) == 2:
                 continue
             if state.get(dep) == 1:
-                cycle = trail[trail.index(dep):] + [dep]
+                cycle = trail[trail.index(dep) :] + [dep]
                 raise WorkflowError(file, dep, "needs", "cycle: " + " -> ".join(cycle))
             state[dep] = 1
             trail.append(dep)
@@ -173,9 +180,7 @@ def _toposort(file: str, specs: dict[str, dict[str, Any]]) -> list[str]:
     return order
 
 
-def parse_workflow(
-    doc: Any, file: str = "<workflow>", registry: Registry | None = None
-) -> Workflow:
+def parse_workflow(doc: Any, file: str = "<workflow>", registry: Registry | None = None) -> Workflow:
     """Validate a parsed workflow document and return a :class:`Workflow`."""
     registry = registry or default_registry()
     validator = jsonschema.Draft202012Validator(workflow_schema.load())
@@ -191,8 +196,7 @@ def parse_workflow(
     for sid, entry in raw_stages.items():
         for dep in entry.get("needs", []):
             if dep not in raw_stages:
-                raise WorkflowError(file, sid, "needs", f"unknown stage id {dep!r}; "
-                                    f"defined: {', '.join(raw_stages)}")
+                raise WorkflowError(file, sid, "needs", f"unknown stage id {dep!r}; defined: {', '.join(raw_stages)}")
     order = _toposort(file, raw_stages)
     specs: dict[str, StageSpec] = {}
     for sid in order:
@@ -213,8 +217,10 @@ def parse_workflow(
         for dep in needs:
             if specs[dep].kind == "sink":
                 raise WorkflowError(file, sid, "needs", f"{dep!r} is a sink; sinks have no outputs to consume")
-        res = {**{"cpus": cls.resources.cpus, "gpus": cls.resources.gpus,
-                  "memory": cls.resources.memory}, **entry.get("resources", {})}
+        res = {
+            **{"cpus": cls.resources.cpus, "gpus": cls.resources.gpus, "memory": cls.resources.memory},
+            **entry.get("resources", {}),
+        }
         conc = entry.get("concurrency")
         if isinstance(conc, list):
             if conc[0] > conc[1]:
@@ -228,13 +234,19 @@ def parse_workflow(
             needs=needs,
             resources=Resources(cpus=float(res["cpus"]), gpus=float(res["gpus"]), memory=res["memory"]),
             concurrency=conc,
-            batch_size=entry.get("batch_size", cls.default_batch_size or defaults.get("batch_size", DEFAULT_BATCH_SIZE)),
-            max_error_rate=float(entry.get("max_error_rate",
-                                           defaults.get("max_error_rate", DEFAULT_MAX_ERROR_RATE))),
+            batch_size=entry.get(
+                "batch_size", cls.default_batch_size or defaults.get("batch_size", DEFAULT_BATCH_SIZE)
+            ),
+            max_error_rate=float(entry.get("max_error_rate", defaults.get("max_error_rate", DEFAULT_MAX_ERROR_RATE))),
             checkpoint=bool(entry.get("checkpoint", defaults.get("checkpoint", False))),
         )
-    return Workflow(name=doc["name"], path=file, stages=tuple(specs[s] for s in order),
-                    description=doc.get("description", ""), raw=doc)
+    return Workflow(
+        name=doc["name"],
+        path=file,
+        stages=tuple(specs[s] for s in order),
+        description=doc.get("description", ""),
+        raw=doc,
+    )
 
 
 MAX_FILE_BYTES = 1 << 20  # a workflow file
@@ -256,13 +268,14 @@ def _check_yaml_bounds(file: str, root: yaml.Node) -> None:
             raise WorkflowError(file, None, None, f"nested deeper than {MAX_DEPTH} levels at {where}")
         if isinstance(node, yaml.ScalarNode):
             if len(node.value) > MAX_SCALAR:
-                raise WorkflowError(file, None, None, f"a value of {len(node.value)} characters at {where} "
-                                    f"(at most {MAX_SCALAR})")
+                raise WorkflowError(
+                    file, None, None, f"a value of {len(node.value)} characters at {where} (at most {MAX_SCALAR})"
+                )
             if node.tag.endswith(":int") and len(node.value.lstrip("+-")) > MAX_INT_DIGITS:
                 raise WorkflowError(file, None, None, f"an integer of {len(node.value)} digits at {where}")
             sizes[id(node)] = 1
             continue
-        children = ([c for kv in node.value for c in kv] if isinstance(node, yaml.MappingNode) else list(node.value))
+        children = [c for kv in node.value for c in kv] if isinstance(node, yaml.MappingNode) else list(node.value)
         if id(node) in sizes:
             continue
         if not children_done:
@@ -271,8 +284,12 @@ def _check_yaml_bounds(file: str, root: yaml.Node) -> None:
             continue
         sizes[id(node)] = 1 + sum(sizes.get(id(c), 1) for c in children)
         if sizes[id(node)] > MAX_NODES:
-            raise WorkflowError(file, None, None, f"more than {MAX_NODES} values once YAML aliases expand "
-                                f"(at {where}); write the values out")
+            raise WorkflowError(
+                file,
+                None,
+                None,
+                f"more than {MAX_NODES} values once YAML aliases expand (at {where}); write the values out",
+            )
 
 
 def _check_finite(file: str, doc: Any) -> None:
@@ -316,9 +333,7 @@ def parse_yaml(text: str, file: str) -> Any:
     return doc
 
 
-def load_workflow(
-    path: str | Path, overrides: Sequence[str] = (), registry: Registry | None = None
-) -> Workflow:
+def load_workflow(path: str | Path, overrides: Sequence[str] = (), registry: Registry | None = None) -> Workflow:
     """Read, override (``STAGE_ID.PARAM=VALUE``) and validate a workflow YAML file."""
     file = str(path)
     try:

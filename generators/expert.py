@@ -71,9 +71,17 @@ class Expert:
     def _record_step(self, rec: Recording, target: np.ndarray, gripper: float) -> None:
         sim = self.sim
         pos, quat = sim.ee_pose()
-        rec.add(arm_q=sim.arm_q(), gripper_width=sim.gripper_width(), ee_pos=pos, ee_quat=quat,
-                object_poses=sim.object_poses(), qpos=sim.data.qpos.copy(), qvel=sim.data.qvel.copy(),
-                action_joint=np.concatenate([target, [gripper]]), gripper_cmd=gripper)
+        rec.add(
+            arm_q=sim.arm_q(),
+            gripper_width=sim.gripper_width(),
+            ee_pos=pos,
+            ee_quat=quat,
+            object_poses=sim.object_poses(),
+            qpos=sim.data.qpos.copy(),
+            qvel=sim.data.qvel.copy(),
+            action_joint=np.concatenate([target, [gripper]]),
+            gripper_cmd=gripper,
+        )
         sim.control_step(target, gripper_ctrl(sim, gripper))
         rec.add(ctrl=sim.data.ctrl.copy())
 

@@ -70,8 +70,7 @@ class SimGenerator:
         params = sample_scene(rng, self.settings.ranges, self.settings.camera_poses, len(self.robot.arm_joints))
         params["task"] = self.task.sample(rng, params)
         region = ((0.3, 0.75), (-0.35, 0.35))
-        params["distractors"] = sample_distractors(rng, params.pop("n_distractors"), self.task.keep_out(params),
-                                                   region)
+        params["distractors"] = sample_distractors(rng, params.pop("n_distractors"), self.task.keep_out(params), region)
         params["distractor_slots"] = self.settings.ranges.max_distractors
         return params
 
@@ -96,8 +95,13 @@ class SimGenerator:
 
     def replay(self, params: dict[str, Any], initial_state: np.ndarray, ctrl: np.ndarray) -> bool:
         """Re-simulate from ``initial_state`` applying the recorded ``ctrl`` (T, nu); return success."""
-        sim = Sim(build_scene(self.robot, params, self.task).compile(), self.robot, ROBOT_PREFIX,
-                  self.settings.control_fps, self.task.objects(params))
+        sim = Sim(
+            build_scene(self.robot, params, self.task).compile(),
+            self.robot,
+            ROBOT_PREFIX,
+            self.settings.control_fps,
+            self.task.objects(params),
+        )
         sim.set_state(initial_state)
         for c in ctrl:
             sim.apply_ctrl(c)
@@ -127,8 +131,13 @@ class SimGenerator:
         if render:
             from generators.render import render_states
 
-            frames = render_states(run.model, a["qpos"], a["qvel"],
-                                   [self._camera_name(c) for c in self.settings.cameras], self.settings.image_size)
+            frames = render_states(
+                run.model,
+                a["qpos"],
+                a["qvel"],
+                [self._camera_name(c) for c in self.settings.cameras],
+                self.settings.image_size,
+            )
             cameras = {c: CameraStream.from_frames(frames[self._camera_name(c)], fps) for c in self.settings.cameras}
         uri = f"sim://{self.task.name}?robot={robot.name}"
         span = f"seed={run.seed}"
@@ -137,9 +146,13 @@ class SimGenerator:
             episode_id=make_episode_id(uri, span, GENERATOR_VERSION),
             source=Source(kind="sim", uri=uri, span=span, licence="generated"),
             embodiment=Embodiment(
-                robot=robot.name, action_names=(*robot.arm_joints, "gripper"),
-                action_units=("rad",) * len(robot.arm_joints) + ("1",), action_frame="joint",
-                state_names=(*robot.arm_joints, "gripper_width"), control_fps=fps),
+                robot=robot.name,
+                action_names=(*robot.arm_joints, "gripper"),
+                action_units=("rad",) * len(robot.arm_joints) + ("1",),
+                action_frame="joint",
+                state_names=(*robot.arm_joints, "gripper_width"),
+                control_fps=fps,
+            ),
             task=(run.params["task"]["instruction"],),
             fps=fps,
             steps=steps,
@@ -150,14 +163,23 @@ class SimGenerator:
                 "sim_task": self.task.name,
                 "randomization": run.params,
                 "objects": list(self.task.objects(run.params)),
-                "expert": {"attempts": stats.attempts, "ik_failures": stats.ik_failures,
-                           "checks_failed": stats.checks_failed},
-                "sim": {"timestep": run.model.opt.timestep, "substeps": run.sim.substeps, "mujoco": mujoco.__version__,
-                        "initial_state": run.recording.initial_state.tolist(),
-                        "state_spec": "mjSTATE_FULLPHYSICS"},
-                "action_spaces": {"action": "joint position targets (rad) + gripper (1 open, 0 closed)",
-                                  "action.ee_delta": "end-effector delta: position (m) and rotation vector "
-                                                     "(rad), world frame, + gripper"},
+                "expert": {
+                    "attempts": stats.attempts,
+                    "ik_failures": stats.ik_failures,
+                    "checks_failed": stats.checks_failed,
+                },
+                "sim": {
+                    "timestep": run.model.opt.timestep,
+                    "substeps": run.sim.substeps,
+                    "mujoco": mujoco.__version__,
+                    "initial_state": run.recording.initial_state.tolist(),
+                    "state_spec": "mjSTATE_FULLPHYSICS",
+                },
+                "action_spaces": {
+                    "action": "joint position targets (rad) + gripper (1 open, 0 closed)",
+                    "action.ee_delta": "end-effector delta: position (m) and rotation vector "
+                    "(rad), world frame, + gripper",
+                },
             },
         )
 
@@ -166,4 +188,3 @@ class SimGenerator:
         if camera in self.settings.camera_poses:
             return camera
         return ROBOT_PREFIX + camera
-

@@ -82,8 +82,9 @@ class DemoMultiplier:
     def generate(self, source: Episode, seed: int) -> Simulated:
         """One attempt: ``source``'s segments replayed in the scene of ``seed``."""
         if source.meta.get("sim_task") not in (None, self.task.name):
-            raise MultiplyError(f"episode {source.episode_id} is a {source.meta.get('sim_task')} demo, not "
-                                f"{self.task.name}")
+            raise MultiplyError(
+                f"episode {source.episode_id} is a {source.meta.get('sim_task')} demo, not {self.task.name}"
+            )
         segments = segment_source(source, self.task)
         gen = self.generator
         params = gen.scene_params(seed)
@@ -99,8 +100,9 @@ class DemoMultiplier:
                 new_pos, new_quat = sim.body_pose(seg.frame.split(":", 1)[1])
             else:
                 new_pos, new_quat = self.task.frame_pose(sim, params, seg.frame)
-            relative = pose_to_mat(new_pos, new_quat) @ np.linalg.inv(_source_frame(self.task, source, seg.frame,
-                                                                                      seg.start))
+            relative = pose_to_mat(new_pos, new_quat) @ np.linalg.inv(
+                _source_frame(self.task, source, seg.frame, seg.start)
+            )
             targets = [mat_to_pose(relative @ pose_to_mat(ee[t, :3], ee[t, 3:])) for t in range(seg.start, seg.stop)]
             if not targets:
                 continue
@@ -131,7 +133,8 @@ class DemoMultiplier:
         ep = self.generator.episode(run, render=render)
         span = f"seed={run.seed};multiplied_from={source_id}"
         source = Source(kind=ep.source.kind, uri=ep.source.uri, span=span, licence=ep.source.licence)
-        return ep.replace(episode_id=make_episode_id(ep.source.uri, span, MULTIPLY_VERSION), source=source,
-                          meta={**ep.meta, "multiplied_from": source_id,
-                                "generator": "mimicgen-style segment transform"})
-
+        return ep.replace(
+            episode_id=make_episode_id(ep.source.uri, span, MULTIPLY_VERSION),
+            source=source,
+            meta={**ep.meta, "multiplied_from": source_id, "generator": "mimicgen-style segment transform"},
+        )

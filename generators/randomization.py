@@ -41,16 +41,20 @@ def _jitter(rng: np.random.Generator, scale: float, n: int = 1) -> list[float]:
     return [round(float(x), 5) for x in rng.uniform(-scale, scale, n)]
 
 
-def sample_scene(rng: np.random.Generator, ranges: RandomizationRanges, cameras: dict[str, dict[str, Any]],
-                 n_arm_joints: int) -> dict[str, Any]:
+def sample_scene(
+    rng: np.random.Generator, ranges: RandomizationRanges, cameras: dict[str, dict[str, Any]], n_arm_joints: int
+) -> dict[str, Any]:
     """Visual, physical and robot randomization of one episode (task values come from the task)."""
     lv = ranges.level
     top = TABLE_HEIGHT + _jitter(rng, ranges.table_height * lv)[0]
     n_lights = int(rng.integers(1, ranges.max_lights + 1)) if lv > 0 else 1
     lights = []
     for _ in range(n_lights):
-        pos = [float(rng.uniform(-1.0, 1.5)), float(rng.uniform(-1.5, 1.5)), float(rng.uniform(2.0, 3.0))] \
-            if lv > 0 else [0.5, 0.0, 2.5]
+        pos = (
+            [float(rng.uniform(-1.0, 1.5)), float(rng.uniform(-1.5, 1.5)), float(rng.uniform(2.0, 3.0))]
+            if lv > 0
+            else [0.5, 0.0, 2.5]
+        )
         intensity = float(rng.uniform(0.3, 0.9)) if lv > 0 else 0.7
         tint = _rgb(rng, 0.8, 1.0) if lv > 0 else [1.0, 1.0, 1.0]
         lights.append({"pos": [round(p, 4) for p in pos], "diffuse": [round(intensity * t, 4) for t in tint]})
@@ -63,9 +67,12 @@ def sample_scene(rng: np.random.Generator, ranges: RandomizationRanges, cameras:
         }
     textures = ("checker", "gradient", "flat")
     return {
-        "table": {"top": round(top, 5), "texture": textures[int(rng.integers(3))] if lv > 0 else "flat",
-                  "rgb1": _rgb(rng, 0.3, 0.9) if lv > 0 else [0.6, 0.5, 0.4],
-                  "rgb2": _rgb(rng, 0.2, 0.8) if lv > 0 else [0.5, 0.4, 0.3]},
+        "table": {
+            "top": round(top, 5),
+            "texture": textures[int(rng.integers(3))] if lv > 0 else "flat",
+            "rgb1": _rgb(rng, 0.3, 0.9) if lv > 0 else [0.6, 0.5, 0.4],
+            "rgb2": _rgb(rng, 0.2, 0.8) if lv > 0 else [0.5, 0.4, 0.3],
+        },
         "floor": {"texture": "checker" if lv > 0 else "flat", "rgb1": _rgb(rng, 0.1, 0.6), "rgb2": _rgb(rng, 0.1, 0.6)},
         "lights": lights,
         "cameras": cams,
@@ -80,8 +87,12 @@ def sample_scene(rng: np.random.Generator, ranges: RandomizationRanges, cameras:
     }
 
 
-def sample_distractors(rng: np.random.Generator, n: int, keep_out: list[tuple[float, float, float]],
-                       region: tuple[tuple[float, float], tuple[float, float]]) -> list[dict[str, Any]]:
+def sample_distractors(
+    rng: np.random.Generator,
+    n: int,
+    keep_out: list[tuple[float, float, float]],
+    region: tuple[tuple[float, float], tuple[float, float]],
+) -> list[dict[str, Any]]:
     """``n`` small objects on the table, at least their radius + ``r`` away from each ``(x, y, r)``
     in ``keep_out`` (task objects and targets)."""
     out: list[dict[str, Any]] = []
@@ -91,8 +102,15 @@ def sample_distractors(rng: np.random.Generator, n: int, keep_out: list[tuple[fl
             size = float(rng.uniform(0.012, 0.022))
             if all((x - kx) ** 2 + (y - ky) ** 2 > (kr + size + 0.02) ** 2 for kx, ky, kr in keep_out):
                 shape = "box" if rng.random() < 0.5 else "cylinder"
-                out.append({"pos": [round(x, 5), round(y, 5)], "size": round(size, 5), "shape": shape,
-                            "rgba": _rgb(rng) + [1.0], "yaw": round(float(rng.uniform(-np.pi, np.pi)), 5)})
+                out.append(
+                    {
+                        "pos": [round(x, 5), round(y, 5)],
+                        "size": round(size, 5),
+                        "shape": shape,
+                        "rgba": _rgb(rng) + [1.0],
+                        "yaw": round(float(rng.uniform(-np.pi, np.pi)), 5),
+                    }
+                )
                 keep_out = [*keep_out, (x, y, size)]
                 break
     return out

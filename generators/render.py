@@ -14,8 +14,9 @@ import numpy as np
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 
-def render_states(model: mujoco.MjModel, qpos: np.ndarray, qvel: np.ndarray, cameras: list[str],
-                  size: tuple[int, int]) -> dict[str, np.ndarray]:
+def render_states(
+    model: mujoco.MjModel, qpos: np.ndarray, qvel: np.ndarray, cameras: list[str], size: tuple[int, int]
+) -> dict[str, np.ndarray]:
     """RGB frames ``(T, height, width, 3)`` uint8 per camera for the recorded states ``qpos`` (T, nq)."""
     h, w = size
     data = mujoco.MjData(model)

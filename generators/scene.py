@@ -34,24 +34,51 @@ def look_at_quat(pos: np.ndarray, target: np.ndarray) -> list[float]:
     return quat_from_mat(np.stack([right, up, -forward], axis=1)).tolist()
 
 
-def _texture_material(spec: mujoco.MjSpec, name: str, kind: str, rgb1: list[float], rgb2: list[float],
-                      repeat: float) -> str:
-    builtin = {"checker": mujoco.mjtBuiltin.mjBUILTIN_CHECKER, "gradient": mujoco.mjtBuiltin.mjBUILTIN_GRADIENT,
-               "flat": mujoco.mjtBuiltin.mjBUILTIN_FLAT}[kind]
-    spec.add_texture(name=f"{name}_tex", type=mujoco.mjtTexture.mjTEXTURE_2D, builtin=builtin, rgb1=rgb1, rgb2=rgb2,
-                     width=64, height=64)
+def _texture_material(
+    spec: mujoco.MjSpec, name: str, kind: str, rgb1: list[float], rgb2: list[float], repeat: float
+) -> str:
+    builtin = {
+        "checker": mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
+        "gradient": mujoco.mjtBuiltin.mjBUILTIN_GRADIENT,
+        "flat": mujoco.mjtBuiltin.mjBUILTIN_FLAT,
+    }[kind]
+    spec.add_texture(
+        name=f"{name}_tex",
+        type=mujoco.mjtTexture.mjTEXTURE_2D,
+        builtin=builtin,
+        rgb1=rgb1,
+        rgb2=rgb2,
+        width=64,
+        height=64,
+    )
     mat = spec.add_material(name=f"{name}_mat", texrepeat=[repeat, repeat])
     mat.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = f"{name}_tex"
     return f"{name}_mat"
 
 
-def add_box_object(spec: mujoco.MjSpec, name: str, pos: list[float], yaw: float, half: list[float],
-                   rgba: list[float], mass: float, friction: float) -> None:
+def add_box_object(
+    spec: mujoco.MjSpec,
+    name: str,
+    pos: list[float],
+    yaw: float,
+    half: list[float],
+    rgba: list[float],
+    mass: float,
+    friction: float,
+) -> None:
     """A free-floating box body ``name`` (half sizes in m) resting at ``pos``."""
     body = spec.worldbody.add_body(name=name, pos=pos, quat=[np.cos(yaw / 2), 0, 0, np.sin(yaw / 2)])
     body.add_freejoint(name=f"{name}_free")
-    body.add_geom(name=f"{name}_geom", type=mujoco.mjtGeom.mjGEOM_BOX, size=half, rgba=rgba, mass=mass,
-                  friction=[friction, 0.01, 0.001], condim=4, solref=[0.01, 1])
+    body.add_geom(
+        name=f"{name}_geom",
+        type=mujoco.mjtGeom.mjGEOM_BOX,
+        size=half,
+        rgba=rgba,
+        mass=mass,
+        friction=[friction, 0.01, 0.001],
+        condim=4,
+        solref=[0.01, 1],
+    )
 
 
 def build_scene(robot: RobotConfig, params: dict[str, Any], task: Any) -> mujoco.MjSpec:
@@ -67,16 +94,28 @@ def build_scene(robot: RobotConfig, params: dict[str, Any], task: Any) -> mujoco
     spec.visual.headlight.ambient = [0.25, 0.25, 0.25]
     top = float(params["table"]["top"])
     world = spec.worldbody
-    floor_mat = _texture_material(spec, "floor", params["floor"]["texture"], params["floor"]["rgb1"],
-                                  params["floor"]["rgb2"], 4)
+    floor_mat = _texture_material(
+        spec, "floor", params["floor"]["texture"], params["floor"]["rgb1"], params["floor"]["rgb2"], 4
+    )
     world.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[3, 3, 0.1], material=floor_mat)
     t = params["table"]
     table_mat = _texture_material(spec, "table", t["texture"], t["rgb1"], t["rgb2"], 3)
-    world.add_geom(name="table", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.55, 0.6, top / 2],
-                   pos=[0.45, 0.0, top / 2], material=table_mat, friction=[1.0, 0.01, 0.001])
+    world.add_geom(
+        name="table",
+        type=mujoco.mjtGeom.mjGEOM_BOX,
+        size=[0.55, 0.6, top / 2],
+        pos=[0.45, 0.0, top / 2],
+        material=table_mat,
+        friction=[1.0, 0.01, 0.001],
+    )
     for i, light in enumerate(params["lights"]):
-        world.add_light(name=f"light{i}", pos=light["pos"], dir=[0.5 - light["pos"][0], -light["pos"][1], -1.0],
-                        diffuse=light["diffuse"], castshadow=i == 0)
+        world.add_light(
+            name=f"light{i}",
+            pos=light["pos"],
+            dir=[0.5 - light["pos"][0], -light["pos"][1], -1.0],
+            diffuse=light["diffuse"],
+            castshadow=i == 0,
+        )
     for name, cam in params["cameras"].items():
         pos = np.array(cam["pos"]) + [0, 0, top]
         lookat = np.array(cam["lookat"]) + [0, 0, top]
@@ -94,10 +133,16 @@ def build_scene(robot: RobotConfig, params: dict[str, Any], task: Any) -> mujoco
         # Every slot gets a body, so all episodes of a setting have the same qpos size; unused slots
         # are parked: invisible, weightless, colliding with nothing.
         active = i < len(distractors)
-        d = distractors[i] if active else {"pos": [-1.0, 1.0 + 0.1 * i], "size": 0.01, "shape": "box",
-                                           "rgba": [0, 0, 0, 0], "yaw": 0.0}
-        body = world.add_body(name=f"distractor{i}", pos=[d["pos"][0], d["pos"][1], top + d["size"]],
-                              quat=[np.cos(d["yaw"] / 2), 0, 0, np.sin(d["yaw"] / 2)])
+        d = (
+            distractors[i]
+            if active
+            else {"pos": [-1.0, 1.0 + 0.1 * i], "size": 0.01, "shape": "box", "rgba": [0, 0, 0, 0], "yaw": 0.0}
+        )
+        body = world.add_body(
+            name=f"distractor{i}",
+            pos=[d["pos"][0], d["pos"][1], top + d["size"]],
+            quat=[np.cos(d["yaw"] / 2), 0, 0, np.sin(d["yaw"] / 2)],
+        )
         body.add_freejoint()
         if not active:
             body.gravcomp = 1.0

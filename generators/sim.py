@@ -41,15 +41,21 @@ def index_robot(model: mujoco.MjModel, robot: RobotConfig, prefix: str) -> Robot
     else:  # the actuator driving each arm joint
         acts = []
         for j in joints:
-            found = [a for a in range(model.nu) if model.actuator_trntype[a] == mujoco.mjtTrn.mjTRN_JOINT
-                     and model.actuator_trnid[a, 0] == j]
+            found = [
+                a
+                for a in range(model.nu)
+                if model.actuator_trntype[a] == mujoco.mjtTrn.mjTRN_JOINT and model.actuator_trnid[a, 0] == j
+            ]
             if not found:
                 raise KeyError(f"no actuator drives arm joint {mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j)}")
             acts.append(found[0])
     site = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, prefix + robot.ee_site)
     ee_body = model.site_bodyid[site]
-    fingers = [model.jnt_qposadr[j] for j in range(model.njnt)
-               if _is_below(model, model.jnt_bodyid[j], ee_body) and j not in joints]
+    fingers = [
+        model.jnt_qposadr[j]
+        for j in range(model.njnt)
+        if _is_below(model, model.jnt_bodyid[j], ee_body) and j not in joints
+    ]
     return RobotIndex(
         arm_qpos=np.array([model.jnt_qposadr[j] for j in joints]),
         arm_dof=np.array([model.jnt_dofadr[j] for j in joints]),
@@ -71,8 +77,9 @@ def _is_below(model: mujoco.MjModel, body: int, ancestor: int) -> bool:
 class Sim:
     """A scene's model and data with the robot's indices."""
 
-    def __init__(self, model: mujoco.MjModel, robot: RobotConfig, prefix: str, control_fps: float,
-                 objects: tuple[str, ...]):
+    def __init__(
+        self, model: mujoco.MjModel, robot: RobotConfig, prefix: str, control_fps: float, objects: tuple[str, ...]
+    ):
         self.model, self.robot, self.prefix = model, robot, prefix
         self.data = mujoco.MjData(model)
         self.index = index_robot(model, robot, prefix)
@@ -128,6 +135,7 @@ class Sim:
         return out
 
     def set_state(self, state: np.ndarray) -> None:
-        mujoco.mj_setState(self.model, self.data, np.asarray(state, dtype=np.float64),
-                           mujoco.mjtState.mjSTATE_FULLPHYSICS)
+        mujoco.mj_setState(
+            self.model, self.data, np.asarray(state, dtype=np.float64), mujoco.mjtState.mjSTATE_FULLPHYSICS
+        )
         mujoco.mj_forward(self.model, self.data)

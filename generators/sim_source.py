@@ -85,16 +85,23 @@ class GenerateSim(SourceStage):
 
     def setup(self) -> None:
         c = self.config
-        settings = SimSettings(task=c.task, control_fps=c.fps, cameras=tuple(c.cameras),
-                               image_size=tuple(c.image_size), ranges=RandomizationRanges(level=c.randomization),
-                               max_retries=c.max_retries)
+        settings = SimSettings(
+            task=c.task,
+            control_fps=c.fps,
+            cameras=tuple(c.cameras),
+            image_size=tuple(c.image_size),
+            ranges=RandomizationRanges(level=c.randomization),
+            max_retries=c.max_retries,
+        )
         robot = robot_config_or_default(c.robot)
         self.generator = SimGenerator(settings, robot)
 
     def shards(self) -> list[str]:
         c = self.config
-        return [f"seeds-{lo:07d}-{min(lo + c.seeds_per_shard, c.seed + c.episodes):07d}"
-                for lo in range(c.seed, c.seed + c.episodes, c.seeds_per_shard)]
+        return [
+            f"seeds-{lo:07d}-{min(lo + c.seeds_per_shard, c.seed + c.episodes):07d}"
+            for lo in range(c.seed, c.seed + c.episodes, c.seeds_per_shard)
+        ]
 
     def read(self, shard: str) -> Iterable[Episode]:
         _, lo, hi = shard.split("-")
@@ -110,11 +117,17 @@ class GenerateSim(SourceStage):
                     replay_failed.append(seed)
                     continue
             kept.append(run)
-        stats = {"shard": shard, "seeds": int(hi) - int(lo), "kept": len(kept), "failed_seeds": failed,
-                 "replay_failed_seeds": replay_failed}
+        stats = {
+            "shard": shard,
+            "seeds": int(hi) - int(lo),
+            "kept": len(kept),
+            "failed_seeds": failed,
+            "replay_failed_seeds": replay_failed,
+        }
         if failed or replay_failed:
-            log.info("%s: %d of %d seeds failed, %d failed replay", shard, len(failed), stats["seeds"],
-                     len(replay_failed))
+            log.info(
+                "%s: %d of %d seeds failed, %d failed replay", shard, len(failed), stats["seeds"], len(replay_failed)
+            )
         for run in kept:
             ep = self.generator.episode(run, render=self.config.render)
             yield ep.with_meta(generation=stats, replay_checked=self.config.replay_check)

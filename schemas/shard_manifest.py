@@ -33,5 +33,7 @@ def check_manifest(doc: Any) -> None:
         raise ValueError(f"field {where}: {exc.message}") from None
     major = str(doc["manifest_version"]).split(".")[0]
     if major != MANIFEST_VERSION.split(".")[0]:
-        raise ValueError(f"field manifest_version: {doc['manifest_version']} is not readable by this "
-                         f"datapipe (reads {MANIFEST_VERSION.split('.')[0]}.x)")
+        raise ValueError(
+            f"field manifest_version: {doc['manifest_version']} is not readable by this "
+            f"datapipe (reads {MANIFEST_VERSION.split('.')[0]}.x)"
+        )

@@ -17,18 +17,34 @@ from datapipe.shards.tar_io import ShardWriter, iter_samples
 from datapipe.storage import resolve
 from datapipe.workflow import parse_workflow
 
-SYN = {"episodes": 8, "episodes_per_shard": 4, "seed": 3, "min_length": 6, "max_length": 10,
-       "cameras": ["front"], "image_size": [16, 16]}
+SYN = {
+    "episodes": 8,
+    "episodes_per_shard": 4,
+    "seed": 3,
+    "min_length": 6,
+    "max_length": 10,
+    "cameras": ["front"],
+    "image_size": [16, 16],
+}
 
 
 def make_shards(root: Path, **syn) -> Path:
     """A clean shard dataset of 8 episodes in 2 shards (4 each), one 16x16 camera."""
-    doc = {"name": "clean", "stages": [
-        {"id": "src", "uses": "source.synthetic", "with": {**SYN, **syn}},
-        {"id": "out", "uses": "sink.webdataset", "needs": ["src"],
-         "with": {"path": str(root), "shard_max_episodes": 4, "val_fraction": 0.0}}]}
-    result = run_workflow(parse_workflow(doc, "clean.yaml"), out=str(root.parent / f"{root.name}-run"),
-                          runner="local", progress=False)
+    doc = {
+        "name": "clean",
+        "stages": [
+            {"id": "src", "uses": "source.synthetic", "with": {**SYN, **syn}},
+            {
+                "id": "out",
+                "uses": "sink.webdataset",
+                "needs": ["src"],
+                "with": {"path": str(root), "shard_max_episodes": 4, "val_fraction": 0.0},
+            },
+        ],
+    }
+    result = run_workflow(
+        parse_workflow(doc, "clean.yaml"), out=str(root.parent / f"{root.name}-run"), runner="local", progress=False
+    )
     assert result.ok, result.error
     return root
 
@@ -75,7 +91,7 @@ def flip_byte_in_member(root: Path, index: int, suffix: str) -> tuple[str, str]:
     assert key == sample_key(row["episode_id"])
     name = f"{key}.{suffix}".encode()
     header = data.index(name)  # the member's tar header; its data follows 512 bytes later
-    size = int(data[header + 124:header + 135].decode().strip("\0 ") or "0", 8)
+    size = int(data[header + 124 : header + 135].decode().strip("\0 ") or "0", 8)
     data[header + 512 + size // 2] ^= 0x5A
     path.write_bytes(bytes(data))
     return row["shard"], key

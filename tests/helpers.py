@@ -22,11 +22,17 @@ def read_sink(path: str | Path) -> list[Episode]:
 
 def expected_synthetic(n: int, seed: int = 0, min_length: int = 20, max_length: int = 60, **kw) -> list[Episode]:
     """What ``source.synthetic`` yields for ``episodes: n`` with these parameters."""
-    return [synthetic_episode(seed, i, length=int(np.random.default_rng([seed, i, 1]).integers(
-        min_length, max_length + 1)), **kw) for i in range(n)]
+    return [
+        synthetic_episode(
+            seed, i, length=int(np.random.default_rng([seed, i, 1]).integers(min_length, max_length + 1)), **kw
+        )
+        for i in range(n)
+    ]
 
 
-def synthetic_raw_frames(seed: int, index: int, length: int, image_size: tuple[int, int], state_dim: int = 7) -> np.ndarray:
+def synthetic_raw_frames(
+    seed: int, index: int, length: int, image_size: tuple[int, int], state_dim: int = 7
+) -> np.ndarray:
     """The frames ``source.synthetic`` drew for one camera before encoding them (its draw order:
     state walk, success, then frames; action_dim <= state_dim)."""
     from stages.sources.synthetic_data import synthetic_frames

@@ -92,12 +92,24 @@ class Auditor:
             try:
                 f = stream.frames(strict=True)
             except Exception as exc:  # the decoder's own error types
-                self.add_finding(Finding("damaged_video", "error", [ep.episode_id],
-                                         f"{where}.{cam}.mp4: cannot decode ({type(exc).__name__}: {exc})"))
+                self.add_finding(
+                    Finding(
+                        "damaged_video",
+                        "error",
+                        [ep.episode_id],
+                        f"{where}.{cam}.mp4: cannot decode ({type(exc).__name__}: {exc})",
+                    )
+                )
                 continue
             if len(f) != ep.length:
-                self.add_finding(Finding("frame_count_mismatch", "error", [ep.episode_id],
-                                         f"{where}.{cam}.mp4: {len(f)} frames for {ep.length} steps"))
+                self.add_finding(
+                    Finding(
+                        "frame_count_mismatch",
+                        "error",
+                        [ep.episode_id],
+                        f"{where}.{cam}.mp4: {len(f)} frames for {ep.length} steps",
+                    )
+                )
                 continue
             frames[cam] = f
         return frames
@@ -110,13 +122,21 @@ class Auditor:
         action = np.asarray(ep.steps["action"], np.float64).reshape(ep.length, -1)
         state = np.asarray(ep.steps["observation.state"], np.float64).reshape(ep.length, -1)
         interv = np.asarray(ep.steps["is_intervention"], bool)
-        st.rows.append({
-            "episode_id": ep.episode_id, "source_kind": ep.source.kind, "task": ep.task[0], "robot": ep.embodiment.robot,
-            "fps": float(ep.fps), "length": ep.length, "duration_s": ep.duration_s,
-            "success": None if ep.success is None else bool(ep.success),
-            "intervention_rate": float(interv.mean()) if len(interv) else 0.0,
-            "cameras": ",".join(sorted(ep.cameras)), "words": len(ep.task[0].split()),
-        })
+        st.rows.append(
+            {
+                "episode_id": ep.episode_id,
+                "source_kind": ep.source.kind,
+                "task": ep.task[0],
+                "robot": ep.embodiment.robot,
+                "fps": float(ep.fps),
+                "length": ep.length,
+                "duration_s": ep.duration_s,
+                "success": None if ep.success is None else bool(ep.success),
+                "intervention_rate": float(interv.mean()) if len(interv) else 0.0,
+                "cameras": ",".join(sorted(ep.cameras)),
+                "words": len(ep.task[0].split()),
+            }
+        )
         st.frames += ep.length
         st.fps[float(ep.fps)] += 1
         st.shapes.setdefault(_shape_key(ep), []).append(ep.episode_id)
@@ -144,10 +164,13 @@ class Auditor:
     # -- dataset-level checks ----------------------------------------------------------------------
     def _dataset_findings(self) -> list[Finding]:
         st, out = self.state, []
-        for content, ids in st.hashes.items():
+        for ids in st.hashes.values():
             if len(ids) > 1:
-                out.append(Finding("duplicate", "warning", sorted(ids), f"{len(ids)} episodes have identical actions "
-                                   f"and states"))
+                out.append(
+                    Finding(
+                        "duplicate", "warning", sorted(ids), f"{len(ids)} episodes have identical actions and states"
+                    )
+                )
         dup_ids = {i for ids in st.hashes.values() if len(ids) > 1 for i in ids}
         sigs = [(i, s) for i, s in st.signatures if i not in dup_ids]
         if len(sigs) > 1 and "action" in st.moments:
@@ -161,10 +184,16 @@ class Auditor:
                 ids = [i for i, _ in group]
                 X = np.stack([s / scale for _, s in group]).reshape(len(group), -1)
                 for a in range(len(X)):
-                    d = np.sqrt(((X[a + 1:] - X[a]) ** 2).mean(axis=1))
+                    d = np.sqrt(((X[a + 1 :] - X[a]) ** 2).mean(axis=1))
                     for b in np.flatnonzero(d < self.th.near_duplicate_distance):
-                        out.append(Finding("near_duplicate", "info", [ids[a], ids[a + 1 + b]],
-                                           f"action trajectories differ by {d[b]:.2g} (RMS, in std units)"))
+                        out.append(
+                            Finding(
+                                "near_duplicate",
+                                "info",
+                                [ids[a], ids[a + 1 + b]],
+                                f"action trajectories differ by {d[b]:.2g} (RMS, in std units)",
+                            )
+                        )
         if len(st.fps) > 1:
             common = st.fps.most_common(1)[0][0]
             odd = [r["episode_id"] for r in st.rows if r["fps"] != common]
@@ -172,8 +201,14 @@ class Auditor:
         if len(st.shapes) > 1:
             common = max(st.shapes, key=lambda k: len(st.shapes[k]))
             odd = sorted(i for k, ids in st.shapes.items() if k != common for i in ids)
-            out.append(Finding("mismatched_shapes", "error", odd, "step arrays or camera sizes differ from the "
-                               "dataset's usual ones"))
+            out.append(
+                Finding(
+                    "mismatched_shapes",
+                    "error",
+                    odd,
+                    "step arrays or camera sizes differ from the dataset's usual ones",
+                )
+            )
         return out
 
     # -- summary --------------------------------------------------------------------------------------
@@ -200,33 +235,50 @@ class Auditor:
         for name, m in st.moments.items():
             sample = np.stack(st.samples[name].items) if st.samples.get(name) and st.samples[name].items else None
             q = np.quantile(sample, [0.01, 0.99], axis=0) if sample is not None else None
-            features[name] = {"dims": int(m.mean.shape[0]), "count": int(m.count), "mean": m.mean.round(6).tolist(),
-                              "std": m.std.round(6).tolist(), "min": m.min.round(6).tolist(), "max": m.max.round(6).tolist(),
-                              "q01": q[0].round(6).tolist() if q is not None else None,
-                              "q99": q[1].round(6).tolist() if q is not None else None}
+            features[name] = {
+                "dims": int(m.mean.shape[0]),
+                "count": int(m.count),
+                "mean": m.mean.round(6).tolist(),
+                "std": m.std.round(6).tolist(),
+                "min": m.min.round(6).tolist(),
+                "max": m.max.round(6).tolist(),
+                "q01": q[0].round(6).tolist() if q is not None else None,
+                "q99": q[1].round(6).tolist() if q is not None else None,
+            }
         kinds = Counter(f.kind for f in findings)
         return {
-            "dataset": dataset, "format": fmt, "episodes": n, "frames": int(st.frames),
+            "dataset": dataset,
+            "format": fmt,
+            "episodes": n,
+            "frames": int(st.frames),
             "hours": round(float(df["duration_s"].sum()) / 3600, 6) if n else 0.0,
             "fps": {f"{k:g}": v for k, v in st.fps.items()},
             "counts": {"source_kind": counts("source_kind"), "task": counts("task"), "robot": counts("robot")},
-            "length": {"min": int(lengths.min()) if n else 0, "max": int(lengths.max()) if n else 0,
-                       "mean": round(float(lengths.mean()), 3) if n else 0.0,
-                       "median": float(np.median(lengths)) if n else 0.0,
-                       "p05": float(np.quantile(lengths, 0.05)) if n else 0.0,
-                       "p95": float(np.quantile(lengths, 0.95)) if n else 0.0,
-                       "histogram": {"edges": np.asarray(hist[1]).round(3).tolist(), "counts": np.asarray(hist[0]).tolist()}},
+            "length": {
+                "min": int(lengths.min()) if n else 0,
+                "max": int(lengths.max()) if n else 0,
+                "mean": round(float(lengths.mean()), 3) if n else 0.0,
+                "median": float(np.median(lengths)) if n else 0.0,
+                "p05": float(np.quantile(lengths, 0.05)) if n else 0.0,
+                "p95": float(np.quantile(lengths, 0.95)) if n else 0.0,
+                "histogram": {"edges": np.asarray(hist[1]).round(3).tolist(), "counts": np.asarray(hist[0]).tolist()},
+            },
             "success_rate": round(float(np.mean(success.to_numpy())), 4) if len(success) else None,
             "episodes_with_success_label": int(len(success)),
             "intervention_rate": round(float(df["intervention_rate"].mean()), 4) if n else 0.0,
             "features": features,
-            "language": {"distinct_instructions": len(set(tasks)), "vocabulary": len(vocab),
-                         "mean_words": round(float(np.mean([len(t.split()) for t in tasks])), 3) if tasks else 0.0,
-                         "min_words": min((len(t.split()) for t in tasks), default=0),
-                         "max_words": max((len(t.split()) for t in tasks), default=0),
-                         "top_words": vocab.most_common(20)},
-            "cameras": {c: {"episodes": k, "coverage": round(k / n, 4) if n else 0.0}
-                        for c, k in sorted(st.camera_episodes.items())},
+            "language": {
+                "distinct_instructions": len(set(tasks)),
+                "vocabulary": len(vocab),
+                "mean_words": round(float(np.mean([len(t.split()) for t in tasks])), 3) if tasks else 0.0,
+                "min_words": min((len(t.split()) for t in tasks), default=0),
+                "max_words": max((len(t.split()) for t in tasks), default=0),
+                "top_words": vocab.most_common(20),
+            },
+            "cameras": {
+                c: {"episodes": k, "coverage": round(k / n, 4) if n else 0.0}
+                for c, k in sorted(st.camera_episodes.items())
+            },
             "findings": [f.as_dict() for f in findings],
             "finding_counts": dict(sorted(kinds.items())),
         }
@@ -244,12 +296,12 @@ def dataset_format(path: str) -> str:
             return "lerobot"
     except (OSError, ValueError) as exc:
         raise DatasetError(f"{path}: cannot open ({exc})") from None
-    raise DatasetError(f"{path}: neither a datapipe shard dataset (index.json) nor a LeRobot dataset "
-                       f"(meta/info.json)")
+    raise DatasetError(f"{path}: neither a datapipe shard dataset (index.json) nor a LeRobot dataset (meta/info.json)")
 
 
-def audit_dataset(path: str, thresholds: AuditThresholds | None = None, check_cameras: bool = True,
-                  progress: Any = None) -> tuple[Auditor, dict[str, Any]]:
+def audit_dataset(
+    path: str, thresholds: AuditThresholds | None = None, check_cameras: bool = True, progress: Any = None
+) -> tuple[Auditor, dict[str, Any]]:
     """Audit the dataset at ``path``; ``progress(n_episodes)`` after each episode."""
     fmt = dataset_format(path)
     auditor = Auditor(thresholds, check_cameras)
@@ -290,7 +342,9 @@ def _audit_shards(path: str, auditor: Auditor, progress: Any) -> None:
         problems.setdefault(p.shard, []).append(p)
         if p.kind in ("sample", "video", "sample_checksum"):
             ids = [e for e in by_shard.get(p.shard, []) if sample_key(e) == p.member] or [f"{p.shard}:{p.member}"]
-            kind = {"sample": "damaged_sample", "video": "damaged_video", "sample_checksum": "checksum_mismatch"}[p.kind]
+            kind = {"sample": "damaged_sample", "video": "damaged_video", "sample_checksum": "checksum_mismatch"}[
+                p.kind
+            ]
             auditor.add_finding(Finding(kind, "error", ids, p.message))
         elif p.kind == "manifest":
             auditor.add_finding(Finding("manifest", "error", [], p.message))
@@ -298,8 +352,9 @@ def _audit_shards(path: str, auditor: Auditor, progress: Any) -> None:
         name = shard["name"]
         found = {p.kind: p for p in problems.get(name, [])}
         if "missing" in found:
-            auditor.add_finding(Finding("missing_file", "error", by_shard.get(name, []),
-                                        f"{name}: listed in index.json but missing"))
+            auditor.add_finding(
+                Finding("missing_file", "error", by_shard.get(name, []), f"{name}: listed in index.json but missing")
+            )
             continue
         damaged = {p.member for p in problems.get(name, []) if p.kind in ("sample", "video", "sample_checksum")}
         seen = read.get(name, set()) | damaged
@@ -323,8 +378,10 @@ def _audit_lerobot(path: str, auditor: Auditor, progress: Any) -> None:
             auditor.add(reader.read_episode(index), f"{path} episode_index={index}")
         except Exception as exc:  # one unreadable episode is a finding, the audit goes on
             missing = "missing" in str(exc)
-            auditor.add_finding(Finding("missing_file" if missing else "unreadable_episode", "error",
-                                        [f"episode_index={index}"], str(exc)))
+            auditor.add_finding(
+                Finding(
+                    "missing_file" if missing else "unreadable_episode", "error", [f"episode_index={index}"], str(exc)
+                )
+            )
         if progress:
             progress(n)
-

@@ -16,8 +16,23 @@ import numpy as np
 from datapipe.errors import DatapipeError
 from datapipe.records import Episode
 
-PLACEHOLDERS = {"", "task", "todo", "tbd", "n/a", "na", "none", "null", "placeholder", "<task>", "...", "-",
-                "instruction", "do the task", "default task"}
+PLACEHOLDERS = {
+    "",
+    "task",
+    "todo",
+    "tbd",
+    "n/a",
+    "na",
+    "none",
+    "null",
+    "placeholder",
+    "<task>",
+    "...",
+    "-",
+    "instruction",
+    "do the task",
+    "default task",
+}
 
 
 @dataclass
@@ -72,13 +87,22 @@ def check_episode(ep: Episode, th: AuditThresholds, frames: dict[str, np.ndarray
             lo, hi = np.asarray(lim.get("min", -np.inf), np.float64), np.asarray(lim.get("max", np.inf), np.float64)
             for key, bound in (("min", lo), ("max", hi)):
                 if bound.ndim > 1 or bound.size not in (1, a.shape[1]):
-                    raise DatapipeError(f"limits: {name}.{key} has {bound.size} values; {name} has {a.shape[1]} "
-                                        f"dimensions (give one value or one per dimension)")
+                    raise DatapipeError(
+                        f"limits: {name}.{key} has {bound.size} values; {name} has {a.shape[1]} "
+                        f"dimensions (give one value or one per dimension)"
+                    )
             outside = ((a < lo - 1e-9) | (a > hi + 1e-9)) & np.isfinite(a)
             if outside.any():
                 dims = sorted(set(np.nonzero(outside)[1].tolist()))
-                out.append(Finding("out_of_limits", "error", eid, f"{name}: {int(outside.any(axis=1).sum())} step(s) "
-                                   f"outside the declared limits in dimension(s) {dims}"))
+                out.append(
+                    Finding(
+                        "out_of_limits",
+                        "error",
+                        eid,
+                        f"{name}: {int(outside.any(axis=1).sum())} step(s) "
+                        f"outside the declared limits in dimension(s) {dims}",
+                    )
+                )
     action = np.asarray(ep.steps["action"], np.float64).reshape(ep.length, -1)
     if action.shape[1] and ep.length > 1 and np.isfinite(action).all():
         d = np.linalg.norm(np.diff(action, axis=0), axis=1)
@@ -87,37 +111,72 @@ def check_episode(ep: Episode, th: AuditThresholds, frames: dict[str, np.ndarray
         else:
             run = _longest_run(d == 0)
             if run + 1 >= th.frozen_fraction * ep.length and run >= 3:
-                out.append(Finding("frozen_action", "warning", eid, f"action stays exactly the same for {run + 1} "
-                                   f"consecutive steps of {ep.length}"))
+                out.append(
+                    Finding(
+                        "frozen_action",
+                        "warning",
+                        eid,
+                        f"action stays exactly the same for {run + 1} consecutive steps of {ep.length}",
+                    )
+                )
             med = float(np.median(d))
             if d.max() > max(th.jump_factor * med, th.min_jump):
                 t = int(d.argmax())
-                out.append(Finding("action_jump", "warning", eid, f"action jumps by {d.max():.4g} at step {t + 1} "
-                                   f"({d.max() / max(med, 1e-12):.0f}x the median step change)"))
+                out.append(
+                    Finding(
+                        "action_jump",
+                        "warning",
+                        eid,
+                        f"action jumps by {d.max():.4g} at step {t + 1} "
+                        f"({d.max() / max(med, 1e-12):.0f}x the median step change)",
+                    )
+                )
     ts = np.asarray(ep.steps["timestamp"], np.float64)
     if len(ts) > 1 and np.isfinite(ts).all():
         dt = np.diff(ts)
         if (dt <= 0).any():
-            out.append(Finding("non_monotonic_timestamps", "error", eid,
-                               f"timestamp does not increase at {int((dt <= 0).sum())} step(s)"))
+            out.append(
+                Finding(
+                    "non_monotonic_timestamps",
+                    "error",
+                    eid,
+                    f"timestamp does not increase at {int((dt <= 0).sum())} step(s)",
+                )
+            )
         gaps = dt > th.gap_factor / ep.fps
         if gaps.any():
-            out.append(Finding("timestamp_gap", "error", eid, f"{int(gaps.sum())} gap(s) in timestamp, the largest "
-                               f"{dt.max():.3f} s at {ep.fps:g} fps"))
+            out.append(
+                Finding(
+                    "timestamp_gap",
+                    "error",
+                    eid,
+                    f"{int(gaps.sum())} gap(s) in timestamp, the largest {dt.max():.3f} s at {ep.fps:g} fps",
+                )
+            )
     if ep.duration_s < th.min_seconds:
-        out.append(Finding("too_short", "warning", eid, f"{ep.length} steps = {ep.duration_s:.2f} s, under "
-                           f"{th.min_seconds} s"))
+        out.append(
+            Finding("too_short", "warning", eid, f"{ep.length} steps = {ep.duration_s:.2f} s, under {th.min_seconds} s")
+        )
     if ep.duration_s > th.max_seconds:
         out.append(Finding("too_long", "warning", eid, f"{ep.duration_s:.0f} s, over {th.max_seconds:.0f} s"))
     texts = [t.strip().lower() for t in ep.task]
     if all(t in PLACEHOLDERS for t in texts):
-        out.append(Finding("empty_instruction", "error", eid, f"instruction is empty or a placeholder: {list(ep.task)}"))
+        out.append(
+            Finding("empty_instruction", "error", eid, f"instruction is empty or a placeholder: {list(ep.task)}")
+        )
     for cam, f in (frames or {}).items():
         if len(f) > 1:
             delta = np.abs(np.diff(f.astype(np.int16), axis=0)).max(axis=(1, 2, 3))
             if np.mean(delta < th.frozen_pixel_delta) >= th.frozen_camera_fraction:
-                out.append(Finding("frozen_camera", "error", eid, f"camera {cam}: the image does not change over "
-                                   f"{np.mean(delta < th.frozen_pixel_delta):.0%} of the episode"))
+                out.append(
+                    Finding(
+                        "frozen_camera",
+                        "error",
+                        eid,
+                        f"camera {cam}: the image does not change over "
+                        f"{np.mean(delta < th.frozen_pixel_delta):.0%} of the episode",
+                    )
+                )
         if np.mean(f.mean(axis=(1, 2, 3)) < th.black_level) >= th.black_fraction:
             out.append(Finding("black_camera", "error", eid, f"camera {cam}: frames are black"))
     return out

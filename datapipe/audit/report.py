@@ -22,7 +22,8 @@ CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1180px;color:#222}
 h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ddd}
 .kpi{display:inline-block;margin:4px 18px 4px 0}.kpi b{font-size:20px;display:block}
-table{border-collapse:collapse;width:100%;font-size:13px}td,th{border:1px solid #e3e3e3;padding:4px 6px;text-align:left;vertical-align:top}
+table{border-collapse:collapse;width:100%;font-size:13px}
+td,th{border:1px solid #e3e3e3;padding:4px 6px;text-align:left;vertical-align:top}
 th{background:#f6f6f6}.error{color:#b00020;font-weight:600}.warning{color:#a15c00;font-weight:600}.info{color:#555}
 img.plot{max-width:100%;border:1px solid #eee;margin:6px 0}.thumbs img{margin:2px;border:1px solid #ccc}
 .ok{color:#1b7f3a;font-weight:600}code{font-size:12px}
@@ -107,13 +108,19 @@ def _contact_sheets(auditor: Auditor) -> list[str]:
 
 
 def _compare(summary: dict[str, Any], other: dict[str, Any]) -> str:
-    rows = [("episodes", summary["episodes"], other["episodes"]), ("frames", summary["frames"], other["frames"]),
-            ("hours", summary["hours"], other["hours"]),
-            ("mean length", summary["length"]["mean"], other["length"]["mean"]),
-            ("success rate", summary["success_rate"], other["success_rate"]),
-            ("intervention rate", summary["intervention_rate"], other["intervention_rate"]),
-            ("distinct instructions", summary["language"]["distinct_instructions"],
-             other["language"]["distinct_instructions"])]
+    rows = [
+        ("episodes", summary["episodes"], other["episodes"]),
+        ("frames", summary["frames"], other["frames"]),
+        ("hours", summary["hours"], other["hours"]),
+        ("mean length", summary["length"]["mean"], other["length"]["mean"]),
+        ("success rate", summary["success_rate"], other["success_rate"]),
+        ("intervention rate", summary["intervention_rate"], other["intervention_rate"]),
+        (
+            "distinct instructions",
+            summary["language"]["distinct_instructions"],
+            other["language"]["distinct_instructions"],
+        ),
+    ]
     body = "".join(f"<tr><td>{k}</td><td>{a}</td><td>{b}</td></tr>" for k, a, b in rows)
     shifts = []
     for name in ("action", "observation.state"):
@@ -123,43 +130,64 @@ def _compare(summary: dict[str, Any], other: dict[str, Any]) -> str:
             d = (np.asarray(a["mean"]) - np.asarray(b["mean"])) / pooled
             shifts.append(f"<tr><td>{name}</td><td>{', '.join(f'{x:+.2f}' for x in d)}</td></tr>")
     tasks = set(summary["counts"]["task"]) ^ set(other["counts"]["task"])
-    return (f"<table><tr><th></th><th>this dataset</th><th>{html.escape(other['dataset'])}</th></tr>{body}</table>"
-            f"<h3>Mean shift per dimension (in pooled standard deviations)</h3><table>{''.join(shifts)}</table>"
-            f"<p>Instructions in only one of the two: {len(tasks)}</p>")
+    return (
+        f"<table><tr><th></th><th>this dataset</th><th>{html.escape(other['dataset'])}</th></tr>{body}</table>"
+        f"<h3>Mean shift per dimension (in pooled standard deviations)</h3><table>{''.join(shifts)}</table>"
+        f"<p>Instructions in only one of the two: {len(tasks)}</p>"
+    )
 
 
 def _links(ids: list[str], limit: int = 20) -> str:
-    links = " ".join('<a href="#ep-{0}">{1}</a>'.format(html.escape(i), html.escape(i[:8])) for i in ids[:limit])
+    links = " ".join(f'<a href="#ep-{html.escape(i)}">{html.escape(i[:8])}</a>' for i in ids[:limit])
     return links + (" ..." if len(ids) > limit else "")
 
 
 def render_report(summary: dict[str, Any], auditor: Auditor, other: dict[str, Any] | None = None) -> str:
     """The HTML text of the report."""
     e = html.escape
-    kpis = [("episodes", summary["episodes"]), ("frames", summary["frames"]), ("hours", f"{summary['hours']:.3f}"),
-            ("fps", ", ".join(summary["fps"]) or "-"), ("success", summary["success_rate"]),
-            ("findings", len(summary["findings"]))]
+    kpis = [
+        ("episodes", summary["episodes"]),
+        ("frames", summary["frames"]),
+        ("hours", f"{summary['hours']:.3f}"),
+        ("fps", ", ".join(summary["fps"]) or "-"),
+        ("success", summary["success_rate"]),
+        ("findings", len(summary["findings"])),
+    ]
     findings = "".join(
         f"<tr><td class='{e(f['severity'])}'>{e(f['severity'])}</td><td>{e(f['kind'])}</td><td>{e(f['message'])}</td>"
-        f"<td>{_links(f['episode_ids'])}</td></tr>" for f in summary["findings"])
-    findings_html = (f"<table><tr><th>severity</th><th>kind</th><th>what</th><th>episodes</th></tr>{findings}</table>"
-                     if findings else "<p class='ok'>No findings.</p>")
+        f"<td>{_links(f['episode_ids'])}</td></tr>"
+        for f in summary["findings"]
+    )
+    findings_html = (
+        f"<table><tr><th>severity</th><th>kind</th><th>what</th><th>episodes</th></tr>{findings}</table>"
+        if findings
+        else "<p class='ok'>No findings.</p>"
+    )
     flagged = {i for f in summary["findings"] for i in f["episode_ids"]}
     rows = "".join(
-        f"<tr id='ep-{e(r['episode_id'])}'><td><code>{e(r['episode_id'])}</code>{' ⚠' if r['episode_id'] in flagged else ''}"
+        f"<tr id='ep-{e(r['episode_id'])}'><td><code>{e(r['episode_id'])}</code>"
+        f"{' ⚠' if r['episode_id'] in flagged else ''}"
         f"</td><td>{e(r['source_kind'])}</td><td>{e(r['task'])}</td><td>{r['length']}</td><td>{r['fps']:g}</td>"
-        f"<td>{r['success']}</td></tr>" for r in auditor.state.rows[:5000])
+        f"<td>{r['success']}</td></tr>"
+        for r in auditor.state.rows[:5000]
+    )
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>datapipe audit</title>",
         f"<style>{CSS}</style></head><body>",
         f"<h1>Audit of <code>{e(summary['dataset'])}</code> ({e(summary['format'])})</h1>",
         "".join(f"<span class='kpi'><b>{e(str(v))}</b>{k}</span>" for k, v in kpis),
-        "<h2>Findings</h2>", findings_html,
-        "<h2>Distributions</h2>", *_plots(summary, auditor, other),
-        "<h2>Contact sheet</h2>", *(_contact_sheets(auditor) or ["<p>No cameras.</p>"]),
+        "<h2>Findings</h2>",
+        findings_html,
+        "<h2>Distributions</h2>",
+        *_plots(summary, auditor, other),
+        "<h2>Contact sheet</h2>",
+        *(_contact_sheets(auditor) or ["<p>No cameras.</p>"]),
     ]
     if other is not None:
         parts += ["<h2>Comparison</h2>", _compare(summary, other)]
-    parts += ["<h2>Episodes</h2><table><tr><th>episode</th><th>source</th><th>task</th><th>length</th><th>fps</th>"
-              f"<th>success</th></tr>{rows}</table>", "</body></html>"]
+    parts += [
+        "<h2>Episodes</h2><table><tr><th>episode</th><th>source</th><th>task</th><th>length</th><th>fps</th>"
+        f"<th>success</th></tr>{rows}</table>",
+        "</body></html>",
+    ]
     return "".join(parts)

@@ -36,8 +36,10 @@ DATAPIPE_COLUMN = "datapipe/episode"
 DATAPIPE_TIMESTAMP = "datapipe/timestamp"  # the episode's own timestamps when not frame_index / fps
 
 
-_LAYOUT_PATH = re.compile(r"meta/(info\.json|stats\.json|tasks\.parquet|episodes/chunk-\d{3}/file-\d{3}\.parquet)"
-                          r"|data/chunk-\d{3}/file-\d{3}\.parquet|videos/[^/]+/chunk-\d{3}/file-\d{3}\.mp4")
+_LAYOUT_PATH = re.compile(
+    r"meta/(info\.json|stats\.json|tasks\.parquet|episodes/chunk-\d{3}/file-\d{3}\.parquet)"
+    r"|data/chunk-\d{3}/file-\d{3}\.parquet|videos/[^/]+/chunk-\d{3}/file-\d{3}\.mp4"
+)
 
 
 def is_layout_path(rel: str) -> bool:
@@ -56,4 +58,4 @@ def video_key(camera: str) -> str:
 
 
 def camera_name(key: str) -> str:
-    return key[len(IMAGE_PREFIX):] if key.startswith(IMAGE_PREFIX) else key
+    return key[len(IMAGE_PREFIX) :] if key.startswith(IMAGE_PREFIX) else key

@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import json
 import math
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -84,16 +83,18 @@ class LeRobotReader:
             raise LeRobotReadError(f"{self.uri}/{layout.INFO}: expected a JSON object")
         self.version = self.info.get("codebase_version")
         if self.version not in SUPPORTED:
-            raise LeRobotReadError(f"{self.uri}/{layout.INFO}: codebase_version {self.version!r} is not one of "
-                                   f"{SUPPORTED}")
+            raise LeRobotReadError(
+                f"{self.uri}/{layout.INFO}: codebase_version {self.version!r} is not one of {SUPPORTED}"
+            )
         fps = self.info.get("fps")
         if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:
             raise LeRobotReadError(f"{self.uri}/{layout.INFO}: field 'fps': expected a positive number, got {fps!r}")
         self.fps = float(fps)
         features = self.info.get("features")
         if not isinstance(features, dict) or not all(isinstance(v, dict) for v in features.values()):
-            raise LeRobotReadError(f"{self.uri}/{layout.INFO}: field 'features': expected a mapping of feature "
-                                   f"name to its spec")
+            raise LeRobotReadError(
+                f"{self.uri}/{layout.INFO}: field 'features': expected a mapping of feature name to its spec"
+            )
         self.features: dict[str, Any] = features
         for key in ("data_path", "video_path"):
             if self.info.get(key) is not None and not isinstance(self.info[key], str):
@@ -158,8 +159,10 @@ class LeRobotReader:
         try:
             return template.format(**fields)
         except (KeyError, IndexError, ValueError, AttributeError) as exc:
-            raise LeRobotReadError(f"{self.uri}/{layout.INFO}: field {key!r}: template {template!r} cannot be "
-                                   f"filled ({type(exc).__name__}: {exc})") from None
+            raise LeRobotReadError(
+                f"{self.uri}/{layout.INFO}: field {key!r}: template {template!r} cannot be "
+                f"filled ({type(exc).__name__}: {exc})"
+            ) from None
 
     def _data_path(self, ep: dict[str, Any], index: int) -> str:
         if self.version == "v2.1":
@@ -167,9 +170,14 @@ class LeRobotReader:
             return self._template("data_path", episode_chunk=chunk, episode_index=index)
         return self._template("data_path", chunk_index=ep["data/chunk_index"], file_index=ep["data/file_index"])
 
-    @lru_cache(maxsize=2)
     def _table(self, path: str) -> pa.Table:
-        return pq.read_table(self._file(path).path, filesystem=self.root.fs)
+        """A data file's table; the last two read are kept (episodes of one file are read in turn)."""
+        cache = self.__dict__.setdefault("_tables", {})
+        if path not in cache:
+            if len(cache) >= 2:
+                cache.pop(next(iter(cache)))
+            cache[path] = pq.read_table(self._file(path).path, filesystem=self.root.fs)
+        return cache[path]
 
     def _frames(self, ep: dict[str, Any], index: int) -> pa.Table:
         path = self._data_path(ep, index)
@@ -178,8 +186,9 @@ class LeRobotReader:
             table = table.filter(pc.equal(table["episode_index"], index))
         table = table.sort_by("frame_index")
         if table.num_rows != int(ep["length"]):
-            raise LeRobotReadError(f"{self.uri}/{path}: episode {index} has {table.num_rows} rows, its length "
-                                   f"is {ep['length']}")
+            raise LeRobotReadError(
+                f"{self.uri}/{path}: episode {index} has {table.num_rows} rows, its length is {ep['length']}"
+            )
         return table
 
     def _camera(self, ep: dict[str, Any], index: int, key: str, length: int, verify: bool = False) -> CameraStream:
@@ -188,8 +197,12 @@ class LeRobotReader:
             path = self._template("video_path", episode_chunk=chunk, video_key=key, episode_index=index)
             start, end = 0.0, length / self.fps
         else:
-            path = self._template("video_path", video_key=key, chunk_index=ep[f"videos/{key}/chunk_index"],
-                                  file_index=ep[f"videos/{key}/file_index"])
+            path = self._template(
+                "video_path",
+                video_key=key,
+                chunk_index=ep[f"videos/{key}/chunk_index"],
+                file_index=ep[f"videos/{key}/file_index"],
+            )
             start, end = float(ep[f"videos/{key}/from_timestamp"]), float(ep[f"videos/{key}/to_timestamp"])
         data = self._file(path).read_bytes()
         h, w = self.features[key]["shape"][:2]
@@ -200,8 +213,9 @@ class LeRobotReader:
                 except ValueError as exc:
                     raise LeRobotReadError(f"{self.uri}/{path}: {exc}") from None
                 if n != length:
-                    raise LeRobotReadError(f"{self.uri}/{path}: {n} decodable frames for episode {index} of "
-                                           f"{length} steps")
+                    raise LeRobotReadError(
+                        f"{self.uri}/{path}: {n} decodable frames for episode {index} of {length} steps"
+                    )
             return CameraStream(encoding="mp4", width=w, height=h, n_frames=length, data=(data,))
         frames = _decode_segment(data, start, end, f"{self.uri}/{path}")
         if len(frames) != length:
@@ -238,7 +252,9 @@ class LeRobotReader:
         else:
             steps["timestamp"] = table.column("timestamp").to_numpy().astype(np.float64)
         if "observation.state" not in steps:
-            raise LeRobotReadError(f"{self.uri}/{layout.INFO}: no observation.state feature; datapipe episodes need one")
+            raise LeRobotReadError(
+                f"{self.uri}/{layout.INFO}: no observation.state feature; datapipe episodes need one"
+            )
         if "action" not in steps:
             raise LeRobotReadError(f"{self.uri}/{layout.INFO}: no action feature; datapipe episodes need one")
         for name in ("observation.state", "action"):
@@ -246,30 +262,52 @@ class LeRobotReader:
                 steps[name] = steps[name][:, None]
         steps.setdefault("is_intervention", np.zeros(T, dtype=bool))
         steps.setdefault("reward", np.zeros(T, dtype=np.float32))
-        cameras = {safe_name(layout.camera_name(k)): self._camera(ep, index, k, T, verify_videos)
-                   for k in self.video_keys}
+        cameras = {
+            safe_name(layout.camera_name(k)): self._camera(ep, index, k, T, verify_videos) for k in self.video_keys
+        }
         if record:  # written by datapipe: the record as it was
-            row = {**json.loads(record), "steps": [tensor_to_row(k, v) for k, v in steps.items()],
-                   "cameras": [{"name": k, "encoding": c.encoding, "width": c.width, "height": c.height,
-                                "n_frames": c.n_frames, "data": list(c.data)} for k, c in cameras.items()]}
+            row = {
+                **json.loads(record),
+                "steps": [tensor_to_row(k, v) for k, v in steps.items()],
+                "cameras": [
+                    {
+                        "name": k,
+                        "encoding": c.encoding,
+                        "width": c.width,
+                        "height": c.height,
+                        "n_frames": c.n_frames,
+                        "data": list(c.data),
+                    }
+                    for k, c in cameras.items()
+                ],
+            }
             return row_to_episode(row)
-        renamed = {safe_name(layout.camera_name(k)): k for k in self.video_keys
-                   if safe_name(layout.camera_name(k)) != layout.camera_name(k)}
+        renamed = {
+            safe_name(layout.camera_name(k)): k
+            for k in self.video_keys
+            if safe_name(layout.camera_name(k)) != layout.camera_name(k)
+        }
         renamed.update({safe_name(n): n for n in table.column_names if safe_name(n) != n and n in self.features})
         tasks = [str(t) for t in (ep.get("tasks") or [])] or [self.tasks.get(int(table["task_index"][0].as_py()), "")]
         span = f"episode_index={index}"
         return Episode(
             episode_id=make_episode_id(self.uri, span, READER_VERSION),
             source=Source(kind="community", uri=self.uri, span=span),
-            embodiment=Embodiment(robot=self.info.get("robot_type") or "unknown",
-                                  action_names=_names(self.features.get("action", {})),
-                                  state_names=_names(self.features.get("observation.state", {})),
-                                  control_fps=self.fps),
+            embodiment=Embodiment(
+                robot=self.info.get("robot_type") or "unknown",
+                action_names=_names(self.features.get("action", {})),
+                state_names=_names(self.features.get("observation.state", {})),
+                control_fps=self.fps,
+            ),
             task=tuple(t for t in tasks if t) or ("",),
             fps=self.fps,
             steps=steps,
             cameras=cameras,
-            meta={"lerobot": {"codebase_version": self.version, "episode_index": index,
-                              **({"renamed": renamed} if renamed else {})}},
+            meta={
+                "lerobot": {
+                    "codebase_version": self.version,
+                    "episode_index": index,
+                    **({"renamed": renamed} if renamed else {}),
+                }
+            },
         )
-

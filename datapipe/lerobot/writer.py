@@ -53,8 +53,7 @@ def resample(ep: Episode, fps: float) -> Episode:
     steps = {k: v[idx] for k, v in ep.steps.items()}
     steps["timestamp"] = np.arange(n, dtype=np.float64) / fps
     cams = {k: CameraStream.from_frames(c.frames()[idx], fps) for k, c in ep.cameras.items()}
-    return ep.replace(fps=float(fps), steps=steps, cameras=cams,
-                      meta={**ep.meta, "resampled_from_fps": ep.fps})
+    return ep.replace(fps=float(fps), steps=steps, cameras=cams, meta={**ep.meta, "resampled_from_fps": ep.fps})
 
 
 def _column(arr: np.ndarray) -> pa.Array:
@@ -65,15 +64,23 @@ def _column(arr: np.ndarray) -> pa.Array:
 
 
 def _signature(ep: Episode) -> dict[str, Any]:
-    return {"steps": {k: (v.dtype.str, v.shape[1:]) for k, v in ep.steps.items()},
-            "cameras": {k: (c.height, c.width) for k, c in ep.cameras.items()}}
+    return {
+        "steps": {k: (v.dtype.str, v.shape[1:]) for k, v in ep.steps.items()},
+        "cameras": {k: (c.height, c.width) for k, c in ep.cameras.items()},
+    }
 
 
 class LeRobotWriter:
     """Write a LeRobot v3.0 dataset under ``root`` (see the module docstring)."""
 
-    def __init__(self, root: Location, robot_type: str | None = None, fps: float | None = None,
-                 data_file_mb: float = 100.0, max_quantile_rows: int = 5_000_000):
+    def __init__(
+        self,
+        root: Location,
+        robot_type: str | None = None,
+        fps: float | None = None,
+        data_file_mb: float = 100.0,
+        max_quantile_rows: int = 5_000_000,
+    ):
         self.root, self.robot_type, self.target_fps = root, robot_type, fps
         self.data_file_bytes = int(data_file_mb * 2**20)
         self.max_quantile_rows = max_quantile_rows
@@ -109,14 +116,21 @@ class LeRobotWriter:
             self._declare_features(ep)
             return ep
         if abs(ep.fps - self.fps) > 1e-9:
-            raise LeRobotFormatError(f"episode {ep.episode_id}: fps {ep.fps} differs from the dataset's {self.fps}; "
-                                     f"set the sink's fps to resample every episode to one rate")
+            raise LeRobotFormatError(
+                f"episode {ep.episode_id}: fps {ep.fps} differs from the dataset's {self.fps}; "
+                f"set the sink's fps to resample every episode to one rate"
+            )
         sig = _signature(ep)
         if sig != self.signature:
-            diff = {k: (sig[g].get(k), self.signature[g].get(k)) for g in ("steps", "cameras")
-                    for k in set(sig[g]) | set(self.signature[g]) if sig[g].get(k) != self.signature[g].get(k)}
-            raise LeRobotFormatError(f"episode {ep.episode_id}: arrays or cameras differ from the dataset's "
-                                     f"(this episode, dataset): {diff}")
+            diff = {
+                k: (sig[g].get(k), self.signature[g].get(k))
+                for g in ("steps", "cameras")
+                for k in set(sig[g]) | set(self.signature[g])
+                if sig[g].get(k) != self.signature[g].get(k)
+            }
+            raise LeRobotFormatError(
+                f"episode {ep.episode_id}: arrays or cameras differ from the dataset's (this episode, dataset): {diff}"
+            )
         return ep
 
     def _declare_features(self, ep: Episode) -> None:
@@ -129,10 +143,20 @@ class LeRobotWriter:
         self.features["next.done"] = {"dtype": "bool", "shape": [1], "names": None}
         for k, c in ep.cameras.items():
             self.features[layout.video_key(k)] = {
-                "dtype": "video", "shape": [c.height, c.width, 3], "names": ["height", "width", "channels"],
-                "info": {"video.height": c.height, "video.width": c.width, "video.codec": "h264",
-                         "video.pix_fmt": "yuv420p", "video.is_depth_map": False, "video.fps": ep.fps,
-                         "video.channels": 3, "has_audio": False}}
+                "dtype": "video",
+                "shape": [c.height, c.width, 3],
+                "names": ["height", "width", "channels"],
+                "info": {
+                    "video.height": c.height,
+                    "video.width": c.width,
+                    "video.codec": "h264",
+                    "video.pix_fmt": "yuv420p",
+                    "video.is_depth_map": False,
+                    "video.fps": ep.fps,
+                    "video.channels": 3,
+                    "has_audio": False,
+                },
+            }
         for k in layout.INDEX_FEATURES:
             self.features[k] = {"dtype": "float32" if k == "timestamp" else "int64", "shape": [1], "names": None}
 
@@ -167,21 +191,31 @@ class LeRobotWriter:
         self.buffer.append(table)
         self.buffer_bytes += table.nbytes
         row: dict[str, Any] = {
-            "episode_index": index, "tasks": list(ep.task), "length": T,
-            "data/chunk_index": data_file["chunk_index"], "data/file_index": data_file["file_index"],
-            "dataset_from_index": self.frames, "dataset_to_index": self.frames + T,
+            "episode_index": index,
+            "tasks": list(ep.task),
+            "length": T,
+            "data/chunk_index": data_file["chunk_index"],
+            "data/file_index": data_file["file_index"],
+            "dataset_from_index": self.frames,
+            "dataset_to_index": self.frames + T,
         }
         for cam, stream in ep.cameras.items():
             key = layout.video_key(cam)
             where = layout.chunk_file(index)  # one file per episode and camera
             self._put(layout.VIDEO_PATH.format(video_key=key, **where), self._mp4(stream, ep.fps))
-            row.update({f"videos/{key}/chunk_index": where["chunk_index"], f"videos/{key}/file_index":
-                        where["file_index"], f"videos/{key}/from_timestamp": 0.0,
-                        f"videos/{key}/to_timestamp": T / ep.fps})
+            row.update(
+                {
+                    f"videos/{key}/chunk_index": where["chunk_index"],
+                    f"videos/{key}/file_index": where["file_index"],
+                    f"videos/{key}/from_timestamp": 0.0,
+                    f"videos/{key}/to_timestamp": T / ep.fps,
+                }
+            )
             frames = stream.frames()[::IMAGE_STATS_EVERY]
             self.image_samples.setdefault(key, []).append(frames.reshape(-1, 3))
-        row[layout.DATAPIPE_COLUMN] = json.dumps({k: v for k, v in episode_to_row(ep).items()
-                                                  if k not in ("steps", "cameras")})
+        row[layout.DATAPIPE_COLUMN] = json.dumps(
+            {k: v for k, v in episode_to_row(ep).items() if k not in ("steps", "cameras")}
+        )
         same = own_ts.tobytes() == (frame_index / ep.fps).tobytes()
         row[layout.DATAPIPE_TIMESTAMP] = None if same else own_ts.tolist()
         self.episodes.append(row)
@@ -196,8 +230,10 @@ class LeRobotWriter:
         frames = stream.frames()
         h, w = frames.shape[1] - frames.shape[1] % 2, frames.shape[2] - frames.shape[2] % 2
         if (h, w) != frames.shape[1:3]:
-            raise LeRobotFormatError(f"camera frames of {frames.shape[2]}x{frames.shape[1]} pixels: LeRobot videos "
-                                     f"(H.264 yuv420p) need even sizes")
+            raise LeRobotFormatError(
+                f"camera frames of {frames.shape[2]}x{frames.shape[1]} pixels: LeRobot videos "
+                f"(H.264 yuv420p) need even sizes"
+            )
         return video.encode_mp4(frames, fps, crf=18)
 
     def _accumulate_stats(self, table: pa.Table) -> None:
@@ -240,11 +276,15 @@ class LeRobotWriter:
             def per_channel(v: np.ndarray) -> list:
                 return v.reshape(3, 1, 1).tolist()
 
-            stats[key] = {"min": per_channel(px.min(0)), "max": per_channel(px.max(0)),
-                          "mean": per_channel(px.mean(0)), "std": per_channel(px.std(0)),
-                          "q01": per_channel(np.quantile(px, 0.01, axis=0)),
-                          "q99": per_channel(np.quantile(px, 0.99, axis=0)),
-                          "count": [len(px) // max(1, self.features[key]["shape"][0] * self.features[key]["shape"][1])]}
+            stats[key] = {
+                "min": per_channel(px.min(0)),
+                "max": per_channel(px.max(0)),
+                "mean": per_channel(px.mean(0)),
+                "std": per_channel(px.std(0)),
+                "q01": per_channel(np.quantile(px, 0.01, axis=0)),
+                "q99": per_channel(np.quantile(px, 0.99, axis=0)),
+                "count": [len(px) // max(1, self.features[key]["shape"][0] * self.features[key]["shape"][1])],
+            }
         return stats
 
     def close(self) -> dict[str, Any]:
@@ -257,8 +297,7 @@ class LeRobotWriter:
         for row in self.episodes:
             row["meta/episodes/chunk_index"], row["meta/episodes/file_index"] = 0, 0
         self._put(layout.EPISODES_PATH.format(chunk_index=0, file_index=0), pa.Table.from_pylist(self.episodes))
-        tasks = pd.DataFrame({"task_index": list(self.tasks.values())},
-                             index=pd.Index(list(self.tasks), name="task"))
+        tasks = pd.DataFrame({"task_index": list(self.tasks.values())}, index=pd.Index(list(self.tasks), name="task"))
         self._put(layout.TASKS, pa.Table.from_pandas(tasks))
         self._put(layout.STATS, json.dumps(self._stats(), indent=2).encode())
         info = {

@@ -63,17 +63,27 @@ def finish_segment(plan: RunPlan, segment: list[StagePlan], started: float) -> N
                 sp.result = sp.spec.instantiate().finalize(receipts) or {}
             except Exception as exc:
                 sp.status = "failed"
-                raise StageFailed(sp.spec.id, f"finalize failed: {type(exc).__name__}: {exc}",
-                                  is_bad_input(exc)) from exc
-        sp.dir.mark_complete({"counts": sp.counts.as_dict(), "result": sp.result,
-                              "parts": len(committed[sp.spec.id].receipts), "persisted": sp.mode != "fused"})
+                raise StageFailed(
+                    sp.spec.id, f"finalize failed: {type(exc).__name__}: {exc}", is_bad_input(exc)
+                ) from exc
+        sp.dir.mark_complete(
+            {
+                "counts": sp.counts.as_dict(),
+                "result": sp.result,
+                "parts": len(committed[sp.spec.id].receipts),
+                "persisted": sp.mode != "fused",
+            }
+        )
         sp.status = "succeeded"
     if breaches:
         sp = breaches[0]
         c = sp.counts
-        raise StageFailed(sp.spec.id, f"{c.n_failed} of {c.n_in} inputs failed ({c.error_rate:.1%}), above "
-                          f"max_error_rate {sp.spec.max_error_rate:.1%}; see {plan.run.root.uri}/quarantine/"
-                          f"{sp.dir.name}")
+        raise StageFailed(
+            sp.spec.id,
+            f"{c.n_failed} of {c.n_in} inputs failed ({c.error_rate:.1%}), above "
+            f"max_error_rate {sp.spec.max_error_rate:.1%}; see {plan.run.root.uri}/quarantine/"
+            f"{sp.dir.name}",
+        )
 
 
 def source_shards(sp: StagePlan, done: set[str]) -> list[str]:
@@ -81,8 +91,7 @@ def source_shards(sp: StagePlan, done: set[str]) -> list[str]:
     try:
         shards = list(sp.spec.instantiate().shards())
     except Exception as exc:
-        raise StageFailed(sp.spec.id, f"listing shards failed: {type(exc).__name__}: {exc}",
-                          is_bad_input(exc)) from exc
+        raise StageFailed(sp.spec.id, f"listing shards failed: {type(exc).__name__}: {exc}", is_bad_input(exc)) from exc
     if len(set(shards)) != len(shards):
         raise StageFailed(sp.spec.id, "shards() returned duplicate names")
     return [s for s in shards if s not in done]

@@ -37,8 +37,7 @@ def execute_local(plan: RunPlan, board: ProgressBoard) -> None:
                 for shard in shards:
                     run_chain(tasks, [shard], done, board)
             else:
-                upstream = itertools.chain.from_iterable(
-                    plan.get(n).dir.read_outputs() for n in head.spec.needs)
+                upstream = itertools.chain.from_iterable(plan.get(n).dir.read_outputs() for n in head.spec.needs)
                 for batch in batched_rows(upstream, head.spec.batch_size):
                     run_chain(tasks, batch, done, board)
         except StageFailed:

@@ -57,9 +57,11 @@ def check_reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
     try:
         socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=timeout_s).close()
     except OSError as exc:
-        raise ClusterError(f"--address {address}: no Ray cluster answers there ({exc.strerror or exc}); start one "
-                           f"with 'ray start --head', or leave --address and RAY_ADDRESS unset for an embedded "
-                           f"Ray") from None
+        raise ClusterError(
+            f"--address {address}: no Ray cluster answers there ({exc.strerror or exc}); start one "
+            f"with 'ray start --head', or leave --address and RAY_ADDRESS unset for an embedded "
+            f"Ray"
+        ) from None
 
 
 def init_ray(address: str | None = None) -> bool:
@@ -79,8 +81,9 @@ def init_ray(address: str | None = None) -> bool:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     check_reachable(address)
     try:
-        ray.init(address=address, include_dashboard=False if address == "local" else None,
-                 logging_level=logging.WARNING)
+        ray.init(
+            address=address, include_dashboard=False if address == "local" else None, logging_level=logging.WARNING
+        )
     except ConnectionError as exc:
         raise ClusterError(f"--address {address}: cannot join the Ray cluster: {exc}") from None
     return True
@@ -105,20 +108,28 @@ def check_resources(plan: RunPlan) -> None:
         for sp in chain[1:]:
             res = res.combined(sp.spec.resources)
         ids = "+".join(repr(sp.spec.id) for sp in chain)
-        fits = any(n.get("CPU", 0.0) >= res.cpus and n.get("GPU", 0.0) >= res.gpus
-                   and (res.memory is None or n.get("memory", 0.0) >= res.memory) for n in nodes)
+        fits = any(
+            n.get("CPU", 0.0) >= res.cpus
+            and n.get("GPU", 0.0) >= res.gpus
+            and (res.memory is None or n.get("memory", 0.0) >= res.memory)
+            for n in nodes
+        )
         if not fits:
-            raise ClusterError(f"stage {ids}: field 'resources': a worker asks for cpus={_fmt(res.cpus)}, "
-                               f"gpus={_fmt(res.gpus)}, memory={_fmt(res.memory)}; no node of the cluster has that "
-                               f"(the largest offer cpus={_fmt(largest['CPU'])}, gpus={_fmt(largest['GPU'])}, "
-                               f"memory={_fmt(largest['memory'])})")
+            raise ClusterError(
+                f"stage {ids}: field 'resources': a worker asks for cpus={_fmt(res.cpus)}, "
+                f"gpus={_fmt(res.gpus)}, memory={_fmt(res.memory)}; no node of the cluster has that "
+                f"(the largest offer cpus={_fmt(largest['CPU'])}, gpus={_fmt(largest['GPU'])}, "
+                f"memory={_fmt(largest['memory'])})"
+            )
         spec = chain[0].spec
         if spec.concurrency is not None:
             low = spec.concurrency[0] if isinstance(spec.concurrency, tuple) else spec.concurrency
             for key, per in (("CPU", res.cpus), ("GPU", res.gpus)):
                 if per and low * per > total.get(key, 0.0) + 1e-9:
-                    raise ClusterError(f"stage {spec.id!r}: field 'concurrency': {low} workers x {per:g} {key} "
-                                       f"= {low * per:g} {key}, the cluster has {total.get(key, 0.0):g}")
+                    raise ClusterError(
+                        f"stage {spec.id!r}: field 'concurrency': {low} workers x {per:g} {key} "
+                        f"= {low * per:g} {key}, the cluster has {total.get(key, 0.0):g}"
+                    )
 
 
 def _configure_ray_data() -> None:
@@ -147,8 +158,18 @@ class ChainFn:
         out = run_chain(self.tasks, inputs, self.skip)
         if self.emit == "rows":
             return out
-        return pa.Table.from_pylist([{"stage_id": self.tasks[-1].stage_id, "part": "", "n_in": len(inputs),
-                                      "n_out": out.num_rows, "n_failed": 0}], schema=SUMMARY_SCHEMA)
+        return pa.Table.from_pylist(
+            [
+                {
+                    "stage_id": self.tasks[-1].stage_id,
+                    "part": "",
+                    "n_in": len(inputs),
+                    "n_out": out.num_rows,
+                    "n_failed": 0,
+                }
+            ],
+            schema=SUMMARY_SCHEMA,
+        )
 
 
 class _ReadPart:
@@ -158,8 +179,7 @@ class _ReadPart:
         self.fs, self.excluded = fs, excluded
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        tables = [read_part(path, self.fs, self.excluded.get(path, ()))
-                  for path in batch.column("file").to_pylist()]
+        tables = [read_part(path, self.fs, self.excluded.get(path, ())) for path in batch.column("file").to_pylist()]
         return pa.concat_tables(tables) if tables else OUTPUT_SCHEMA.empty_table()
 
 
@@ -173,8 +193,12 @@ def _read_committed(sp: StagePlan) -> Any:
         return ray.data.from_arrow([OUTPUT_SCHEMA.empty_table()])
     excluded = {path: sorted(keys) for path, keys in committed.excluded.items()}
     return ray.data.from_items([{"file": f} for f in files], override_num_blocks=len(files)).map_batches(
-        _ReadPart(sp.dir.parts.fs, excluded), batch_size=1, batch_format="pyarrow", num_cpus=0.25,
-        max_retries=TASK_MAX_RETRIES)
+        _ReadPart(sp.dir.parts.fs, excluded),
+        batch_size=1,
+        batch_format="pyarrow",
+        num_cpus=0.25,
+        max_retries=TASK_MAX_RETRIES,
+    )
 
 
 def _map(chain: list[StagePlan], ds: Any, skip: frozenset[str], emit: str, batch_size: int) -> Any:
@@ -185,8 +209,7 @@ def _map(chain: list[StagePlan], ds: Any, skip: frozenset[str], emit: str, batch
     for sp in chain[1:]:
         resources = resources.combined(sp.spec.resources)
     res = resources.ray_args()
-    kwargs: dict[str, Any] = {"batch_size": batch_size, "batch_format": "pyarrow", "zero_copy_batch": True,
-                              **res}
+    kwargs: dict[str, Any] = {"batch_size": batch_size, "batch_format": "pyarrow", "zero_copy_batch": True, **res}
     fn_args = ([sp.task for sp in chain], skip, emit)
     if spec.concurrency is not None or spec.stage_cls.use_actors:
         if spec.concurrency is None:  # use_actors without a size: autoscale up to what fits
@@ -269,8 +292,9 @@ def execute_ray(plan: RunPlan, board: ProgressBoard) -> None:
             emit = "rows" if tail.mode == "stream" else "summary"
             if head.spec.kind == "source":
                 shards = source_shards(head, set(done))
-                items = ray.data.from_items([{"shard": s} for s in shards] or [{"shard": "__none__"}],
-                                            override_num_blocks=max(1, len(shards)))
+                items = ray.data.from_items(
+                    [{"shard": s} for s in shards] or [{"shard": "__none__"}], override_num_blocks=max(1, len(shards))
+                )
                 if not shards:
                     items = items.limit(0)
                 new = _map(chain, items, done, emit, batch_size=1)

@@ -48,8 +48,9 @@ class ShardDataset:
         for i, shard in enumerate(doc["shards"]):  # shards sit in the dataset folder, nowhere else
             name = shard["name"]
             if confined(name, f"{self.uri(MANIFEST_NAME)}: shards[{i}].name") != name or "/" in name:
-                raise DatasetError(f"{self.uri(MANIFEST_NAME)}: shards[{i}].name {name!r} is not a file name in "
-                                   f"the dataset folder")
+                raise DatasetError(
+                    f"{self.uri(MANIFEST_NAME)}: shards[{i}].name {name!r} is not a file name in the dataset folder"
+                )
         self.manifest: dict[str, Any] = doc
 
     # -- files -------------------------------------------------------------------------------
@@ -117,8 +118,11 @@ class ShardDataset:
                 n += 1
                 yield key, members
         if n != shard["samples"]:
-            raise ShardError(shard["name"], None, f"holds {n} samples, the manifest says {shard['samples']} "
-                             f"(truncated at a member boundary?)")
+            raise ShardError(
+                shard["name"],
+                None,
+                f"holds {n} samples, the manifest says {shard['samples']} (truncated at a member boundary?)",
+            )
 
     def iter_episodes(self, split: str | None = None) -> Iterator[Episode]:
         """Every episode (of a split), decoded to :class:`Episode` (camera frames stay encoded)."""

@@ -28,12 +28,21 @@ from schemas.shard_manifest import EPISODES_NAME, MANIFEST_NAME, MANIFEST_VERSIO
 
 SHARD_NAME = re.compile(r"(train|val)-part-[0-9a-f]+-\d{4}\.tar")  # the shards write_part names
 
-EPISODES_SCHEMA = pa.schema([
-    ("episode_id", pa.string()), ("split", pa.string()), ("shard", pa.string()), ("index_in_shard", pa.int64()),
-    ("length", pa.int64()), ("fps", pa.float64()), ("task", pa.string()), ("success", pa.bool_()),
-    ("source_kind", pa.string()), ("robot", pa.string()),
-    ("sha256", pa.string()),  # of the sample's members (datapipe.shards.sample.sample_digest)
-])
+EPISODES_SCHEMA = pa.schema(
+    [
+        ("episode_id", pa.string()),
+        ("split", pa.string()),
+        ("shard", pa.string()),
+        ("index_in_shard", pa.int64()),
+        ("length", pa.int64()),
+        ("fps", pa.float64()),
+        ("task", pa.string()),
+        ("success", pa.bool_()),
+        ("source_kind", pa.string()),
+        ("robot", pa.string()),
+        ("sha256", pa.string()),  # of the sample's members (datapipe.shards.sample.sample_digest)
+    ]
+)
 
 
 class ManifestError(DatapipeError):
@@ -44,17 +53,22 @@ def _check_features(receipts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]
     features: dict[str, dict[str, Any]] = {}
     for r in receipts:
         for c in r.get("conflicts", []):
-            raise ManifestError(f"feature {c['feature']!r} of episode {c['episode_id']} is {c['spec']}, "
-                                f"other episodes have {c['expected']}; write them to separate datasets")
+            raise ManifestError(
+                f"feature {c['feature']!r} of episode {c['episode_id']} is {c['spec']}, "
+                f"other episodes have {c['expected']}; write them to separate datasets"
+            )
         for name, spec in r["features"].items():
             if features.setdefault(name, spec) != spec:
-                raise ManifestError(f"feature {name!r} is {spec} in one part and {features[name]} in another; "
-                                    f"write them to separate datasets")
+                raise ManifestError(
+                    f"feature {name!r} is {spec} in one part and {features[name]} in another; "
+                    f"write them to separate datasets"
+                )
     return features
 
 
-def _quantile_values(root: Location, shards: list[dict[str, Any]], moments: dict[str, Moments],
-                     max_rows: int) -> tuple[dict[str, np.ndarray | None], bool]:
+def _quantile_values(
+    root: Location, shards: list[dict[str, Any]], moments: dict[str, Moments], max_rows: int
+) -> tuple[dict[str, np.ndarray | None], bool]:
     from datapipe.shards.tar_io import iter_samples
 
     samples = {k: QuantileSample(m.count, max_rows) for k, m in moments.items()}
@@ -70,8 +84,9 @@ def _quantile_values(root: Location, shards: list[dict[str, Any]], moments: dict
     return {k: s.values() for k, s in samples.items()}, exact
 
 
-def build_manifest(root: Location, receipts: list[dict[str, Any]], val_fraction: float, salt: str,
-                   max_quantile_rows: int = 5_000_000) -> dict[str, Any]:
+def build_manifest(
+    root: Location, receipts: list[dict[str, Any]], val_fraction: float, salt: str, max_quantile_rows: int = 5_000_000
+) -> dict[str, Any]:
     """Write ``episodes.parquet`` and ``index.json`` for the committed ``receipts``, then delete the
     files of the folder's owner that are not in it (shards of parts that never committed, an earlier
     output of the sink: :class:`~datapipe.ownership.OwnedOutput`); return the manifest."""
@@ -101,8 +116,12 @@ def build_manifest(root: Location, receipts: list[dict[str, Any]], val_fraction:
         "created_at": time.time(),
         "episodes": len(rows),
         "frames": sum(e["length"] for e in rows),
-        "splits": {"method": "sha256(salt + episode_id) < val_fraction -> val", "val_fraction": val_fraction,
-                   "salt": salt, "counts": {s: sum(1 for e in rows if e["split"] == s) for s in SPLITS}},
+        "splits": {
+            "method": "sha256(salt + episode_id) < val_fraction -> val",
+            "val_fraction": val_fraction,
+            "salt": salt,
+            "counts": {s: sum(1 for e in rows if e["split"] == s) for s in SPLITS},
+        },
         "shards": shards,
         "features": features,
         "stats": stats,

@@ -80,8 +80,7 @@ def _camera_mp4(ep: Episode, name: str, cam: CameraStream, crf: int) -> bytes:
     except ValueError as exc:
         raise RecordError(f"episode {ep.episode_id!r}: camera {name!r}: {exc}") from None
     if n != ep.length:
-        raise RecordError(f"episode {ep.episode_id!r}: camera {name!r}: its mp4 holds {n} frames for "
-                          f"{ep.length} steps")
+        raise RecordError(f"episode {ep.episode_id!r}: camera {name!r}: its mp4 holds {n} frames for {ep.length} steps")
     return data
 
 
@@ -92,8 +91,9 @@ def episode_members(ep: Episode, jpeg_crf: int = 18) -> dict[str, bytes]:
     row = episode_to_row(ep)
     for name in list(ep.steps) + list(ep.cameras):
         if f"{name}.npy" in (META, TASK) or f"{name}.mp4" in (META, TASK) or not is_safe_name(name):
-            raise RecordError(f"episode {ep.episode_id!r}: array or camera name {name!r} cannot be a "
-                              f"WebDataset member name")
+            raise RecordError(
+                f"episode {ep.episode_id!r}: array or camera name {name!r} cannot be a WebDataset member name"
+            )
     names = [f"{n}.npy" for n in ep.steps] + [f"{n}.mp4" for n in ep.cameras]
     if len(set(names)) != len(names):
         raise RecordError(f"episode {ep.episode_id!r}: an array and a camera share a name")
@@ -109,8 +109,7 @@ def episode_members(ep: Episode, jpeg_crf: int = 18) -> dict[str, bytes]:
         "meta": row["meta"],  # JSON text, so the round trip keeps its exact form
         "lineage": row["lineage"],
         "steps": {k: {"dtype": v.dtype.str, "shape": list(v.shape[1:])} for k, v in ep.steps.items()},
-        "cameras": {k: {"width": c.width, "height": c.height, "n_frames": c.n_frames}
-                    for k, c in ep.cameras.items()},
+        "cameras": {k: {"width": c.width, "height": c.height, "n_frames": c.n_frames} for k, c in ep.cameras.items()},
     }
     members = {META: json.dumps(meta).encode(), TASK: ep.task[0].encode()}
     for name, arr in ep.steps.items():
@@ -153,15 +152,25 @@ def members_episode(members: Mapping[str, bytes], where: str) -> Episode:
             member = f"{name}.mp4"
             if member not in members:
                 raise SampleError(f"{where}.{member}: member missing")
-            cameras[name] = CameraStream(encoding="mp4", width=int(spec["width"]), height=int(spec["height"]),
-                                         n_frames=int(spec["n_frames"]), data=(members[member],))
+            cameras[name] = CameraStream(
+                encoding="mp4",
+                width=int(spec["width"]),
+                height=int(spec["height"]),
+                n_frames=int(spec["n_frames"]),
+                data=(members[member],),
+            )
         src, emb = meta["source"], meta["embodiment"]
         return Episode(
             episode_id=meta["episode_id"],
             source=Source(kind=src["kind"], uri=src["uri"], span=src["span"], licence=src["licence"]),
-            embodiment=Embodiment(robot=emb["robot"], action_names=tuple(emb["action_names"]),
-                                  action_units=tuple(emb["action_units"]), action_frame=emb["action_frame"],
-                                  state_names=tuple(emb["state_names"]), control_fps=emb["control_fps"]),
+            embodiment=Embodiment(
+                robot=emb["robot"],
+                action_names=tuple(emb["action_names"]),
+                action_units=tuple(emb["action_units"]),
+                action_frame=emb["action_frame"],
+                state_names=tuple(emb["state_names"]),
+                control_fps=emb["control_fps"],
+            ),
             task=tuple(meta["task"]),
             fps=float(meta["fps"]),
             steps=steps,

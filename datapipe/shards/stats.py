@@ -34,8 +34,7 @@ class Moments:
         """Moments of ``values`` ``(N, D)``."""
         v = np.asarray(values, dtype=np.float64)
         mean = v.mean(axis=0)
-        return cls(count=v.shape[0], mean=mean, m2=((v - mean) ** 2).sum(axis=0), min=v.min(axis=0),
-                   max=v.max(axis=0))
+        return cls(count=v.shape[0], mean=mean, m2=((v - mean) ** 2).sum(axis=0), min=v.min(axis=0), max=v.max(axis=0))
 
     def merge(self, other: Moments) -> Moments:
         """The moments of both sets of values together."""
@@ -51,8 +50,13 @@ class Moments:
         return np.sqrt(self.m2 / self.count)
 
     def to_json(self) -> dict[str, Any]:
-        return {"count": self.count, "mean": self.mean.tolist(), "m2": self.m2.tolist(),
-                "min": self.min.tolist(), "max": self.max.tolist()}
+        return {
+            "count": self.count,
+            "mean": self.mean.tolist(),
+            "m2": self.m2.tolist(),
+            "min": self.min.tolist(),
+            "max": self.max.tolist(),
+        }
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Moments:
@@ -73,9 +77,14 @@ def stats_features(steps: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 def feature_stats(moments: Moments, values: np.ndarray | None, shape: list[int], exact: bool) -> dict[str, Any]:
     """The manifest entry of one feature: min, max, mean, std, q01, q99 (lists over the flattened
     trailing shape), count, and whether quantiles used every value."""
-    doc: dict[str, Any] = {"shape": shape, "count": moments.count, "min": moments.min.tolist(),
-                           "max": moments.max.tolist(), "mean": moments.mean.tolist(),
-                           "std": moments.std.tolist()}
+    doc: dict[str, Any] = {
+        "shape": shape,
+        "count": moments.count,
+        "min": moments.min.tolist(),
+        "max": moments.max.tolist(),
+        "mean": moments.mean.tolist(),
+        "std": moments.std.tolist(),
+    }
     if values is not None and len(values):
         q = np.quantile(values, QUANTILES, axis=0)
         doc["q01"], doc["q99"] = q[0].tolist(), q[1].tolist()

@@ -88,8 +88,12 @@ class ShardWriter:
         self._raw.close()
         self.target.fs.move(self._tmp, self.target.path)
         self.closed = True
-        return {"name": posixpath.basename(self.target.path), "samples": self.samples,
-                "bytes": self._hashing.size, "sha256": self._hashing.sha256.hexdigest()}
+        return {
+            "name": posixpath.basename(self.target.path),
+            "samples": self.samples,
+            "bytes": self._hashing.size,
+            "sha256": self._hashing.sha256.hexdigest(),
+        }
 
     def abort(self) -> None:
         """Drop the temporary file (after an error)."""
@@ -148,7 +152,10 @@ def iter_samples(stream: IO[bytes], shard: str, wanted: Any = None) -> Iterator[
     except ShardError:
         raise
     except Exception as exc:  # tarfile raises many types for damaged headers
-        raise ShardError(shard, member_name or (f"after {current}" if current else None),
-                         f"truncated or corrupted tar ({type(exc).__name__}: {exc})") from exc
+        raise ShardError(
+            shard,
+            member_name or (f"after {current}" if current else None),
+            f"truncated or corrupted tar ({type(exc).__name__}: {exc})",
+        ) from exc
     if current is not None:
         yield current, members

@@ -72,12 +72,26 @@ def _episode_table(ds: ShardDataset, report: ValidationReport) -> dict[str, dict
         per_shard[r["shard"]] = per_shard.get(r["shard"], 0) + 1
     for shard in ds.shards():
         if per_shard.get(shard["name"], 0) != shard["samples"]:
-            report.problems.append(Problem(EPISODES_NAME, None, "manifest", (
-                f"{ds.uri(EPISODES_NAME)}: {per_shard.get(shard['name'], 0)} rows for shard {shard['name']}, "
-                f"index.json says {shard['samples']} samples")))
+            report.problems.append(
+                Problem(
+                    EPISODES_NAME,
+                    None,
+                    "manifest",
+                    (
+                        f"{ds.uri(EPISODES_NAME)}: {per_shard.get(shard['name'], 0)} rows for shard {shard['name']}, "
+                        f"index.json says {shard['samples']} samples"
+                    ),
+                )
+            )
     if len(rows) != ds.manifest.get("episodes", len(rows)):
-        report.problems.append(Problem(EPISODES_NAME, None, "manifest", (
-            f"{ds.uri(EPISODES_NAME)}: {len(rows)} rows, index.json says {ds.manifest['episodes']} episodes")))
+        report.problems.append(
+            Problem(
+                EPISODES_NAME,
+                None,
+                "manifest",
+                (f"{ds.uri(EPISODES_NAME)}: {len(rows)} rows, index.json says {ds.manifest['episodes']} episodes"),
+            )
+        )
     return {sample_key(r["episode_id"]): r for r in rows}
 
 
@@ -92,9 +106,12 @@ def _check_videos(ep: Episode, where: str) -> str | None:
     return None
 
 
-def validate_dataset(path: str, deep: bool = False,
-                     progress: Callable[[dict[str, Any]], None] | None = None,
-                     on_episode: Callable[[str, str, Episode], None] | None = None) -> ValidationReport:
+def validate_dataset(
+    path: str,
+    deep: bool = False,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    on_episode: Callable[[str, str, Episode], None] | None = None,
+) -> ValidationReport:
     """Check every shard of the dataset at ``path``; ``progress(shard)`` is called after each.
 
     ``on_episode(shard_name, key, episode)`` is given every sample that decodes (and matches its
@@ -123,8 +140,14 @@ def validate_dataset(path: str, deep: bool = False,
                     where = f"{name}:{key}"
                     row = rows.get(key)
                     if row is not None and row.get("sha256") and sample_digest(members) != row["sha256"]:
-                        report.problems.append(Problem(name, key, "sample_checksum", (
-                            f"{where}: the sample's sha256 does not match episodes.parquet (damaged)")))
+                        report.problems.append(
+                            Problem(
+                                name,
+                                key,
+                                "sample_checksum",
+                                (f"{where}: the sample's sha256 does not match episodes.parquet (damaged)"),
+                            )
+                        )
                         continue
                     if not deep and on_episode is None:
                         continue
@@ -146,17 +169,32 @@ def validate_dataset(path: str, deep: bool = False,
         report.samples += n
         report.bytes += hashing.size
         if n < shard["samples"] and not any(p.shard == name and p.kind == "truncated" for p in report.problems):
-            report.problems.append(Problem(name, None, "truncated", f"{name}: ends after {n} of {shard['samples']} "
-                                           f"samples (truncated at a sample boundary)"))
+            report.problems.append(
+                Problem(
+                    name,
+                    None,
+                    "truncated",
+                    f"{name}: ends after {n} of {shard['samples']} samples (truncated at a sample boundary)",
+                )
+            )
         elif n > shard["samples"]:
-            report.problems.append(Problem(name, None, "samples", f"{name}: {n} samples, the manifest says "
-                                           f"{shard['samples']}"))
+            report.problems.append(
+                Problem(name, None, "samples", f"{name}: {n} samples, the manifest says {shard['samples']}")
+            )
         if hashing.size != shard["bytes"]:
-            report.problems.append(Problem(name, None, "size", f"{name}: {hashing.size} bytes, the manifest "
-                                           f"says {shard['bytes']}"))
+            report.problems.append(
+                Problem(name, None, "size", f"{name}: {hashing.size} bytes, the manifest says {shard['bytes']}")
+            )
         if hashing.sha256.hexdigest() != shard["sha256"]:
-            report.problems.append(Problem(name, None, "checksum", f"{name}: sha256 {hashing.sha256.hexdigest()[:16]}… "
-                                           f"does not match the manifest's {shard['sha256'][:16]}…"))
+            report.problems.append(
+                Problem(
+                    name,
+                    None,
+                    "checksum",
+                    f"{name}: sha256 {hashing.sha256.hexdigest()[:16]}… "
+                    f"does not match the manifest's {shard['sha256'][:16]}…",
+                )
+            )
         if progress is not None:
             progress(shard)
     return report

@@ -53,13 +53,19 @@ def feature_specs(ep: Episode) -> dict[str, dict[str, Any]]:
         for k, v in ep.steps.items()
     }
     for name, cam in ep.cameras.items():
-        specs[name] = {"kind": "video", "dtype": "|u1", "shape": [cam.height, cam.width, 3], "names": None,
-                       "codec": "h264"}
+        specs[name] = {
+            "kind": "video",
+            "dtype": "|u1",
+            "shape": [cam.height, cam.width, 3],
+            "names": None,
+            "codec": "h264",
+        }
     return specs
 
 
-def write_part(root: Location, episodes: list[Episode], part: str, options: ShardOptions,
-               reject: Any = None) -> dict[str, Any]:
+def write_part(
+    root: Location, episodes: list[Episode], part: str, options: ShardOptions, reject: Any = None
+) -> dict[str, Any]:
     """Write ``episodes`` into shards under ``root``; return the part's receipt (JSON-able).
 
     An episode whose members cannot be made (a malformed record, an mp4 whose frames do not
@@ -91,16 +97,27 @@ def write_part(root: Location, episodes: list[Episode], part: str, options: Shar
                 name = f"{split}-{part}-{counters[split]:04d}.tar"
                 counters[split] += 1
                 w = open_writers[split] = ShardWriter(root.join(name))
-            rows.append({"episode_id": ep.episode_id, "split": split, "shard": w.target.path.rsplit("/", 1)[-1],
-                         "index_in_shard": w.samples, "length": ep.length, "fps": float(ep.fps),
-                         "task": ep.task[0], "success": ep.success, "source_kind": ep.source.kind,
-                         "robot": ep.embodiment.robot})
+            rows.append(
+                {
+                    "episode_id": ep.episode_id,
+                    "split": split,
+                    "shard": w.target.path.rsplit("/", 1)[-1],
+                    "index_in_shard": w.samples,
+                    "length": ep.length,
+                    "fps": float(ep.fps),
+                    "task": ep.task[0],
+                    "success": ep.success,
+                    "source_kind": ep.source.kind,
+                    "robot": ep.embodiment.robot,
+                }
+            )
             rows[-1]["sha256"] = sample_digest(members)
             w.add_sample(sample_key(ep.episode_id), members)
             for name, spec in feature_specs(ep).items():
                 if specs.setdefault(name, spec) != spec:
-                    conflicts.append({"feature": name, "episode_id": ep.episode_id, "spec": spec,
-                                      "expected": specs[name]})
+                    conflicts.append(
+                        {"feature": name, "episode_id": ep.episode_id, "spec": spec, "expected": specs[name]}
+                    )
             for name, values in stats_features(dict(ep.steps)).items():
                 m = Moments.of(values)
                 if name in moments and moments[name].mean.shape == m.mean.shape:
@@ -113,5 +130,10 @@ def write_part(root: Location, episodes: list[Episode], part: str, options: Shar
     finally:
         for w in open_writers.values():
             w.abort()
-    return {"shards": shards, "episodes": rows, "features": specs, "conflicts": conflicts,
-            "moments": {k: m.to_json() for k, m in moments.items()}}
+    return {
+        "shards": shards,
+        "episodes": rows,
+        "features": specs,
+        "conflicts": conflicts,
+        "moments": {k: m.to_json() for k, m in moments.items()},
+    }

@@ -43,8 +43,9 @@ class RobotConfig:
 
     def __post_init__(self) -> None:
         if len(self.home) != len(self.arm_joints):
-            raise RobotConfigError(f"robot {self.name}: home has {len(self.home)} values for "
-                                   f"{len(self.arm_joints)} arm joints")
+            raise RobotConfigError(
+                f"robot {self.name}: home has {len(self.home)} values for {len(self.arm_joints)} arm joints"
+            )
 
 
 def load_robot_spec(config: RobotConfig) -> mujoco.MjSpec:
@@ -67,8 +68,9 @@ def load_robot_spec(config: RobotConfig) -> mujoco.MjSpec:
     if mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, config.ee_site) < 0:
         raise RobotConfigError(f"robot {config.name}: {path} has no site {config.ee_site!r} (ee_site)")
     if mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_ACTUATOR, config.gripper_actuator) < 0:
-        raise RobotConfigError(f"robot {config.name}: {path} has no actuator {config.gripper_actuator!r} "
-                               f"(gripper_actuator)")
+        raise RobotConfigError(
+            f"robot {config.name}: {path} has no actuator {config.gripper_actuator!r} (gripper_actuator)"
+        )
     return spec
 
 

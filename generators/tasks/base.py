@@ -96,8 +96,14 @@ class SimTask:
         return templates[int(rng.integers(len(templates)))].format(**words)
 
 
-COLOURS = {"red": [0.85, 0.1, 0.1, 1], "green": [0.1, 0.7, 0.2, 1], "blue": [0.1, 0.3, 0.9, 1],
-           "yellow": [0.95, 0.85, 0.1, 1], "orange": [1.0, 0.5, 0.05, 1], "purple": [0.55, 0.2, 0.7, 1]}
+COLOURS = {
+    "red": [0.85, 0.1, 0.1, 1],
+    "green": [0.1, 0.7, 0.2, 1],
+    "blue": [0.1, 0.3, 0.9, 1],
+    "yellow": [0.95, 0.85, 0.1, 1],
+    "orange": [1.0, 0.5, 0.05, 1],
+    "purple": [0.55, 0.2, 0.7, 1],
+}
 
 
 def pick_colours(rng: np.random.Generator, n: int) -> list[str]:
@@ -105,8 +111,12 @@ def pick_colours(rng: np.random.Generator, n: int) -> list[str]:
     return [names[i] for i in rng.permutation(len(names))[:n]]
 
 
-def sample_xy(rng: np.random.Generator, region: tuple[tuple[float, float], tuple[float, float]],
-              avoid: list[tuple[float, float]], min_dist: float) -> list[float]:
+def sample_xy(
+    rng: np.random.Generator,
+    region: tuple[tuple[float, float], tuple[float, float]],
+    avoid: list[tuple[float, float]],
+    min_dist: float,
+) -> list[float]:
     """A point of ``region`` at least ``min_dist`` from every point of ``avoid``."""
     for _ in range(200):
         p = [float(rng.uniform(*region[0])), float(rng.uniform(*region[1]))]

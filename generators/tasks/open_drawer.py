@@ -37,17 +37,26 @@ BAR_OFFSET = 0.032  # m, handle bar centre in front of the front panel
 
 class OpenDrawer(SimTask):
     name = "open_drawer"
-    templates = ("open the {colour} drawer", "pull the {colour} drawer open", "slide the drawer of the {colour} "
-                 "cabinet out", "open the drawer")
+    templates = (
+        "open the {colour} drawer",
+        "pull the {colour} drawer open",
+        "slide the drawer of the {colour} cabinet out",
+        "open the drawer",
+    )
     segments = (Segment("grasp", f"object:{DRAWER}"), Segment("pull", f"object:{CABINET}"))
 
     def sample(self, rng: np.random.Generator, params: dict[str, Any]) -> dict[str, Any]:
         (colour,) = pick_colours(rng, 1)
         return {
-            "cabinet": {"xy": [round(float(rng.uniform(0.56, 0.64)), 5), round(float(rng.uniform(-0.12, 0.12)), 5)],
-                        "yaw": round(float(rng.uniform(-0.25, 0.25)), 5), "colour": colour},
-            "drawer": {"damping": round(3.0 * params["physics"]["damping_scale"], 5),
-                       "mass": round(0.3 * params["physics"]["mass_scale"], 5)},
+            "cabinet": {
+                "xy": [round(float(rng.uniform(0.56, 0.64)), 5), round(float(rng.uniform(-0.12, 0.12)), 5)],
+                "yaw": round(float(rng.uniform(-0.25, 0.25)), 5),
+                "colour": colour,
+            },
+            "drawer": {
+                "damping": round(3.0 * params["physics"]["damping_scale"], 5),
+                "mass": round(0.3 * params["physics"]["mass_scale"], 5),
+            },
             "instruction": self.instruction(rng, self.templates, colour=colour),
         }
 
@@ -56,36 +65,76 @@ class OpenDrawer(SimTask):
         c = tp["cabinet"]
         rgba = COLOURS[c["colour"]]
         yaw = c["yaw"]
-        cab = spec.worldbody.add_body(name=CABINET, pos=[c["xy"][0], c["xy"][1], top],
-                                      quat=[np.cos(yaw / 2), 0, 0, np.sin(yaw / 2)])
+        cab = spec.worldbody.add_body(
+            name=CABINET, pos=[c["xy"][0], c["xy"][1], top], quat=[np.cos(yaw / 2), 0, 0, np.sin(yaw / 2)]
+        )
         t = 0.008  # wall thickness
         box = mujoco.mjtGeom.mjGEOM_BOX
         cab.add_geom(type=box, size=[DEPTH / 2, HALF_WIDTH, t / 2], pos=[DEPTH / 2, 0, t / 2], rgba=rgba)
         for side in (-1, 1):
-            cab.add_geom(type=box, size=[DEPTH / 2, t / 2, HEIGHT / 2], pos=[DEPTH / 2, side * (HALF_WIDTH - t / 2),
-                                                                              HEIGHT / 2], rgba=rgba)
+            cab.add_geom(
+                type=box,
+                size=[DEPTH / 2, t / 2, HEIGHT / 2],
+                pos=[DEPTH / 2, side * (HALF_WIDTH - t / 2), HEIGHT / 2],
+                rgba=rgba,
+            )
         cab.add_geom(type=box, size=[t / 2, HALF_WIDTH, HEIGHT / 2], pos=[DEPTH - t / 2, 0, HEIGHT / 2], rgba=rgba)
         drawer = cab.add_body(name=DRAWER, pos=[0, 0, t])
-        drawer.add_joint(name=SLIDE, type=mujoco.mjtJoint.mjJNT_SLIDE, axis=[-1, 0, 0], range=[0, TRAVEL],
-                         damping=tp["drawer"]["damping"], frictionloss=0.2)
+        drawer.add_joint(
+            name=SLIDE,
+            type=mujoco.mjtJoint.mjJNT_SLIDE,
+            axis=[-1, 0, 0],
+            range=[0, TRAVEL],
+            damping=tp["drawer"]["damping"],
+            frictionloss=0.2,
+        )
         inner_w, inner_h = HALF_WIDTH - t - 0.004, 0.06
         wood = [0.8, 0.7, 0.55, 1]
-        drawer.add_geom(type=box, size=[DEPTH / 2 - t, inner_w, t / 2], pos=[DEPTH / 2, 0, t / 2 + 0.002],
-                        rgba=wood, mass=tp["drawer"]["mass"] / 2)
+        drawer.add_geom(
+            type=box,
+            size=[DEPTH / 2 - t, inner_w, t / 2],
+            pos=[DEPTH / 2, 0, t / 2 + 0.002],
+            rgba=wood,
+            mass=tp["drawer"]["mass"] / 2,
+        )
         for side in (-1, 1):
-            drawer.add_geom(type=box, size=[DEPTH / 2 - t, t / 2, inner_h / 2],
-                            pos=[DEPTH / 2, side * (inner_w - t / 2), inner_h / 2 + 0.002], rgba=wood, mass=0.02)
-        drawer.add_geom(type=box, size=[t / 2, inner_w, inner_h / 2], pos=[DEPTH - 2 * t, 0, inner_h / 2 + 0.002],
-                        rgba=wood, mass=0.02)
+            drawer.add_geom(
+                type=box,
+                size=[DEPTH / 2 - t, t / 2, inner_h / 2],
+                pos=[DEPTH / 2, side * (inner_w - t / 2), inner_h / 2 + 0.002],
+                rgba=wood,
+                mass=0.02,
+            )
+        drawer.add_geom(
+            type=box,
+            size=[t / 2, inner_w, inner_h / 2],
+            pos=[DEPTH - 2 * t, 0, inner_h / 2 + 0.002],
+            rgba=wood,
+            mass=0.02,
+        )
         panel_h = HEIGHT - 0.012
-        drawer.add_geom(type=box, size=[t / 2, HALF_WIDTH, panel_h / 2], pos=[-t / 2, 0, panel_h / 2], rgba=rgba,
-                        mass=0.05)
+        drawer.add_geom(
+            type=box, size=[t / 2, HALF_WIDTH, panel_h / 2], pos=[-t / 2, 0, panel_h / 2], rgba=rgba, mass=0.05
+        )
         bar_z = panel_h - 0.012
         for side in (-1, 1):  # standoffs
-            drawer.add_geom(type=box, size=[BAR_OFFSET / 2, 0.005, 0.006],
-                            pos=[-t - BAR_OFFSET / 2, side * 0.045, bar_z], rgba=[0.3, 0.3, 0.3, 1], mass=0.005)
-        drawer.add_geom(name="handle_bar", type=box, size=[0.007, 0.055, 0.008], pos=[-t - BAR_OFFSET, 0, bar_z],
-                        rgba=[0.3, 0.3, 0.3, 1], mass=0.01, friction=[1.5, 0.02, 0.001], condim=4)
+            drawer.add_geom(
+                type=box,
+                size=[BAR_OFFSET / 2, 0.005, 0.006],
+                pos=[-t - BAR_OFFSET / 2, side * 0.045, bar_z],
+                rgba=[0.3, 0.3, 0.3, 1],
+                mass=0.005,
+            )
+        drawer.add_geom(
+            name="handle_bar",
+            type=box,
+            size=[0.007, 0.055, 0.008],
+            pos=[-t - BAR_OFFSET, 0, bar_z],
+            rgba=[0.3, 0.3, 0.3, 1],
+            mass=0.01,
+            friction=[1.5, 0.02, 0.001],
+            condim=4,
+        )
         drawer.add_site(name=HANDLE_SITE, pos=[-t - BAR_OFFSET, 0, bar_z], size=[0.005, 0, 0], group=4)
 
     def objects(self, params: dict[str, Any]) -> tuple[str, ...]:

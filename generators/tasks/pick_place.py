@@ -33,9 +33,12 @@ ZONE_RADIUS = 0.06  # m
 
 class PickPlace(SimTask):
     name = "pick_place"
-    templates = ("put the {colour} block in the {zone} zone", "pick up the {colour} block and place it on the "
-                 "{zone} circle", "move the {colour} cube into the {zone} area", "place the {colour} block on the "
-                 "{zone} target")
+    templates = (
+        "put the {colour} block in the {zone} zone",
+        "pick up the {colour} block and place it on the {zone} circle",
+        "move the {colour} cube into the {zone} area",
+        "place the {colour} block on the {zone} target",
+    )
     segments = (Segment("grasp", f"object:{BLOCK}"), Segment("place", "target:zone"))
 
     def sample(self, rng: np.random.Generator, params: dict[str, Any]) -> dict[str, Any]:
@@ -45,8 +48,13 @@ class PickPlace(SimTask):
         zone_xy = sample_xy(rng, self.region, [block_xy], 0.15)
         colour, zone_colour = pick_colours(rng, 2)
         return {
-            "block": {"xy": block_xy, "yaw": round(float(rng.uniform(-np.pi, np.pi)), 5), "half": half,
-                      "colour": colour, "mass": round(0.08 * params["physics"]["mass_scale"], 5)},
+            "block": {
+                "xy": block_xy,
+                "yaw": round(float(rng.uniform(-np.pi, np.pi)), 5),
+                "half": half,
+                "colour": colour,
+                "mass": round(0.08 * params["physics"]["mass_scale"], 5),
+            },
             "zone": {"xy": zone_xy, "radius": ZONE_RADIUS, "colour": zone_colour},
             "instruction": self.instruction(rng, self.templates, colour=colour, zone=zone_colour),
         }
@@ -54,12 +62,26 @@ class PickPlace(SimTask):
     def build(self, spec: mujoco.MjSpec, params: dict[str, Any]) -> None:
         tp, top = params["task"], params["table"]["top"]
         b = tp["block"]
-        add_box_object(spec, BLOCK, [b["xy"][0], b["xy"][1], top + b["half"]], b["yaw"], [b["half"]] * 3,
-                       COLOURS[b["colour"]], b["mass"], params["physics"]["friction_scale"])
+        add_box_object(
+            spec,
+            BLOCK,
+            [b["xy"][0], b["xy"][1], top + b["half"]],
+            b["yaw"],
+            [b["half"]] * 3,
+            COLOURS[b["colour"]],
+            b["mass"],
+            params["physics"]["friction_scale"],
+        )
         z = tp["zone"]
-        spec.worldbody.add_geom(name="zone", type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[z["radius"], 0.0008, 0],
-                                pos=[z["xy"][0], z["xy"][1], top + 0.0008], rgba=COLOURS[z["colour"]][:3] + [0.6],
-                                contype=0, conaffinity=0)
+        spec.worldbody.add_geom(
+            name="zone",
+            type=mujoco.mjtGeom.mjGEOM_CYLINDER,
+            size=[z["radius"], 0.0008, 0],
+            pos=[z["xy"][0], z["xy"][1], top + 0.0008],
+            rgba=COLOURS[z["colour"]][:3] + [0.6],
+            contype=0,
+            conaffinity=0,
+        )
 
     def objects(self, params: dict[str, Any]) -> tuple[str, ...]:
         return (BLOCK,)

@@ -33,8 +33,12 @@ GOAL_RADIUS = 0.05  # m
 
 class Push(SimTask):
     name = "push"
-    templates = ("push the {colour} block into the {goal} region", "slide the {colour} cube to the {goal} area",
-                 "push the {colour} block onto the {goal} mark", "nudge the {colour} block over to the {goal} circle")
+    templates = (
+        "push the {colour} block into the {goal} region",
+        "slide the {colour} cube to the {goal} area",
+        "push the {colour} block onto the {goal} mark",
+        "nudge the {colour} block over to the {goal} circle",
+    )
     segments = (Segment("approach", f"object:{BLOCK}"), Segment("push", "target:goal"))
     region = ((0.42, 0.6), (-0.15, 0.15))
 
@@ -48,9 +52,13 @@ class Push(SimTask):
                 break
         colour, goal_colour = pick_colours(rng, 2)
         return {
-            "block": {"xy": block_xy, "yaw": round(float(rng.uniform(-np.pi, np.pi)), 5),
-                      "half": round(0.025 * scale, 5), "colour": colour,
-                      "mass": round(0.15 * params["physics"]["mass_scale"], 5)},
+            "block": {
+                "xy": block_xy,
+                "yaw": round(float(rng.uniform(-np.pi, np.pi)), 5),
+                "half": round(0.025 * scale, 5),
+                "colour": colour,
+                "mass": round(0.15 * params["physics"]["mass_scale"], 5),
+            },
             "goal": {"xy": [round(goal[0], 5), round(goal[1], 5)], "radius": GOAL_RADIUS, "colour": goal_colour},
             "instruction": self.instruction(rng, self.templates, colour=colour, goal=goal_colour),
         }
@@ -58,12 +66,26 @@ class Push(SimTask):
     def build(self, spec: mujoco.MjSpec, params: dict[str, Any]) -> None:
         tp, top = params["task"], params["table"]["top"]
         b = tp["block"]
-        add_box_object(spec, BLOCK, [b["xy"][0], b["xy"][1], top + b["half"]], b["yaw"], [b["half"]] * 3,
-                       COLOURS[b["colour"]], b["mass"], 0.5 * params["physics"]["friction_scale"])
+        add_box_object(
+            spec,
+            BLOCK,
+            [b["xy"][0], b["xy"][1], top + b["half"]],
+            b["yaw"],
+            [b["half"]] * 3,
+            COLOURS[b["colour"]],
+            b["mass"],
+            0.5 * params["physics"]["friction_scale"],
+        )
         g = tp["goal"]
-        spec.worldbody.add_geom(name="goal", type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[g["radius"], 0.0008, 0],
-                                pos=[g["xy"][0], g["xy"][1], top + 0.0008], rgba=COLOURS[g["colour"]][:3] + [0.6],
-                                contype=0, conaffinity=0)
+        spec.worldbody.add_geom(
+            name="goal",
+            type=mujoco.mjtGeom.mjGEOM_CYLINDER,
+            size=[g["radius"], 0.0008, 0],
+            pos=[g["xy"][0], g["xy"][1], top + 0.0008],
+            rgba=COLOURS[g["colour"]][:3] + [0.6],
+            contype=0,
+            conaffinity=0,
+        )
 
     def objects(self, params: dict[str, Any]) -> tuple[str, ...]:
         return (BLOCK,)

@@ -33,8 +33,12 @@ TOP, BOTTOM = "block_top", "block_bottom"
 
 class Stack(SimTask):
     name = "stack"
-    templates = ("stack the {top} block on the {bottom} block", "put the {top} cube on top of the {bottom} cube",
-                 "place the {top} block onto the {bottom} one", "pick up the {top} block and stack it on the {bottom} block")
+    templates = (
+        "stack the {top} block on the {bottom} block",
+        "put the {top} cube on top of the {bottom} cube",
+        "place the {top} block onto the {bottom} one",
+        "pick up the {top} block and stack it on the {bottom} block",
+    )
     segments = (Segment("grasp", f"object:{TOP}"), Segment("place", f"object:{BOTTOM}"))
 
     def sample(self, rng: np.random.Generator, params: dict[str, Any]) -> dict[str, Any]:
@@ -44,10 +48,20 @@ class Stack(SimTask):
         top_c, bottom_c = pick_colours(rng, 2)
         mass = params["physics"]["mass_scale"]
         return {
-            "top": {"xy": top_xy, "yaw": round(float(rng.uniform(-np.pi, np.pi)), 5),
-                    "half": round(0.02 * scale, 5), "colour": top_c, "mass": round(0.06 * mass, 5)},
-            "bottom": {"xy": bottom_xy, "yaw": round(float(rng.uniform(-np.pi, np.pi)), 5),
-                       "half": round(0.026 * scale, 5), "colour": bottom_c, "mass": round(0.2 * mass, 5)},
+            "top": {
+                "xy": top_xy,
+                "yaw": round(float(rng.uniform(-np.pi, np.pi)), 5),
+                "half": round(0.02 * scale, 5),
+                "colour": top_c,
+                "mass": round(0.06 * mass, 5),
+            },
+            "bottom": {
+                "xy": bottom_xy,
+                "yaw": round(float(rng.uniform(-np.pi, np.pi)), 5),
+                "half": round(0.026 * scale, 5),
+                "colour": bottom_c,
+                "mass": round(0.2 * mass, 5),
+            },
             "instruction": self.instruction(rng, self.templates, top=top_c, bottom=bottom_c),
         }
 
@@ -55,8 +69,16 @@ class Stack(SimTask):
         tp, top = params["task"], params["table"]["top"]
         for name, key in ((TOP, "top"), (BOTTOM, "bottom")):
             b = tp[key]
-            add_box_object(spec, name, [b["xy"][0], b["xy"][1], top + b["half"]], b["yaw"], [b["half"]] * 3,
-                           COLOURS[b["colour"]], b["mass"], params["physics"]["friction_scale"])
+            add_box_object(
+                spec,
+                name,
+                [b["xy"][0], b["xy"][1], top + b["half"]],
+                b["yaw"],
+                [b["half"]] * 3,
+                COLOURS[b["colour"]],
+                b["mass"],
+                params["physics"]["friction_scale"],
+            )
 
     def objects(self, params: dict[str, Any]) -> tuple[str, ...]:
         return (TOP, BOTTOM)
@@ -82,7 +104,9 @@ class Stack(SimTask):
         place_down = top_down_quat(grasp_yaw(bquat))
         z_place = z_grasp + 2 * hb + 0.006
         place = [
-            Waypoint(np.array([bpos[0], bpos[1], z_place + 0.1]), place_down, CLOSED, 30, 0, "place", f"object:{BOTTOM}"),
+            Waypoint(
+                np.array([bpos[0], bpos[1], z_place + 0.1]), place_down, CLOSED, 30, 0, "place", f"object:{BOTTOM}"
+            ),
             Waypoint(np.array([bpos[0], bpos[1], z_place]), place_down, CLOSED, 25, 4, "place", f"object:{BOTTOM}"),
             Waypoint(np.array([bpos[0], bpos[1], z_place]), place_down, OPEN, 1, 10, "place", f"object:{BOTTOM}"),
             Waypoint(np.array([bpos[0], bpos[1], z_place + 0.1]), place_down, OPEN, 15, 0, "place", f"object:{BOTTOM}"),

@@ -16,13 +16,40 @@ from datapipe.errors import DatapipeError
 from datapipe.records import Episode
 
 FUNCTIONS = {"len": len, "abs": abs, "min": min, "max": max, "any": any, "all": all}
-NAMES = ("length", "fps", "duration_s", "success", "task", "meta", "source_kind", "source_uri",
-         "robot", "cameras", "steps", "n_interventions")
-_BIN = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-        ast.Mod: operator.mod, ast.FloorDiv: operator.floordiv}
-_CMP = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
-        ast.Gt: operator.gt, ast.GtE: operator.ge, ast.In: lambda a, b: a in b,
-        ast.NotIn: lambda a, b: a not in b, ast.Is: operator.is_, ast.IsNot: operator.is_not}
+NAMES = (
+    "length",
+    "fps",
+    "duration_s",
+    "success",
+    "task",
+    "meta",
+    "source_kind",
+    "source_uri",
+    "robot",
+    "cameras",
+    "steps",
+    "n_interventions",
+)
+_BIN = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Mod: operator.mod,
+    ast.FloorDiv: operator.floordiv,
+}
+_CMP = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.In: lambda a, b: a in b,
+    ast.NotIn: lambda a, b: a not in b,
+    ast.Is: operator.is_,
+    ast.IsNot: operator.is_not,
+}
 
 
 class ExpressionError(DatapipeError):
@@ -37,10 +64,18 @@ def episode_namespace(ep: Episode) -> dict[str, Any]:
     step-array names; n_interventions: steps with ``is_intervention`` set.
     """
     return {
-        "length": ep.length, "fps": ep.fps, "duration_s": ep.duration_s, "success": ep.success,
-        "task": list(ep.task), "meta": dict(ep.meta), "source_kind": ep.source.kind,
-        "source_uri": ep.source.uri, "robot": ep.embodiment.robot, "cameras": list(ep.cameras),
-        "steps": list(ep.steps), "n_interventions": int(ep.steps["is_intervention"].sum()),
+        "length": ep.length,
+        "fps": ep.fps,
+        "duration_s": ep.duration_s,
+        "success": ep.success,
+        "task": list(ep.task),
+        "meta": dict(ep.meta),
+        "source_kind": ep.source.kind,
+        "source_uri": ep.source.uri,
+        "robot": ep.embodiment.robot,
+        "cameras": list(ep.cameras),
+        "steps": list(ep.steps),
+        "n_interventions": int(ep.steps["is_intervention"].sum()),
     }
 
 
@@ -76,16 +111,39 @@ def compile_expression(text: str) -> ast.Expression:
         raise ExpressionError(f"expression nested deeper than {MAX_DEPTH} levels: {shown!r}")
     text = shown
     for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and node.id not in NAMES and node.id not in FUNCTIONS \
-                and node.id not in ("True", "False", "None"):
+        if (
+            isinstance(node, ast.Name)
+            and node.id not in NAMES
+            and node.id not in FUNCTIONS
+            and node.id not in ("True", "False", "None")
+        ):
             raise ExpressionError(f"unknown name {node.id!r} in {text!r}; known: {', '.join(NAMES)}")
         if isinstance(node, ast.Attribute) and not (
             node.attr == "get" and isinstance(node.value, ast.Name) and node.value.id == "meta"
         ):
             raise ExpressionError(f"attribute access .{node.attr} is not allowed in {text!r}")
-        allowed = (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.UAdd,
-                   ast.BinOp, ast.Compare, ast.Call, ast.Name, ast.Load, ast.Constant, ast.Subscript,
-                   ast.Attribute, ast.List, ast.Tuple, *(_BIN), *(_CMP))
+        allowed = (
+            ast.Expression,
+            ast.BoolOp,
+            ast.And,
+            ast.Or,
+            ast.UnaryOp,
+            ast.Not,
+            ast.USub,
+            ast.UAdd,
+            ast.BinOp,
+            ast.Compare,
+            ast.Call,
+            ast.Name,
+            ast.Load,
+            ast.Constant,
+            ast.Subscript,
+            ast.Attribute,
+            ast.List,
+            ast.Tuple,
+            *(_BIN),
+            *(_CMP),
+        )
         if not isinstance(node, allowed):
             raise ExpressionError(f"{type(node).__name__} is not allowed in {text!r}")
     return tree

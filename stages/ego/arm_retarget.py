@@ -115,8 +115,9 @@ class ArmRetargeter:
         mujoco.mj_forward(self.model, self.data)
         return {tuple(sorted((int(c.geom1), int(c.geom2)))) for c in self.data.contact[: self.data.ncon]}
 
-    def targets(self, world: np.ndarray, image: np.ndarray, present: np.ndarray, K: np.ndarray,
-                fps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def targets(
+        self, world: np.ndarray, image: np.ndarray, present: np.ndarray, K: np.ndarray, fps: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """End-effector target positions (T, 3) and yaws (T,) in the base frame, gripper commands
         (T,) and a validity mask (hand seen and PnP solved)."""
         s = self.s
@@ -159,8 +160,9 @@ class ArmRetargeter:
             grip[t] = state
         return pos, yaw, grip, valid
 
-    def retarget(self, world: np.ndarray, image: np.ndarray, present: np.ndarray, K: np.ndarray,
-                 fps: float) -> ArmRetargetResult:
+    def retarget(
+        self, world: np.ndarray, image: np.ndarray, present: np.ndarray, K: np.ndarray, fps: float
+    ) -> ArmRetargetResult:
         """Joint targets and quality measures for one hand track (T frames)."""
         pos, yaw, grip, valid = self.targets(world, image, present, K, fps)
         T = len(pos)
@@ -189,8 +191,9 @@ class ArmRetargeter:
         limit_hits = np.any((q <= lo + 1e-3) | (q >= hi - 1e-3), axis=1)
         unreachable = pos_err > self.s.max_ik_error
         acc = np.diff(ee, n=2, axis=0) * fps**2 if T >= 3 else np.zeros((0, 3))
-        rot_ach = np.array([np.linalg.norm(quat_to_axis_angle(quat_mul(ee_quat[t], quat_conj(quats[t]))))
-                            for t in range(T)])
+        rot_ach = np.array(
+            [np.linalg.norm(quat_to_axis_angle(quat_mul(ee_quat[t], quat_conj(quats[t])))) for t in range(T)]
+        )
         width = self.robot.gripper_closed + grip * (self.robot.gripper_open - self.robot.gripper_closed)
         arrays = {
             "observation.state": np.concatenate([q, width[:, None]], 1).astype(np.float32),
@@ -203,15 +206,21 @@ class ArmRetargeter:
         quality = {
             "frames": T,
             "hand_frames": int(valid.sum()),
-            "ik_position_error_mm": {"mean": round(float(pos_err.mean() * 1000), 3),
-                                     "max": round(float(pos_err.max() * 1000), 3)},
-            "ik_orientation_error_deg": {"mean": round(float(np.degrees(rot_ach.mean())), 3),
-                                         "max": round(float(np.degrees(rot_ach.max())), 3)},
+            "ik_position_error_mm": {
+                "mean": round(float(pos_err.mean() * 1000), 3),
+                "max": round(float(pos_err.max() * 1000), 3),
+            },
+            "ik_orientation_error_deg": {
+                "mean": round(float(np.degrees(rot_ach.mean())), 3),
+                "max": round(float(np.degrees(rot_ach.max())), 3),
+            },
             "joint_limit_hit_frames": int(limit_hits.sum()),
             "unreachable_frames": int(unreachable.sum()),
             "self_collision_frames": int(collisions.sum()),
-            "ee_acceleration_m_s2": {"mean": round(float(np.linalg.norm(acc, axis=1).mean()), 4) if len(acc) else 0.0,
-                                     "max": round(float(np.linalg.norm(acc, axis=1).max()), 4) if len(acc) else 0.0},
+            "ee_acceleration_m_s2": {
+                "mean": round(float(np.linalg.norm(acc, axis=1).mean()), 4) if len(acc) else 0.0,
+                "max": round(float(np.linalg.norm(acc, axis=1).max()), 4) if len(acc) else 0.0,
+            },
             "gripper_closed_frames": int((grip < 0.5).sum()),
         }
         return ArmRetargetResult(arrays, quality)

@@ -88,7 +88,9 @@ class DexRetargeter:
     def human_vectors(world: np.ndarray) -> np.ndarray:
         """Wrist-to-tip and knuckle-to-tip vectors (10, 3) of landmarks (21, 3), human palm frame."""
         R = palm_frame(world)
-        v = [R.T @ (world[t] - world[WRIST]) for t in TIPS] + [R.T @ (world[t] - world[k]) for t, k in zip(TIPS, KNUCKLES)]
+        v = [R.T @ (world[t] - world[WRIST]) for t in TIPS] + [
+            R.T @ (world[t] - world[k]) for t, k in zip(TIPS, KNUCKLES)
+        ]
         return np.asarray(v)
 
     def scale_for(self, worlds: np.ndarray) -> float:
@@ -113,8 +115,9 @@ class DexRetargeter:
                 break
         return q
 
-    def retarget(self, worlds: np.ndarray, present: np.ndarray, scale: float | None = None
-                 ) -> tuple[np.ndarray, np.ndarray, float]:
+    def retarget(
+        self, worlds: np.ndarray, present: np.ndarray, scale: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray, float]:
         """Joint trajectories (T, nq), per-frame fingertip-vector errors (T,) in m (NaN where no
         hand), and the scale used. Frames without a hand hold the previous solution."""
         scale = scale or self.scale_for(worlds[present])

@@ -56,8 +56,12 @@ def hand_scores(steps: dict[str, np.ndarray], height: int, width: int) -> dict[s
         sizes.extend((np.hypot(span[:, 0], span[:, 1]) / diag).tolist())
         if len(wrist) > 1:
             motion = max(motion, float(np.linalg.norm(np.diff(wrist, axis=0), axis=1).sum() / diag))
-    return {"hand_ratio": float(any_hand.mean()), "hands_low": float(np.median(lows)) if lows else 0.0,
-            "hand_size": float(np.median(sizes)) if sizes else 0.0, "motion": motion}
+    return {
+        "hand_ratio": float(any_hand.mean()),
+        "hands_low": float(np.median(lows)) if lows else 0.0,
+        "hand_size": float(np.median(sizes)) if sizes else 0.0,
+        "motion": motion,
+    }
 
 
 def sharpness(frames: np.ndarray) -> float:
@@ -74,8 +78,9 @@ class FaceDetector:
     def __init__(self, min_confidence: float = 0.6):
         import mediapipe as mp
 
-        self._det = mp.solutions.face_detection.FaceDetection(model_selection=0,
-                                                              min_detection_confidence=min_confidence)
+        self._det = mp.solutions.face_detection.FaceDetection(
+            model_selection=0, min_detection_confidence=min_confidence
+        )
 
     def face_ratio(self, frames: np.ndarray) -> float:
         hits = [bool(self._det.process(np.ascontiguousarray(f)).detections) for f in frames]
@@ -92,5 +97,10 @@ def decide(scores: dict[str, float], th: EgoThresholds) -> dict[str, Any]:
         "enough_motion": scores["motion"] >= th.min_motion,
         "sharp": scores["sharpness"] >= th.min_sharpness,
     }
-    return {"keep": all(tests.values()), "tests": tests, "rejected_by": [k for k, v in tests.items() if not v],
-            "scores": {k: round(v, 5) for k, v in scores.items()}, "thresholds": asdict(th)}
+    return {
+        "keep": all(tests.values()),
+        "tests": tests,
+        "rejected_by": [k for k, v in tests.items() if not v],
+        "scores": {k: round(v, 5) for k, v in scores.items()},
+        "thresholds": asdict(th),
+    }

@@ -55,8 +55,7 @@ def hand_in_camera(world: np.ndarray, image: np.ndarray, K: np.ndarray) -> HandP
     ok, rvec, tvec = cv2.solvePnP(obj, img, K, None, flags=cv2.SOLVEPNP_SQPNP)
     if not ok:
         return None
-    ok, rvec, tvec = cv2.solvePnP(obj, img, K, None, rvec, tvec, useExtrinsicGuess=True,
-                                  flags=cv2.SOLVEPNP_ITERATIVE)
+    ok, rvec, tvec = cv2.solvePnP(obj, img, K, None, rvec, tvec, useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE)
     R, _ = cv2.Rodrigues(rvec)
     pts = obj @ R.T + tvec.reshape(1, 3)
     proj, _ = cv2.projectPoints(obj, rvec, tvec, K, None)

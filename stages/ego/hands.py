@@ -34,8 +34,13 @@ class HandTrack:
 
     @classmethod
     def empty(cls, T: int) -> HandTrack:
-        return cls(np.full((T, N_LANDMARKS, 2), np.nan), np.full((T, N_LANDMARKS, 3), np.nan), np.zeros(T),
-                   np.zeros(T, bool), np.zeros(T, bool))
+        return cls(
+            np.full((T, N_LANDMARKS, 2), np.nan),
+            np.full((T, N_LANDMARKS, 3), np.nan),
+            np.zeros(T),
+            np.zeros(T, bool),
+            np.zeros(T, bool),
+        )
 
     @property
     def detection_rate(self) -> float:
@@ -46,14 +51,18 @@ class HandTrack:
 class HandTracker:
     """MediaPipe Hands in video mode (tracking across frames); one per worker."""
 
-    def __init__(self, max_hands: int = 2, model_complexity: int = 1, min_detection: float = 0.5,
-                 min_tracking: float = 0.5):
+    def __init__(
+        self, max_hands: int = 2, model_complexity: int = 1, min_detection: float = 0.5, min_tracking: float = 0.5
+    ):
         import mediapipe as mp
 
-        self._hands = mp.solutions.hands.Hands(static_image_mode=False, max_num_hands=max_hands,
-                                               model_complexity=model_complexity,
-                                               min_detection_confidence=min_detection,
-                                               min_tracking_confidence=min_tracking)
+        self._hands = mp.solutions.hands.Hands(
+            static_image_mode=False,
+            max_num_hands=max_hands,
+            model_complexity=model_complexity,
+            min_detection_confidence=min_detection,
+            min_tracking_confidence=min_tracking,
+        )
 
     def close(self) -> None:
         self._hands.close()
@@ -67,8 +76,9 @@ class HandTracker:
             if not result.multi_hand_landmarks:
                 continue
             found = []
-            for lm, world, hd in zip(result.multi_hand_landmarks, result.multi_hand_world_landmarks,
-                                     result.multi_handedness):
+            for lm, world, hd in zip(
+                result.multi_hand_landmarks, result.multi_hand_world_landmarks, result.multi_handedness
+            ):
                 c = hd.classification[0]
                 side = c.label.lower()
                 if not mirrored:

@@ -14,8 +14,9 @@ def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray | float:
     return 1.0 / (1.0 + tau / dt)
 
 
-def one_euro(x: np.ndarray, fps: float, min_cutoff: float = 1.0, beta: float = 0.05,
-             d_cutoff: float = 1.0) -> np.ndarray:
+def one_euro(
+    x: np.ndarray, fps: float, min_cutoff: float = 1.0, beta: float = 0.05, d_cutoff: float = 1.0
+) -> np.ndarray:
     """Filter a signal ``x`` of shape ``(T, ...)`` sampled at ``fps`` Hz, element-wise."""
     x = np.asarray(x, dtype=np.float64)
     if len(x) == 0:

@@ -37,8 +37,9 @@ def _scaled(img: np.ndarray, max_side: int | None) -> np.ndarray:
     return img
 
 
-def stream_video(source: Any, name: str, max_side: int | None = None
-                 ) -> tuple[float, Iterator[tuple[float, np.ndarray]]]:
+def stream_video(
+    source: Any, name: str, max_side: int | None = None
+) -> tuple[float, Iterator[tuple[float, np.ndarray]]]:
     """Open a video (bytes, or a seekable binary file) and decode it lazily, one frame at a time.
 
     Returns the stream's average rate (Hz) and an iterator of ``(seconds since the first frame,
@@ -78,8 +79,9 @@ def stream_video(source: Any, name: str, max_side: int | None = None
     return fps, frames()
 
 
-def resample_stream(frames: Iterator[tuple[float, np.ndarray]], fps_in: float, fps_out: float | None
-                    ) -> Iterator[tuple[float, np.ndarray]]:
+def resample_stream(
+    frames: Iterator[tuple[float, np.ndarray]], fps_in: float, fps_out: float | None
+) -> Iterator[tuple[float, np.ndarray]]:
     """``frames`` at ``fps_out`` (None: unchanged), as a stream: for each time ``k / fps_out`` the
     last frame at or before it (as :func:`resample` does for a decoded video)."""
     if not fps_out or abs(fps_out - fps_in) < 1e-6:

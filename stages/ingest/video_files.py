@@ -125,7 +125,7 @@ class VideoFiles(SourceStage):
             tracker.close()
         seen = np.zeros(n, bool)
         for k, hit in enumerate(hits):
-            seen[k * c.activity_stride:(k + 1) * c.activity_stride] = hit
+            seen[k * c.activity_stride : (k + 1) * c.activity_stride] = hit
         spans = []
         for a, b in activity_spans(seen, fps, c.min_clip_seconds, c.activity_gap_seconds):
             spans += [(a + x, a + y) for x, y in clip_spans(b - a, fps, c.clip_seconds, c.min_clip_seconds)]
@@ -170,13 +170,24 @@ class VideoFiles(SourceStage):
             embodiment=Embodiment(robot="human_hands"),
             task=(c.task,),
             fps=clip.fps,
-            steps={"timestamp": times - t0,
-                   "observation.state": np.zeros((T, 0), np.float32),
-                   "action": np.zeros((T, 0), np.float32),
-                   "is_intervention": np.zeros(T, bool), "reward": np.zeros(T, np.float32)},
+            steps={
+                "timestamp": times - t0,
+                "observation.state": np.zeros((T, 0), np.float32),
+                "action": np.zeros((T, 0), np.float32),
+                "is_intervention": np.zeros(T, bool),
+                "reward": np.zeros(T, np.float32),
+            },
             cameras={CAMERA: CameraStream(encoding="mp4", width=w, height=h, n_frames=T, data=(clip.close(),))},
-            meta={"video": {"uri": shard, "clip_start_s": round(t0, 6), "frames": T, "width": w, "height": h,
-                            "fps": clip.fps}},
+            meta={
+                "video": {
+                    "uri": shard,
+                    "clip_start_s": round(t0, 6),
+                    "frames": T,
+                    "width": w,
+                    "height": h,
+                    "fps": clip.fps,
+                }
+            },
         )
 
 

@@ -75,6 +75,11 @@ class HandPose(Transform):
                 "jitter_px_smoothed": round(jitter(smoothed.image, smoothed.present), 4),
             }
         h, w = frames.shape[1:3]
-        meta = {"hands": quality, "image_size": [int(h), int(w)], "camera": c.camera, "mirrored": c.mirrored,
-                "one_euro": {"min_cutoff": c.min_cutoff, "beta": c.beta, "d_cutoff": c.d_cutoff}}
+        meta = {
+            "hands": quality,
+            "image_size": [int(h), int(w)],
+            "camera": c.camera,
+            "mirrored": c.mirrored,
+            "one_euro": {"min_cutoff": c.min_cutoff, "beta": c.beta, "d_cutoff": c.d_cutoff},
+        }
         yield episode.with_steps(**steps).with_meta(hand_pose=meta)

@@ -43,8 +43,11 @@ class ArmGripperConfig:
 
     def __post_init__(self) -> None:
         check(self.hand in ("right", "left"), "hand", f"must be right or left, got {self.hand!r}")
-        check(self.close_aperture < self.open_aperture, "close_aperture",
-              f"must be below open_aperture ({self.open_aperture}) for hysteresis, got {self.close_aperture}")
+        check(
+            self.close_aperture < self.open_aperture,
+            "close_aperture",
+            f"must be below open_aperture ({self.open_aperture}) for hysteresis, got {self.close_aperture}",
+        )
 
 
 class ArmGripper(Transform):
@@ -59,11 +62,18 @@ class ArmGripper(Transform):
 
     def setup(self) -> None:
         c = self.config
-        settings = ArmRetargetSettings(camera_pos=tuple(c.camera_pos), camera_quat=tuple(c.camera_quat),
-                                       ref=tuple(c.ref), scale=c.scale, workspace_min=tuple(c.workspace_min),
-                                       workspace_max=tuple(c.workspace_max), hfov_deg=c.hfov_deg,
-                                       close_aperture=c.close_aperture, open_aperture=c.open_aperture,
-                                       max_ik_error=c.max_ik_error)
+        settings = ArmRetargetSettings(
+            camera_pos=tuple(c.camera_pos),
+            camera_quat=tuple(c.camera_quat),
+            ref=tuple(c.ref),
+            scale=c.scale,
+            workspace_min=tuple(c.workspace_min),
+            workspace_max=tuple(c.workspace_max),
+            hfov_deg=c.hfov_deg,
+            close_aperture=c.close_aperture,
+            open_aperture=c.open_aperture,
+            max_ik_error=c.max_ik_error,
+        )
         from generators.sim_source import robot_config_or_default
 
         self.retargeter = ArmRetargeter(settings, robot_config_or_default(c.robot))
@@ -77,14 +87,28 @@ class ArmGripper(Transform):
         if h is None:
             raise KeyError("meta.hand_pose.image_size missing: run perception.hand_pose first")
         K = intrinsics(w, h, self.config.hfov_deg)
-        result = self.retargeter.retarget(np.asarray(episode.steps[f"{key}.world"], np.float64),
-                                          np.asarray(episode.steps[f"{key}.image"], np.float64),
-                                          np.asarray(episode.steps[f"{key}.present"], bool), K, episode.fps)
+        result = self.retargeter.retarget(
+            np.asarray(episode.steps[f"{key}.world"], np.float64),
+            np.asarray(episode.steps[f"{key}.image"], np.float64),
+            np.asarray(episode.steps[f"{key}.present"], bool),
+            K,
+            episode.fps,
+        )
         robot = self.retargeter.robot
         steps = {**result.arrays}
-        embodiment = Embodiment(robot=robot.name, action_names=(*robot.arm_joints, "gripper"),
-                                action_units=("rad",) * len(robot.arm_joints) + ("1",), action_frame="joint",
-                                state_names=(*robot.arm_joints, "gripper_width"), control_fps=episode.fps)
-        yield episode.replace(embodiment=embodiment, steps={**episode.steps, **steps},
-                              meta={**episode.meta, "retarget": {**result.quality, "hand": side,
-                                                                 "intrinsics_hfov_deg": self.config.hfov_deg}})
+        embodiment = Embodiment(
+            robot=robot.name,
+            action_names=(*robot.arm_joints, "gripper"),
+            action_units=("rad",) * len(robot.arm_joints) + ("1",),
+            action_frame="joint",
+            state_names=(*robot.arm_joints, "gripper_width"),
+            control_fps=episode.fps,
+        )
+        yield episode.replace(
+            embodiment=embodiment,
+            steps={**episode.steps, **steps},
+            meta={
+                **episode.meta,
+                "retarget": {**result.quality, "hand": side, "intrinsics_hfov_deg": self.config.hfov_deg},
+            },
+        )

@@ -49,8 +49,12 @@ class DexHand(Transform):
 
     def setup(self) -> None:
         c = self.config
-        hand = HandModelConfig(mjcf=c.mjcf or None, wrist_site=c.wrist_site, knuckle_sites=tuple(c.knuckle_sites),
-                               tip_sites=tuple(c.tip_sites))
+        hand = HandModelConfig(
+            mjcf=c.mjcf or None,
+            wrist_site=c.wrist_site,
+            knuckle_sites=tuple(c.knuckle_sites),
+            tip_sites=tuple(c.tip_sites),
+        )
         self.retargeter = DexRetargeter(hand, DexSettings(w_smooth=c.w_smooth, iterations=c.iterations))
 
     def process(self, episode: Episode) -> Iterable[Episode]:
@@ -66,13 +70,27 @@ class DexHand(Transform):
         m = self.retargeter.model
         names = tuple(m.joint(i).name for i in range(m.njnt))
         steps = {"dex.qpos": q.astype(np.float32), "dex.tip_error": np.nan_to_num(err, nan=-1.0).astype(np.float32)}
-        meta = {"scale": round(scale, 5), "joints": list(names), "model": c.mjcf or "embedded 20-joint hand",
-                "tip_vector_error_mm": {"mean": round(float(np.nanmean(err) * 1000), 3),
-                                        "max": round(float(np.nanmax(err) * 1000), 3)}}
+        meta = {
+            "scale": round(scale, 5),
+            "joints": list(names),
+            "model": c.mjcf or "embedded 20-joint hand",
+            "tip_vector_error_mm": {
+                "mean": round(float(np.nanmean(err) * 1000), 3),
+                "max": round(float(np.nanmax(err) * 1000), 3),
+            },
+        }
         episode = episode.with_steps(**steps).with_meta(dex_retarget=meta)
         if c.as_action:
-            emb = Embodiment(robot="datapipe_dex_hand", action_names=names, action_units=("rad",) * len(names),
-                             action_frame="joint", state_names=names, control_fps=episode.fps)
-            episode = episode.replace(embodiment=emb, steps={**episode.steps, "action": q.astype(np.float32),
-                                                             "observation.state": q.astype(np.float32)})
+            emb = Embodiment(
+                robot="datapipe_dex_hand",
+                action_names=names,
+                action_units=("rad",) * len(names),
+                action_frame="joint",
+                state_names=names,
+                control_fps=episode.fps,
+            )
+            episode = episode.replace(
+                embodiment=emb,
+                steps={**episode.steps, "action": q.astype(np.float32), "observation.state": q.astype(np.float32)},
+            )
         yield episode

@@ -57,8 +57,12 @@ class LeRobotSink(SinkStage):
         writer: LeRobotWriter | None = None
         for ep in staged_episodes(self.config.path, receipts):
             if writer is None:
-                writer = LeRobotWriter(root, robot_type=self.config.robot_type or ep.embodiment.robot,
-                                       fps=self.config.fps or None, data_file_mb=self.config.data_file_mb)
+                writer = LeRobotWriter(
+                    root,
+                    robot_type=self.config.robot_type or ep.embodiment.robot,
+                    fps=self.config.fps or None,
+                    data_file_mb=self.config.data_file_mb,
+                )
             writer.add(ep)  # episodes that do not fit one dataset (fps, features) fail the export
         if writer is None:
             owned.complete(set(), own_name=layout.is_layout_path)
@@ -67,5 +71,10 @@ class LeRobotSink(SinkStage):
         info = writer.close()
         owned.complete(set(writer.written), own_name=layout.is_layout_path)  # an earlier export's, not the user's
         clear_staging(self.config.path)
-        return {"path": root.uri, "episodes": info["total_episodes"], "frames": info["total_frames"],
-                "fps": info["fps"], "tasks": info["total_tasks"]}
+        return {
+            "path": root.uri,
+            "episodes": info["total_episodes"],
+            "frames": info["total_frames"],
+            "fps": info["fps"],
+            "tasks": info["total_tasks"],
+        }

@@ -41,7 +41,8 @@ class ParquetSink(SinkStage):
         name = f"{part}.parquet"
         rows = self.each(episodes, episode_to_row)
         resolve(self.config.path).join(name).write_parquet_atomic(
-            pa.Table.from_pylist([r for _, r in rows], schema=EPISODE_SCHEMA))
+            pa.Table.from_pylist([r for _, r in rows], schema=EPISODE_SCHEMA)
+        )
         return {"file": name, "episodes": len(rows), "episode_ids": [e.episode_id for e, _ in rows]}
 
     def finalize(self, receipts: list[dict[str, Any]]) -> dict[str, Any]:

@@ -55,16 +55,28 @@ class WebDatasetSink(SinkStage):
 
     def _options(self) -> ShardOptions:
         c = self.config
-        return ShardOptions(max_bytes=int(c.shard_max_mb * 2**20), max_episodes=c.shard_max_episodes,
-                            val_fraction=c.val_fraction, split_salt=c.split_salt, jpeg_crf=c.jpeg_crf)
+        return ShardOptions(
+            max_bytes=int(c.shard_max_mb * 2**20),
+            max_episodes=c.shard_max_episodes,
+            val_fraction=c.val_fraction,
+            split_salt=c.split_salt,
+            jpeg_crf=c.jpeg_crf,
+        )
 
     def write(self, episodes: list[Episode], part: str) -> dict[str, Any]:
         return write_part(resolve(self.config.path), episodes, part, self._options(), reject=self.reject)
 
     def finalize(self, receipts: list[dict[str, Any]]) -> dict[str, Any]:
         root = resolve(self.config.path)
-        manifest = build_manifest(root, receipts, self.config.val_fraction, self.config.split_salt,
-                                  self.config.max_quantile_rows)
-        return {"path": root.uri, "shards": len(manifest["shards"]), "episodes": manifest["episodes"],
-                "frames": manifest["frames"], "bytes": sum(s["bytes"] for s in manifest["shards"]),
-                "splits": manifest["splits"]["counts"], "orphans_removed": manifest["orphans_removed"]}
+        manifest = build_manifest(
+            root, receipts, self.config.val_fraction, self.config.split_salt, self.config.max_quantile_rows
+        )
+        return {
+            "path": root.uri,
+            "shards": len(manifest["shards"]),
+            "episodes": manifest["episodes"],
+            "frames": manifest["frames"],
+            "bytes": sum(s["bytes"] for s in manifest["shards"]),
+            "splits": manifest["splits"]["counts"],
+            "orphans_removed": manifest["orphans_removed"],
+        }

@@ -35,8 +35,9 @@ class LeRobotSource(SourceStage):
     def shards(self) -> list[str]:
         indices = LeRobotReader(self.config.path).episode_indices()
         n = self.config.episodes_per_shard
-        return [f"episodes-{indices[i]:06d}-{indices[min(i + n, len(indices)) - 1]:06d}"
-                for i in range(0, len(indices), n)]
+        return [
+            f"episodes-{indices[i]:06d}-{indices[min(i + n, len(indices)) - 1]:06d}" for i in range(0, len(indices), n)
+        ]
 
     def read(self, shard: str) -> Iterable[Episode | Unreadable]:
         _, lo, hi = shard.split("-")

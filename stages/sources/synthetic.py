@@ -47,14 +47,25 @@ class SyntheticConfig:
         check(0 <= self.episodes <= MAX_EPISODES, "episodes", f"must be within 0..{MAX_EPISODES}, got {self.episodes}")
         check(self.episodes_per_shard >= 1, "episodes_per_shard", f"must be >= 1, got {self.episodes_per_shard}")
         check(1 <= self.min_length, "min_length", f"must be >= 1, got {self.min_length}")
-        check(self.min_length <= self.max_length <= MAX_LENGTH, "max_length",
-              f"must be within min_length ({self.min_length})..{MAX_LENGTH}, got {self.max_length}")
+        check(
+            self.min_length <= self.max_length <= MAX_LENGTH,
+            "max_length",
+            f"must be within min_length ({self.min_length})..{MAX_LENGTH}, got {self.max_length}",
+        )
         check(self.fps > 0, "fps", f"must be > 0, got {self.fps}")
-        check(self.state_dim >= 0 and self.action_dim >= 0, "state_dim" if self.state_dim < 0 else "action_dim",
-              "must be >= 0")
-        check(all(0 < s <= 4096 for s in self.image_size), "image_size", f"must be within 1..4096, got {self.image_size}")
-        check(self.camera_encoding in ("mp4", "jpeg"), "camera_encoding",
-              f"must be mp4 or jpeg, got {self.camera_encoding!r}")
+        check(
+            self.state_dim >= 0 and self.action_dim >= 0,
+            "state_dim" if self.state_dim < 0 else "action_dim",
+            "must be >= 0",
+        )
+        check(
+            all(0 < s <= 4096 for s in self.image_size), "image_size", f"must be within 1..4096, got {self.image_size}"
+        )
+        check(
+            self.camera_encoding in ("mp4", "jpeg"),
+            "camera_encoding",
+            f"must be mp4 or jpeg, got {self.camera_encoding!r}",
+        )
 
 
 class SyntheticSource(SourceStage):
@@ -66,8 +77,10 @@ class SyntheticSource(SourceStage):
 
     def shards(self) -> list[str]:
         c = self.config
-        return [f"{lo:06d}-{min(lo + c.episodes_per_shard, c.episodes):06d}"
-                for lo in range(0, c.episodes, c.episodes_per_shard)]
+        return [
+            f"{lo:06d}-{min(lo + c.episodes_per_shard, c.episodes):06d}"
+            for lo in range(0, c.episodes, c.episodes_per_shard)
+        ]
 
     def read(self, shard: str) -> Iterable[Episode]:
         c = self.config
@@ -75,7 +88,15 @@ class SyntheticSource(SourceStage):
         for i in range(lo, hi):
             length = int(np.random.default_rng([c.seed, i, 1]).integers(c.min_length, c.max_length + 1))
             yield synthetic_episode(
-                c.seed, i, length=length, fps=c.fps, state_dim=c.state_dim, action_dim=c.action_dim,
-                cameras=c.cameras, image_size=c.image_size, camera_encoding=c.camera_encoding,
-                tasks=c.tasks, stage_version=self.version,
+                c.seed,
+                i,
+                length=length,
+                fps=c.fps,
+                state_dim=c.state_dim,
+                action_dim=c.action_dim,
+                cameras=c.cameras,
+                image_size=c.image_size,
+                camera_encoding=c.camera_encoding,
+                tasks=c.tasks,
+                stage_version=self.version,
             )

@@ -11,8 +11,12 @@ import numpy as np
 
 from datapipe.records import CameraStream, Embodiment, Episode, Source, make_episode_id
 
-DEFAULT_TASKS = ("pick up the red block", "push the cup to the left", "open the top drawer",
-                 "stack the green block on the blue block")
+DEFAULT_TASKS = (
+    "pick up the red block",
+    "push the cup to the left",
+    "open the top drawer",
+    "stack the green block on the blue block",
+)
 
 
 def synthetic_frames(rng: np.random.Generator, length: int, height: int, width: int) -> np.ndarray:
@@ -57,8 +61,11 @@ def synthetic_episode(
     vel = np.cumsum(rng.normal(0, 0.02, (length + 1, state_dim)), axis=0)
     state = np.cumsum(vel, axis=0) / fps
     obs = state[:-1].astype(np.float32)
-    act = state[1:, :action_dim].astype(np.float32) if action_dim <= state_dim else \
-        np.concatenate([state[1:], rng.normal(0, 1, (length, action_dim - state_dim))], 1).astype(np.float32)
+    act = (
+        state[1:, :action_dim].astype(np.float32)
+        if action_dim <= state_dim
+        else np.concatenate([state[1:], rng.normal(0, 1, (length, action_dim - state_dim))], 1).astype(np.float32)
+    )
     steps = {
         "timestamp": np.arange(length, dtype=np.float64) / fps,
         "observation.state": obs,
@@ -69,8 +76,10 @@ def synthetic_episode(
     success = bool(rng.random() < 0.8)
     if success:
         steps["reward"][-1] = 1.0
-    cams = {name: CameraStream.from_frames(synthetic_frames(rng, length, *image_size), fps, camera_encoding)
-            for name in cameras}
+    cams = {
+        name: CameraStream.from_frames(synthetic_frames(rng, length, *image_size), fps, camera_encoding)
+        for name in cameras
+    }
     uri = f"synthetic://seed={seed}"
     span = f"index={index}"
     return Episode(

@@ -49,8 +49,10 @@ class WebDatasetSource(SourceStage):
         for key, members in ds.iter_shard(entry):
             where = f"{shard}:{key}"
             if digests.get(key) and sample_digest(members) != digests[key]:
-                yield Unreadable(where, SampleError(f"{where}: the sample's sha256 does not match episodes.parquet "
-                                                    f"(damaged); not copied"))
+                yield Unreadable(
+                    where,
+                    SampleError(f"{where}: the sample's sha256 does not match episodes.parquet (damaged); not copied"),
+                )
                 continue
             try:
                 ep = members_episode(members, where)

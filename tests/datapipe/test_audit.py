@@ -71,12 +71,14 @@ def test_injected_defects_give_exactly_their_findings(tmp_path):
     _truncate_second_sample(root / last)  # a truncated shard: episode 7 is lost
     _, summary = audit_dataset(str(root))
     got = {(f["kind"], tuple(sorted(f["episode_ids"]))) for f in summary["findings"]}
-    expected = {("non_finite", (e[1].episode_id,)),
-                ("duplicate", tuple(sorted([e[0].episode_id, e[2].episode_id]))),
-                ("frozen_camera", (e[3].episode_id,)),
-                ("timestamp_gap", (e[4].episode_id,)),
-                ("empty_instruction", (e[5].episode_id,)),
-                ("truncated_shard", (e[7].episode_id,))}
+    expected = {
+        ("non_finite", (e[1].episode_id,)),
+        ("duplicate", tuple(sorted([e[0].episode_id, e[2].episode_id]))),
+        ("frozen_camera", (e[3].episode_id,)),
+        ("timestamp_gap", (e[4].episode_id,)),
+        ("empty_instruction", (e[5].episode_id,)),
+        ("truncated_shard", (e[7].episode_id,)),
+    }
     assert got == expected
     truncated = next(f for f in summary["findings"] if f["kind"] == "truncated_shard")
     assert last in truncated["message"]
@@ -103,10 +105,24 @@ def test_declared_limits_missing_shard_and_checksum(tmp_path):
 
 def test_cli_writes_summary_and_report_and_compares(tmp_path, capsys):
     _write(tmp_path / "a", _episodes(6))
-    _write(tmp_path / "b", expected_synthetic(5, seed=99, min_length=40, max_length=50, cameras=("front",),
-                                              image_size=(32, 32)))
-    assert cli_main(["audit", str(tmp_path / "a"), "--out", str(tmp_path / "out"), "--compare", str(tmp_path / "b"),
-                     "--no-progress"]) == 0
+    _write(
+        tmp_path / "b",
+        expected_synthetic(5, seed=99, min_length=40, max_length=50, cameras=("front",), image_size=(32, 32)),
+    )
+    assert (
+        cli_main(
+            [
+                "audit",
+                str(tmp_path / "a"),
+                "--out",
+                str(tmp_path / "out"),
+                "--compare",
+                str(tmp_path / "b"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["compare"]["episodes"] == 5 and summary["language"]["distinct_instructions"] >= 1
     report = (tmp_path / "out" / "report.html").read_text()
@@ -115,10 +131,18 @@ def test_cli_writes_summary_and_report_and_compares(tmp_path, capsys):
 
 
 def test_audit_of_a_lerobot_export_and_the_audit_stage(tmp_path):
-    doc = {"name": "aud", "stages": [
-        {"id": "src", "uses": "source.synthetic", "with": {"episodes": 6, "cameras": ["front"], "image_size": [32, 32]}},
-        {"id": "lr", "uses": "sink.lerobot", "needs": ["src"], "with": {"path": str(tmp_path / "lr")}},
-        {"id": "audit", "uses": "audit.report", "needs": ["src"], "with": {"path": str(tmp_path / "audit")}}]}
+    doc = {
+        "name": "aud",
+        "stages": [
+            {
+                "id": "src",
+                "uses": "source.synthetic",
+                "with": {"episodes": 6, "cameras": ["front"], "image_size": [32, 32]},
+            },
+            {"id": "lr", "uses": "sink.lerobot", "needs": ["src"], "with": {"path": str(tmp_path / "lr")}},
+            {"id": "audit", "uses": "audit.report", "needs": ["src"], "with": {"path": str(tmp_path / "audit")}},
+        ],
+    }
     result = run_workflow(parse_workflow(doc, "aud.yaml"), out=str(tmp_path / "run"), runner="local", progress=False)
     assert result.ok, result.error
     staged = json.loads((tmp_path / "audit" / "summary.json").read_text())
@@ -140,10 +164,26 @@ def test_report_plots_render_in_headless_chromium(tmp_path):
         png = base64.b64decode(data)
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
     shot = tmp_path / "shot.png"
-    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1200,2000",
-                    (tmp_path / "out" / "report.html").as_uri()], capture_output=True, timeout=120, check=True)
+    subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--screenshot={shot}",
+            "--window-size=1200,2000",
+            (tmp_path / "out" / "report.html").as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
     from PIL import Image
 
     img = np.asarray(Image.open(shot).convert("RGB"))

@@ -82,10 +82,13 @@ def test_downstream_change_reruns_the_chain_and_reuses_nothing_unpersisted(write
     assert second.ok, second.error
     # src and a kept their hashes but hold no data: they ran again, for the new filter
     assert {sp.spec.id: sp.status for sp in second.plan.stages} == {
-        "src": "succeeded", "a": "succeeded", "b": "succeeded", "out": "succeeded"}
+        "src": "succeeded",
+        "a": "succeeded",
+        "b": "succeeded",
+        "out": "succeeded",
+    }
     assert second.plan.get("a").counts.n_in == 24  # counted once, not twice
-    expected = {e.episode_id for e in expected_synthetic(24, seed=9, min_length=10, max_length=30)
-                if e.length >= 25}
+    expected = {e.episode_id for e in expected_synthetic(24, seed=9, min_length=10, max_length=30) if e.length >= 25}
     ids = [e.episode_id for e in read_sink(tmp_path / "data")]
     assert set(ids) == expected and max(Counter(ids).values()) == 1
 
@@ -93,11 +96,9 @@ def test_downstream_change_reruns_the_chain_and_reuses_nothing_unpersisted(write
 def test_checkpointed_stage_is_reused_when_downstream_changes(write_workflow, tmp_path):
     run = tmp_path / "run"
     extra = "    checkpoint: true\n"
-    assert run_workflow(_wf(write_workflow, tmp_path, 20, extra), out=str(run), runner="local",
-                        progress=False).ok
+    assert run_workflow(_wf(write_workflow, tmp_path, 20, extra), out=str(run), runner="local", progress=False).ok
     assert list(_stage_dir(run, "a").glob("parts/*.parquet"))  # persisted
-    second = run_workflow(_wf(write_workflow, tmp_path, 25, extra), out=str(run), runner="local",
-                          progress=False)
+    second = run_workflow(_wf(write_workflow, tmp_path, 25, extra), out=str(run), runner="local", progress=False)
     assert second.ok, second.error
     assert second.plan.get("src").status == "reused" and second.plan.get("a").status == "reused"
     assert second.plan.get("a").parts_written == 0
@@ -107,9 +108,9 @@ def test_stage_completed_as_fused_is_recomputed_when_it_must_feed_a_new_consumer
     run = tmp_path / "run"
     assert run_workflow(_wf(write_workflow, tmp_path), out=str(run), runner="local", progress=False).ok
     text = WF.replace("OUT", str(tmp_path / "data")).replace("LIMIT", "20") + (
-        f"  - {{id: side, uses: sink.parquet, needs: [a], with: {{path: {tmp_path / 'side'}}}}}\n")
-    second = run_workflow(load_workflow(write_workflow(text, "wf2.yaml")), out=str(run), runner="local",
-                          progress=False)
+        f"  - {{id: side, uses: sink.parquet, needs: [a], with: {{path: {tmp_path / 'side'}}}}}\n"
+    )
+    second = run_workflow(load_workflow(write_workflow(text, "wf2.yaml")), out=str(run), runner="local", progress=False)
     assert second.ok, second.error
     assert second.plan.get("a").mode == "commit" and second.plan.get("a").status == "succeeded"
     assert len(read_sink(tmp_path / "side")) == 24

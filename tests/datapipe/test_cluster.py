@@ -70,10 +70,34 @@ def two_node_cluster(tmp_path_factory):
     port = _free_port()
     address = f"127.0.0.1:{port}"
     try:
-        _ray("start", "--head", "--port", str(port), "--node-ip-address", "127.0.0.1", "--num-cpus", "1",
-             "--include-dashboard", "false", "--temp-dir", str(head_dir), "--disable-usage-stats", env=env)
-        _ray("start", "--address", address, "--node-ip-address", "127.0.0.1", "--num-cpus", "2",
-             "--temp-dir", str(worker_dir), env=env)
+        _ray(
+            "start",
+            "--head",
+            "--port",
+            str(port),
+            "--node-ip-address",
+            "127.0.0.1",
+            "--num-cpus",
+            "1",
+            "--include-dashboard",
+            "false",
+            "--temp-dir",
+            str(head_dir),
+            "--disable-usage-stats",
+            env=env,
+        )
+        _ray(
+            "start",
+            "--address",
+            address,
+            "--node-ip-address",
+            "127.0.0.1",
+            "--num-cpus",
+            "2",
+            "--temp-dir",
+            str(worker_dir),
+            env=env,
+        )
         yield address, worker_dir, env
     finally:
         for d in (worker_dir, head_dir):
@@ -90,9 +114,12 @@ def test_worker_node_killed_mid_run(two_node_cluster, write_workflow, tmp_path):
     out, run = tmp_path / "data", tmp_path / "run"
     path = write_workflow(WF.replace("OUT", str(out)))
     log = open(tmp_path / "run.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "datapipe", "run", str(path), "--out", str(run),
-                             "--address", address, "--no-progress"], stdout=log, stderr=subprocess.STDOUT,
-                            env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "datapipe", "run", str(path), "--out", str(run), "--address", address, "--no-progress"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     deadline = time.time() + 180
     while time.time() < deadline and len(list(run.glob("stages/out-*/parts/*.json"))) < 6:
         assert proc.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
@@ -108,5 +135,9 @@ def test_worker_node_killed_mid_run(two_node_cluster, write_workflow, tmp_path):
     assert len(ids) == 80 and max(Counter(ids).values()) == 1
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "succeeded"
-    assert manifest["stages"]["slow"]["counts"] == {**manifest["stages"]["slow"]["counts"],
-                                                    "in": 80, "out": 80, "failed": 0}
+    assert manifest["stages"]["slow"]["counts"] == {
+        **manifest["stages"]["slow"]["counts"],
+        "in": 80,
+        "out": 80,
+        "failed": 0,
+    }

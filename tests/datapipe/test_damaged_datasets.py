@@ -70,9 +70,14 @@ def test_validate_deep_decodes_video(garbage_mp4):
 
 def test_source_webdataset_quarantines_only_the_damaged_sample(garbage_mp4, tmp_path):
     root, shard, key = garbage_mp4
-    doc = {"name": "copy", "defaults": {"max_error_rate": 0.5}, "stages": [
-        {"id": "src", "uses": "source.webdataset", "with": {"path": str(root)}},
-        {"id": "out", "uses": "sink.parquet", "needs": ["src"], "with": {"path": str(tmp_path / "copy")}}]}
+    doc = {
+        "name": "copy",
+        "defaults": {"max_error_rate": 0.5},
+        "stages": [
+            {"id": "src", "uses": "source.webdataset", "with": {"path": str(root)}},
+            {"id": "out", "uses": "sink.parquet", "needs": ["src"], "with": {"path": str(tmp_path / "copy")}},
+        ],
+    }
     result = run_workflow(parse_workflow(doc, "copy.yaml"), out=str(tmp_path / "run"), runner="local", progress=False)
     assert result.ok, result.error
     assert result.counts("src") == {**result.counts("src"), "in": 8, "out": 7, "failed": 1}
@@ -86,9 +91,14 @@ def test_a_byte_flipped_after_writing_is_found_per_sample(tmp_path):
     shard, key = flip_byte_in_member(root, 5, "action.npy")
     kinds = {(p.kind, p.member) for p in validate_dataset(str(root)).problems}
     assert ("sample_checksum", key) in kinds and ("checksum", None) in kinds
-    doc = {"name": "copy", "defaults": {"max_error_rate": 0.5}, "stages": [
-        {"id": "src", "uses": "source.webdataset", "with": {"path": str(root)}},
-        {"id": "out", "uses": "sink.parquet", "needs": ["src"], "with": {"path": str(tmp_path / "copy")}}]}
+    doc = {
+        "name": "copy",
+        "defaults": {"max_error_rate": 0.5},
+        "stages": [
+            {"id": "src", "uses": "source.webdataset", "with": {"path": str(root)}},
+            {"id": "out", "uses": "sink.parquet", "needs": ["src"], "with": {"path": str(tmp_path / "copy")}},
+        ],
+    }
     result = run_workflow(parse_workflow(doc, "copy.yaml"), out=str(tmp_path / "run"), runner="local", progress=False)
     assert result.ok and result.counts("src")["failed"] == 1 and len(read_sink(tmp_path / "copy")) == 7
     assert main(["audit", str(root), "--out", str(tmp_path / "a"), "--no-progress"]) == 0
@@ -112,8 +122,10 @@ def test_a_video_with_fewer_frames_than_steps_is_caught_everywhere(tmp_path):
     assert "frame_count_mismatch" in kinds
 
 
-@pytest.mark.parametrize("meta", [{"fps": "fast"}, {"steps": 5}, {"cameras": {"front": {"width": "x"}}},
-                                  {"lineage": [{"nope": 1}]}, {"task": None}])
+@pytest.mark.parametrize(
+    "meta",
+    [{"fps": "fast"}, {"steps": 5}, {"cameras": {"front": {"width": "x"}}}, {"lineage": [{"nope": 1}]}, {"task": None}],
+)
 def test_bad_meta_fields_are_sample_problems_not_tracebacks(tmp_path, meta, capsys):
     root = make_shards(tmp_path / "ds")
 
@@ -173,8 +185,12 @@ def test_episode_ids_with_dots_slashes_and_length_round_trip(tmp_path):
     from stages.sources.synthetic_data import synthetic_episode
 
     ids = ["run.1.ep.7", "../../evil", "/abs/path", "a" * 300, "ep 7 (retry)", "ünïcode/ö"]
-    eps = [synthetic_episode(1, i, length=5, cameras=("front",), image_size=(16, 16)).replace(
-        episode_id=eid, source=Source(kind="synthetic", uri=f"x://{i}")) for i, eid in enumerate(ids)]
+    eps = [
+        synthetic_episode(1, i, length=5, cameras=("front",), image_size=(16, 16)).replace(
+            episode_id=eid, source=Source(kind="synthetic", uri=f"x://{i}")
+        )
+        for i, eid in enumerate(ids)
+    ]
     assert all(isinstance(e, Episode) for e in eps)
     from datapipe.shards.manifest import build_manifest
     from datapipe.shards.writer import ShardOptions, write_part

@@ -45,7 +45,8 @@ def test_three_failures_in_a_hundred_are_quarantined(runner, ray_session, write_
     q = sp.read_quarantine().to_pylist()
     assert sorted(r["episode"]["meta"] for r in q) == sorted(
         json.dumps({"index": i, **{k: v for k, v in _meta(q, i).items() if k != "index"}}, sort_keys=True)
-        for i in (3, 50, 97))
+        for i in (3, 50, 97)
+    )
     for r in q:
         assert r["stage_id"] == "flaky" and r["stage"] == "debug.fail"
         assert r["error_type"] == "RuntimeError"

@@ -18,13 +18,44 @@ from datapipe.shards.validate import validate_dataset
 from datapipe.stream import ShardStream
 from tests.damage import make_shards
 
-BASE = {"name": "fuzz", "defaults": {"batch_size": 4}, "stages": [
-    {"id": "src", "uses": "source.synthetic", "with": {"episodes": 4, "cameras": ["front"]}},
-    {"id": "keep", "uses": "filter.expr", "needs": ["src"], "with": {"expr": "length > 3"},
-     "resources": {"cpus": 1}, "max_error_rate": 0.1},
-    {"id": "out", "uses": "sink.webdataset", "needs": ["keep"], "with": {"path": "out", "val_fraction": 0.1}}]}
-JUNK = [None, 0, -1, 1.5, float("nan"), float("inf"), 10**40, True, "", "x" * 5000, "../../etc", "ünï\u0000",
-        [], [1, [2, [3]]], {}, {"a": {"b": None}}, "$(rm -rf /)", "__import__('os')", "length > ", 3e308]
+BASE = {
+    "name": "fuzz",
+    "defaults": {"batch_size": 4},
+    "stages": [
+        {"id": "src", "uses": "source.synthetic", "with": {"episodes": 4, "cameras": ["front"]}},
+        {
+            "id": "keep",
+            "uses": "filter.expr",
+            "needs": ["src"],
+            "with": {"expr": "length > 3"},
+            "resources": {"cpus": 1},
+            "max_error_rate": 0.1,
+        },
+        {"id": "out", "uses": "sink.webdataset", "needs": ["keep"], "with": {"path": "out", "val_fraction": 0.1}},
+    ],
+}
+JUNK = [
+    None,
+    0,
+    -1,
+    1.5,
+    float("nan"),
+    float("inf"),
+    10**40,
+    True,
+    "",
+    "x" * 5000,
+    "../../etc",
+    "ünï\u0000",
+    [],
+    [1, [2, [3]]],
+    {},
+    {"a": {"b": None}},
+    "$(rm -rf /)",
+    "__import__('os')",
+    "length > ",
+    3e308,
+]
 
 
 def _paths(node, prefix=()):
@@ -92,7 +123,7 @@ def _damage(rng: random.Random, root: Path) -> str:
         target.write_bytes(bytes(data[: rng.randrange(len(data))]))
     elif kind == "zero":
         a = rng.randrange(len(data))
-        data[a:a + rng.randint(1, 2048)] = b"\0" * len(data[a:a + rng.randint(1, 2048)])
+        data[a : a + rng.randint(1, 2048)] = b"\0" * len(data[a : a + rng.randint(1, 2048)])
         target.write_bytes(bytes(data))
     else:
         for _ in range(rng.randint(1, 8)):

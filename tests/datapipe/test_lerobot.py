@@ -19,8 +19,15 @@ from datapipe.workflow import parse_workflow
 from tests.conftest import REPO
 from tests.helpers import expected_synthetic, read_sink, synthetic_raw_frames
 
-SYN = {"episodes": 10, "episodes_per_shard": 4, "seed": 6, "min_length": 5, "max_length": 12,
-       "cameras": ["front", "wrist"], "image_size": [32, 48]}
+SYN = {
+    "episodes": 10,
+    "episodes_per_shard": 4,
+    "seed": 6,
+    "min_length": 5,
+    "max_length": 12,
+    "cameras": ["front", "wrist"],
+    "image_size": [32, 48],
+}
 LEROBOT_PY = REPO / ".venv-lerobot" / "bin" / "python"
 
 
@@ -29,11 +36,15 @@ def _run(doc: dict, run: Path, runner: str = "local"):
 
 
 def _export(tmp: Path, runner: str = "local", **sink) -> Path:
-    doc = {"name": "export", "stages": [
-        {"id": "src", "uses": "source.synthetic", "with": SYN},
-        {"id": "out", "uses": "sink.lerobot", "needs": ["src"], "with": {"path": str(tmp / "lr"), **sink}},
-        # the episodes exactly as the source made them (x264 need not give the same bytes twice)
-        {"id": "copy", "uses": "sink.parquet", "needs": ["src"], "with": {"path": str(tmp / "copy")}}]}
+    doc = {
+        "name": "export",
+        "stages": [
+            {"id": "src", "uses": "source.synthetic", "with": SYN},
+            {"id": "out", "uses": "sink.lerobot", "needs": ["src"], "with": {"path": str(tmp / "lr"), **sink}},
+            # the episodes exactly as the source made them (x264 need not give the same bytes twice)
+            {"id": "copy", "uses": "sink.parquet", "needs": ["src"], "with": {"path": str(tmp / "copy")}},
+        ],
+    }
     result = _run(doc, tmp / "run-export", runner)
     assert result.ok, result.error
     return tmp / "lr"
@@ -45,8 +56,12 @@ def export(tmp_path_factory) -> Path:
 
 
 def _expected():
-    return {e.episode_id: e for e in expected_synthetic(10, seed=6, min_length=5, max_length=12,
-                                                        cameras=("front", "wrist"), image_size=(32, 48))}
+    return {
+        e.episode_id: e
+        for e in expected_synthetic(
+            10, seed=6, min_length=5, max_length=12, cameras=("front", "wrist"), image_size=(32, 48)
+        )
+    }
 
 
 def test_export_has_the_v3_layout(export):
@@ -54,8 +69,13 @@ def test_export_has_the_v3_layout(export):
     assert info["codebase_version"] == "v3.0" and info["total_episodes"] == 10 and info["fps"] == 10.0
     assert info["features"]["observation.images.front"]["dtype"] == "video"
     assert info["features"]["action"]["shape"] == [7] and info["features"]["action"]["names"]
-    for path in ("meta/stats.json", "meta/tasks.parquet", "meta/episodes/chunk-000/file-000.parquet",
-                 "data/chunk-000/file-000.parquet", "videos/observation.images.wrist/chunk-000/file-000.mp4"):
+    for path in (
+        "meta/stats.json",
+        "meta/tasks.parquet",
+        "meta/episodes/chunk-000/file-000.parquet",
+        "data/chunk-000/file-000.parquet",
+        "videos/observation.images.wrist/chunk-000/file-000.mp4",
+    ):
         assert (export / path).exists(), path
     stats = json.loads((export / "meta" / "stats.json").read_text())
     eps = list(_expected().values())
@@ -68,9 +88,13 @@ def test_export_has_the_v3_layout(export):
 
 
 def test_export_round_trips_through_source_lerobot_on_ray(ray_session, export, tmp_path):
-    doc = {"name": "reimport", "stages": [
-        {"id": "src", "uses": "source.lerobot", "with": {"path": str(export), "episodes_per_shard": 3}},
-        {"id": "out", "uses": "sink.parquet", "needs": ["src"], "with": {"path": str(tmp_path / "pq")}}]}
+    doc = {
+        "name": "reimport",
+        "stages": [
+            {"id": "src", "uses": "source.lerobot", "with": {"path": str(export), "episodes_per_shard": 3}},
+            {"id": "out", "uses": "sink.parquet", "needs": ["src"], "with": {"path": str(tmp_path / "pq")}},
+        ],
+    }
     result = _run(doc, tmp_path / "run", runner="ray")
     assert result.ok, result.error
     got = {e.episode_id: e for e in read_sink(tmp_path / "pq")}
@@ -102,11 +126,20 @@ def test_foreign_v3_dataset_reads_as_community_episodes(export, tmp_path):
 
 def test_different_fps_is_refused_then_resampled_when_asked(tmp_path):
     def doc(sink_with):
-        return {"name": "mixed", "stages": [
-            {"id": "a", "uses": "source.synthetic", "with": {"episodes": 3, "fps": 10.0, "seed": 1}},
-            {"id": "b", "uses": "source.synthetic", "with": {"episodes": 3, "fps": 20.0, "seed": 2}},
-            {"id": "out", "uses": "sink.lerobot", "needs": ["a", "b"], "with": {"path": str(tmp_path / "lr"),
-                                                                                 **sink_with}}]}
+        return {
+            "name": "mixed",
+            "stages": [
+                {"id": "a", "uses": "source.synthetic", "with": {"episodes": 3, "fps": 10.0, "seed": 1}},
+                {"id": "b", "uses": "source.synthetic", "with": {"episodes": 3, "fps": 20.0, "seed": 2}},
+                {
+                    "id": "out",
+                    "uses": "sink.lerobot",
+                    "needs": ["a", "b"],
+                    "with": {"path": str(tmp_path / "lr"), **sink_with},
+                },
+            ],
+        }
+
     failed = _run(doc({}), tmp_path / "run1")
     assert not failed.ok and "fps" in failed.error and "resample" in failed.error
     resampled = _run(doc({"fps": 10.0}), tmp_path / "run2")
@@ -121,30 +154,47 @@ def test_v21_dataset_is_read(tmp_path):
     """A hand-made v2.1 directory: one parquet and one mp4 per episode, jsonl metadata."""
     root = tmp_path / "v21"
     fps, lengths = 15.0, [6, 9]
-    info = {"codebase_version": "v2.1", "robot_type": "so100", "fps": fps, "chunks_size": 1000,
-            "total_episodes": 2, "total_frames": sum(lengths),
-            "data_path": "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet",
-            "video_path": "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4",
-            "features": {
-                "observation.state": {"dtype": "float32", "shape": [2], "names": {"motors": ["a", "b"]}},
-                "action": {"dtype": "float32", "shape": [2], "names": {"motors": ["a", "b"]}},
-                "observation.images.top": {"dtype": "video", "shape": [16, 16, 3], "names": None},
-                "timestamp": {"dtype": "float32", "shape": [1]}, "frame_index": {"dtype": "int64", "shape": [1]},
-                "episode_index": {"dtype": "int64", "shape": [1]}, "index": {"dtype": "int64", "shape": [1]},
-                "task_index": {"dtype": "int64", "shape": [1]}}}
+    info = {
+        "codebase_version": "v2.1",
+        "robot_type": "so100",
+        "fps": fps,
+        "chunks_size": 1000,
+        "total_episodes": 2,
+        "total_frames": sum(lengths),
+        "data_path": "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet",
+        "video_path": "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4",
+        "features": {
+            "observation.state": {"dtype": "float32", "shape": [2], "names": {"motors": ["a", "b"]}},
+            "action": {"dtype": "float32", "shape": [2], "names": {"motors": ["a", "b"]}},
+            "observation.images.top": {"dtype": "video", "shape": [16, 16, 3], "names": None},
+            "timestamp": {"dtype": "float32", "shape": [1]},
+            "frame_index": {"dtype": "int64", "shape": [1]},
+            "episode_index": {"dtype": "int64", "shape": [1]},
+            "index": {"dtype": "int64", "shape": [1]},
+            "task_index": {"dtype": "int64", "shape": [1]},
+        },
+    }
     (root / "meta").mkdir(parents=True)
     (root / "meta" / "info.json").write_text(json.dumps(info))
     (root / "meta" / "tasks.jsonl").write_text('{"task_index": 0, "task": "fold the towel"}\n')
-    (root / "meta" / "episodes.jsonl").write_text("".join(
-        json.dumps({"episode_index": i, "tasks": ["fold the towel"], "length": n}) + "\n" for i, n in enumerate(lengths)))
+    (root / "meta" / "episodes.jsonl").write_text(
+        "".join(
+            json.dumps({"episode_index": i, "tasks": ["fold the towel"], "length": n}) + "\n"
+            for i, n in enumerate(lengths)
+        )
+    )
     rng = np.random.default_rng(0)
     for i, n in enumerate(lengths):
         state = rng.normal(size=(n, 2)).astype(np.float32)
-        cols = {"observation.state": pa.FixedSizeListArray.from_arrays(pa.array(state.reshape(-1)), 2),
-                "action": pa.FixedSizeListArray.from_arrays(pa.array(state.reshape(-1) + 1), 2),
-                "timestamp": pa.array((np.arange(n) / fps).astype(np.float32)),
-                "frame_index": pa.array(np.arange(n)), "episode_index": pa.array(np.full(n, i)),
-                "index": pa.array(np.arange(n) + sum(lengths[:i])), "task_index": pa.array(np.zeros(n, int))}
+        cols = {
+            "observation.state": pa.FixedSizeListArray.from_arrays(pa.array(state.reshape(-1)), 2),
+            "action": pa.FixedSizeListArray.from_arrays(pa.array(state.reshape(-1) + 1), 2),
+            "timestamp": pa.array((np.arange(n) / fps).astype(np.float32)),
+            "frame_index": pa.array(np.arange(n)),
+            "episode_index": pa.array(np.full(n, i)),
+            "index": pa.array(np.arange(n) + sum(lengths[:i])),
+            "task_index": pa.array(np.zeros(n, int)),
+        }
         (root / "data" / "chunk-000").mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.table(cols), root / "data" / "chunk-000" / f"episode_{i:06d}.parquet")
         video = root / "videos" / "chunk-000" / "observation.images.top" / f"episode_{i:06d}.mp4"
@@ -164,8 +214,12 @@ def test_lerobot_loads_the_export_with_every_frame_and_timestamp(export, tmp_pat
     if not LEROBOT_PY.exists():
         pytest.skip("the LeRobot venv is missing: run `make lerobot-venv` (make test builds it)")
     out = tmp_path / "frames.npz"
-    proc = subprocess.run([str(LEROBOT_PY), str(REPO / "tests" / "lerobot_venv" / "load_check.py"), str(export),
-                           str(out)], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [str(LEROBOT_PY), str(REPO / "tests" / "lerobot_venv" / "load_check.py"), str(export), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     got = np.load(out)

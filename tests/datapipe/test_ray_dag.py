@@ -55,8 +55,10 @@ def test_fan_out_fan_in(runner, ray_session, write_workflow, tmp_path):
     for ep in got:
         stages = [entry.stage for entry in ep.lineage]
         assert stages[0] == "source.synthetic" and stages[-1] == "debug.noop"
-        assert stages in (["source.synthetic", "filter.expr", "debug.noop"],
-                          ["source.synthetic", "filter.expr", "debug.sleep", "debug.noop"])
+        assert stages in (
+            ["source.synthetic", "filter.expr", "debug.noop"],
+            ["source.synthetic", "filter.expr", "debug.sleep", "debug.noop"],
+        )
         assert (ep.length >= 50) == ("debug.sleep" in stages)
         assert ep.cameras["front"].frames().shape == (ep.length, 32, 32, 3)
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
@@ -79,7 +81,13 @@ def test_rerun_reuses_every_stage_and_changed_config_recomputes_downstream(ray_s
     assert again.ok and all(sp.status == "reused" and sp.parts_written == 0 for sp in again.plan.stages)
     changed = run_workflow(load_workflow(path, ["long.expr=length >= 55"]), out=run, runner="ray", progress=False)
     status = {sp.spec.id: sp.status for sp in changed.plan.stages}
-    assert status == {"src": "reused", "short": "reused", "long": "succeeded", "slow_long": "succeeded",
-                      "both": "succeeded", "out": "succeeded"}
+    assert status == {
+        "src": "reused",
+        "short": "reused",
+        "long": "succeeded",
+        "slow_long": "succeeded",
+        "both": "succeeded",
+        "out": "succeeded",
+    }
     expected = {e.episode_id for e in expected_synthetic(40, seed=3) if e.length < 35 or e.length >= 55}
     assert {e.episode_id for e in read_sink(out)} == expected  # stale files of the old run removed

@@ -89,8 +89,12 @@ def test_episodes_are_immutable(episode):
         (lambda e: e.replace(fps=0.0), "fps"),
         (lambda e: e.replace(task=()), "task"),
         (lambda e: e.with_meta(bad=object()), "meta"),
-        (lambda e: e.replace(cameras={"front": CameraStream.from_frames(
-            np.zeros((3, 8, 8, 3), np.uint8), 10, "jpeg")}), "cameras['front'] has 3 frames"),
+        (
+            lambda e: e.replace(
+                cameras={"front": CameraStream.from_frames(np.zeros((3, 8, 8, 3), np.uint8), 10, "jpeg")}
+            ),
+            "cameras['front'] has 3 frames",
+        ),
         (lambda e: e.with_steps(action=np.zeros((12, 3), np.float32)), "action_names has 7"),
     ],
 )

@@ -52,8 +52,13 @@ def test_sigkill_mid_stage_then_resume(write_workflow, tmp_path):
     path = write_workflow(WF.replace("OUT", str(out)))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     log = open(tmp_path / "first.log", "w")
-    proc = subprocess.Popen(_datapipe("run", str(path), "--out", str(run), "--no-progress"),
-                            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        _datapipe("run", str(path), "--out", str(run), "--no-progress"),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
     deadline = time.time() + 180
     # slow runs fused with the sink: a batch of both is done when the sink's receipt exists
     while time.time() < deadline and len(_receipts(run, "out")) < 4:
@@ -67,8 +72,13 @@ def test_sigkill_mid_stage_then_resume(write_workflow, tmp_path):
     fanout_mtimes = {p: p.stat().st_mtime_ns for p in _receipts(run, "fanout")}
     assert (next(run.glob("stages/fanout-*")) / "COMPLETE.json").exists()  # finished before the kill
 
-    second = subprocess.run(_datapipe("run", str(path), "--out", str(run), "--no-progress"),
-                            capture_output=True, text=True, env=env, timeout=300)
+    second = subprocess.run(
+        _datapipe("run", str(path), "--out", str(run), "--no-progress"),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert second.returncode == 0, second.stdout + second.stderr
     ids = [e.episode_id for e in read_sink(out)]
     assert len(ids) == 60 and max(Counter(ids).values()) == 1

@@ -21,18 +21,33 @@ from datapipe.workflow import parse_workflow
 from tests.helpers import expected_synthetic, read_sink, synthetic_raw_frames
 
 N, SEED = 24, 4
-SYN = {"episodes": N, "episodes_per_shard": 6, "seed": SEED, "min_length": 6, "max_length": 14,
-       "cameras": ["front"], "image_size": [32, 48]}
+SYN = {
+    "episodes": N,
+    "episodes_per_shard": 6,
+    "seed": SEED,
+    "min_length": 6,
+    "max_length": 14,
+    "cameras": ["front"],
+    "image_size": [32, 48],
+}
 
 
 def _write(tmp: Path, runner: str = "local", **sink) -> Path:
     out = tmp / "ds"
-    doc = {"name": "wds", "stages": [
-        {"id": "src", "uses": "source.synthetic", "with": SYN},
-        {"id": "out", "uses": "sink.webdataset", "needs": ["src"],
-         "with": {"path": str(out), "shard_max_episodes": 5, "val_fraction": 0.25, **sink}},
-        # the episodes exactly as the source made them (x264 need not give the same bytes twice)
-        {"id": "copy", "uses": "sink.parquet", "needs": ["src"], "with": {"path": str(tmp / "copy")}}]}
+    doc = {
+        "name": "wds",
+        "stages": [
+            {"id": "src", "uses": "source.synthetic", "with": SYN},
+            {
+                "id": "out",
+                "uses": "sink.webdataset",
+                "needs": ["src"],
+                "with": {"path": str(out), "shard_max_episodes": 5, "val_fraction": 0.25, **sink},
+            },
+            # the episodes exactly as the source made them (x264 need not give the same bytes twice)
+            {"id": "copy", "uses": "sink.parquet", "needs": ["src"], "with": {"path": str(tmp / "copy")}},
+        ],
+    }
     result = run_workflow(parse_workflow(doc, "wds.yaml"), out=str(tmp / "run"), runner=runner, progress=False)
     assert result.ok, result.error
     return out
@@ -44,8 +59,10 @@ def dataset(tmp_path_factory) -> Path:
 
 
 def _expected():
-    return {e.episode_id: e for e in expected_synthetic(N, seed=SEED, min_length=6, max_length=14,
-                                                        cameras=("front",), image_size=(32, 48))}
+    return {
+        e.episode_id: e
+        for e in expected_synthetic(N, seed=SEED, min_length=6, max_length=14, cameras=("front",), image_size=(32, 48))
+    }
 
 
 def test_episodes_round_trip_bit_exactly_through_shards(dataset):
@@ -60,9 +77,13 @@ def test_episodes_round_trip_bit_exactly_through_shards(dataset):
 
 
 def test_source_webdataset_rereads_a_dataset_on_ray(ray_session, dataset, tmp_path):
-    doc = {"name": "reread", "stages": [
-        {"id": "src", "uses": "source.webdataset", "with": {"path": f"file://{dataset}", "split": "val"}},
-        {"id": "out", "uses": "sink.parquet", "needs": ["src"], "with": {"path": str(tmp_path / "pq")}}]}
+    doc = {
+        "name": "reread",
+        "stages": [
+            {"id": "src", "uses": "source.webdataset", "with": {"path": f"file://{dataset}", "split": "val"}},
+            {"id": "out", "uses": "sink.parquet", "needs": ["src"], "with": {"path": str(tmp_path / "pq")}},
+        ],
+    }
     result = run_workflow(parse_workflow(doc, "r.yaml"), out=str(tmp_path / "run"), progress=False)
     assert result.ok, result.error
     from tests.helpers import read_sink
@@ -137,8 +158,9 @@ def test_history_chunks_pads_and_normalisation(dataset):
         assert np.abs(s["action"]).max() <= 1.0
     y = stream.normalize("action", expected[s["episode_id"]].steps["action"])
     inside = (np.abs(y) < 1).all(axis=1)
-    np.testing.assert_allclose(stream.unnormalize("action", y)[inside],
-                               expected[s["episode_id"]].steps["action"][inside], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        stream.unnormalize("action", y)[inside], expected[s["episode_id"]].steps["action"][inside], rtol=1e-5, atol=1e-5
+    )
 
 
 def test_shards_roll_by_size(tmp_path):
@@ -227,7 +249,11 @@ def test_run_dir_sink_and_stream_on_s3(monkeypatch, tmp_path):
 
     moto_server = pytest.importorskip("moto.server")
     boto3 = pytest.importorskip("boto3")
-    for k, v in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for k, v in {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(k, v)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -236,15 +262,28 @@ def test_run_dir_sink_and_stream_on_s3(monkeypatch, tmp_path):
         host, port = server.get_host_and_port()
         boto3.client("s3", endpoint_url=f"http://{host}:{port}").create_bucket(Bucket="lab")
         query = f"?endpoint_override={host}:{port}&scheme=http&region=us-east-1"
-        doc = {"name": "s3", "stages": [
-            {"id": "src", "uses": "source.synthetic", "with": {**SYN, "episodes": 8}},
-            {"id": "out", "uses": "sink.webdataset", "needs": ["src"],
-             "with": {"path": f"s3://lab/ds{query}", "val_fraction": 0.0}}]}
-        result = run_workflow(parse_workflow(doc, "s3.yaml"), out=f"s3://lab/run{query}", runner="local",
-                              progress=False)
+        doc = {
+            "name": "s3",
+            "stages": [
+                {"id": "src", "uses": "source.synthetic", "with": {**SYN, "episodes": 8}},
+                {
+                    "id": "out",
+                    "uses": "sink.webdataset",
+                    "needs": ["src"],
+                    "with": {"path": f"s3://lab/ds{query}", "val_fraction": 0.0},
+                },
+            ],
+        }
+        result = run_workflow(
+            parse_workflow(doc, "s3.yaml"), out=f"s3://lab/run{query}", runner="local", progress=False
+        )
         assert result.ok, result.error
-        expected = {e.episode_id: e for e in expected_synthetic(8, seed=SEED, min_length=6, max_length=14,
-                                                                cameras=("front",), image_size=(32, 48))}
+        expected = {
+            e.episode_id: e
+            for e in expected_synthetic(
+                8, seed=SEED, min_length=6, max_length=14, cameras=("front",), image_size=(32, 48)
+            )
+        }
         samples = list(ShardStream(f"s3://lab/ds{query}", shuffle=False))
         assert len(samples) == sum(e.length for e in expected.values())
         for s in samples:
@@ -258,8 +297,10 @@ def test_cli_process_exits_cleanly(dataset):
     import subprocess
     import sys
 
-    for args in (["validate-dataset", str(dataset), "--no-progress"],
-                 ["audit", str(dataset), "--out", str(dataset.parent / "audit"), "--no-progress", "--no-cameras"]):
+    for args in (
+        ["validate-dataset", str(dataset), "--no-progress"],
+        ["audit", str(dataset), "--out", str(dataset.parent / "audit"), "--no-progress", "--no-cameras"],
+    ):
         proc = subprocess.run([sys.executable, "-m", "datapipe", *args], capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, (args, proc.returncode, proc.stderr[-2000:])
         assert "terminate called" not in proc.stderr

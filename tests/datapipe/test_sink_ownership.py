@@ -44,8 +44,11 @@ def _run(path, run_dir, *extra) -> int:
 
 
 def _expected_ids(seed: int) -> set[str]:
-    return {e.episode_id for e in expected_synthetic(12, seed=seed, cameras=("front",), image_size=(16, 16))
-            if e.meta["quality"] > 0.2}
+    return {
+        e.episode_id
+        for e in expected_synthetic(12, seed=seed, cameras=("front",), image_size=(16, 16))
+        if e.meta["quality"] > 0.2
+    }
 
 
 def test_flipping_a_config_back_gives_that_configs_datasets(write_workflow, tmp_path):
@@ -80,9 +83,12 @@ def test_parquet_sink_refuses_a_foreign_table_and_keeps_it_with_overwrite(write_
     err = capsys.readouterr().err
     assert str(table) in err and "overwrite" in err and "Traceback" not in err
     assert all(f.exists() for f in spark)
-    wf2 = write_workflow(WF.replace("OUT", str(tmp_path)).replace('path: "%s/parquet"}' % tmp_path,
-                                                                  'path: "%s/parquet", overwrite: true}' % tmp_path),
-                         "wf2.yaml")
+    wf2 = write_workflow(
+        WF.replace("OUT", str(tmp_path)).replace(
+            f'path: "{tmp_path}/parquet"}}', f'path: "{tmp_path}/parquet", overwrite: true}}'
+        ),
+        "wf2.yaml",
+    )
     assert _run(wf2, tmp_path / "run2") == 0
     assert all(f.exists() for f in spark)  # never deleted
     index = json.loads((table / "_datapipe_index.json").read_text())
@@ -102,8 +108,9 @@ def test_lerobot_sink_at_dot_refuses_and_never_deletes_the_users_folders(write_w
     assert _run(wf, tmp_path / "run") == 2
     assert "not empty" in capsys.readouterr().err
     assert all((work / f / "mine.txt").exists() for f in ("data", "videos", "meta"))
-    wf2 = write_workflow(WF.replace('"OUT/lerobot"}', '".", overwrite: true}').replace("OUT", str(tmp_path)),
-                         "wf2.yaml")
+    wf2 = write_workflow(
+        WF.replace('"OUT/lerobot"}', '".", overwrite: true}').replace("OUT", str(tmp_path)), "wf2.yaml"
+    )
     assert _run(wf2, tmp_path / "run") == 0
     assert all((work / f / "mine.txt").exists() for f in ("data", "videos", "meta"))
     assert json.loads((work / "meta" / "info.json").read_text())["total_episodes"] == len(_expected_ids(5))

@@ -34,7 +34,9 @@ def test_run_dir_and_sink_as_file_uris(write_workflow, tmp_path):
     wf = load_workflow(write_workflow(WF.replace("SINK", sink)))
     result = run_workflow(wf, out=f"file://{tmp_path}/run", runner="local", progress=False)
     assert result.ok, result.error
-    assert {e.episode_id for e in read_sink(tmp_path / "data")} == {e.episode_id for e in expected_synthetic(12, seed=5)}
+    assert {e.episode_id for e in read_sink(tmp_path / "data")} == {
+        e.episode_id for e in expected_synthetic(12, seed=5)
+    }
     index = json.loads((tmp_path / "data" / "_datapipe_index.json").read_text())
     # the sink runs fused with the source: one part per source shard of 4 episodes
     assert index["episodes"] == 12 and len(index["files"]) == 3
@@ -95,14 +97,16 @@ def test_setup_runs_once_per_process_and_lineage_is_appended(write_workflow, tmp
 
     from datapipe.workflow import parse_workflow
 
-    doc = yaml.safe_load("""
+    doc = yaml.safe_load(
+        """
     name: setups
     defaults: {batch_size: 2}
     stages:
       - {id: src, uses: source.synthetic, with: {episodes: 10, episodes_per_shard: 5}}
       - {id: tag, uses: test.count_setups, needs: [src], with: {label: hello}}
       - {id: out, uses: sink.parquet, needs: [tag], with: {path: DATA}}
-    """.replace("DATA", str(tmp_path / "d")))
+    """.replace("DATA", str(tmp_path / "d"))
+    )
     wf = parse_workflow(doc, "inline.yaml", registry)
     _CountSetups.setups = 0
     result = run_workflow(wf, out=str(tmp_path / "run"), runner="local", progress=False)

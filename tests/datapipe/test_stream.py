@@ -18,12 +18,30 @@ N = 30
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("stream")
-    doc = {"name": "s", "stages": [
-        {"id": "src", "uses": "source.synthetic", "with": {"episodes": N, "episodes_per_shard": 5, "seed": 2,
-                                                             "min_length": 4, "max_length": 12,
-                                                             "cameras": ["wrist"], "image_size": [24, 24]}},
-        {"id": "out", "uses": "sink.webdataset", "needs": ["src"],
-         "with": {"path": str(tmp / "ds"), "shard_max_episodes": 3, "val_fraction": 0.0}}]}
+    doc = {
+        "name": "s",
+        "stages": [
+            {
+                "id": "src",
+                "uses": "source.synthetic",
+                "with": {
+                    "episodes": N,
+                    "episodes_per_shard": 5,
+                    "seed": 2,
+                    "min_length": 4,
+                    "max_length": 12,
+                    "cameras": ["wrist"],
+                    "image_size": [24, 24],
+                },
+            },
+            {
+                "id": "out",
+                "uses": "sink.webdataset",
+                "needs": ["src"],
+                "with": {"path": str(tmp / "ds"), "shard_max_episodes": 3, "val_fraction": 0.0},
+            },
+        ],
+    }
     result = run_workflow(parse_workflow(doc, "s.yaml"), out=str(tmp / "run"), runner="local", progress=False)
     assert result.ok, result.error
     return tmp / "ds"
@@ -71,16 +89,21 @@ def test_ranks_and_workers_see_disjoint_samples_covering_the_dataset(dataset, wo
     seen: list[tuple[str, int]] = []
     for rank in range(world_size):
         for worker in range(workers):
-            seen += [_key(s) for s in ShardStream(str(dataset), rank=rank, world_size=world_size, worker=worker,
-                                                  num_workers=workers, seed=5)]
+            seen += [
+                _key(s)
+                for s in ShardStream(
+                    str(dataset), rank=rank, world_size=world_size, worker=worker, num_workers=workers, seed=5
+                )
+            ]
     assert len(seen) == len(set(seen)) and set(seen) == set(everything)
 
 
 def _loader(ds, workers: int, batch: int = 4):
     import torch
 
-    return torch.utils.data.DataLoader(ds, batch_size=batch, num_workers=workers,
-                                       multiprocessing_context="fork" if workers else None)
+    return torch.utils.data.DataLoader(
+        ds, batch_size=batch, num_workers=workers, multiprocessing_context="fork" if workers else None
+    )
 
 
 def _batch_keys(batch) -> list[tuple[str, int]]:
@@ -112,8 +135,9 @@ def test_torch_dataloader_resumes_after_k_batches(dataset, k):
     ds = TorchShardDataset(str(dataset), shuffle_buffer=20)
     ds.load_state_dict(state)
     rest = [key for b in _loader(ds, 2) for key in _batch_keys(b)]
-    consumed = [key for b in list(_loader(TorchShardDataset(str(dataset), shuffle_buffer=20), 2))[:k]
-                for key in _batch_keys(b)]
+    consumed = [
+        key for b in list(_loader(TorchShardDataset(str(dataset), shuffle_buffer=20), 2))[:k] for key in _batch_keys(b)
+    ]
     assert consumed + rest == full
 
 

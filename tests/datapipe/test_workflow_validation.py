@@ -24,85 +24,155 @@ stages:
 """
 
 BAD = {
-    "unknown stage": ("""
+    "unknown stage": (
+        """
         name: w
         stages:
           - {id: src, uses: source.synthetik}
-        """, "src", "uses", "unknown stage 'source.synthetik'; did you mean source.synthetic"),
-    "unknown parameter": ("""
+        """,
+        "src",
+        "uses",
+        "unknown stage 'source.synthetik'; did you mean source.synthetic",
+    ),
+    "unknown parameter": (
+        """
         name: w
         stages:
           - {id: src, uses: source.synthetic, with: {episodez: 3}}
-        """, "src", "with.episodez", "unknown parameter 'episodez'"),
-    "ill-typed parameter": ("""
+        """,
+        "src",
+        "with.episodez",
+        "unknown parameter 'episodez'",
+    ),
+    "ill-typed parameter": (
+        """
         name: w
         stages:
           - {id: src, uses: source.synthetic, with: {episodes: many}}
-        """, "src", "with.episodes", "expected int, got 'many'"),
-    "missing required parameter": ("""
+        """,
+        "src",
+        "with.episodes",
+        "expected int, got 'many'",
+    ),
+    "missing required parameter": (
+        """
         name: w
         stages:
           - {id: src, uses: source.synthetic}
           - {id: f, uses: filter.expr, needs: [src]}
-        """, "f", "with.expr", "missing required parameter 'expr'"),
-    "invalid parameter value": ("""
+        """,
+        "f",
+        "with.expr",
+        "missing required parameter 'expr'",
+    ),
+    "invalid parameter value": (
+        """
         name: w
         stages:
           - {id: src, uses: source.synthetic}
           - {id: f, uses: filter.expr, needs: [src], with: {expr: "import os"}}
-        """, "f", "with.expr", "invalid expression"),
-    "unknown needs": ("""
+        """,
+        "f",
+        "with.expr",
+        "invalid expression",
+    ),
+    "unknown needs": (
+        """
         name: w
         stages:
           - {id: src, uses: source.synthetic}
           - {id: f, uses: filter.expr, needs: [sorce], with: {expr: "True"}}
-        """, "f", "needs", "unknown stage id 'sorce'"),
-    "cycle": ("""
+        """,
+        "f",
+        "needs",
+        "unknown stage id 'sorce'",
+    ),
+    "cycle": (
+        """
         name: w
         stages:
           - {id: src, uses: source.synthetic}
           - {id: a, uses: filter.expr, needs: [src, b], with: {expr: "True"}}
           - {id: b, uses: filter.expr, needs: [a], with: {expr: "True"}}
-        """, "a", "needs", "cycle: a -> b -> a"),
-    "duplicate id": ("""
+        """,
+        "a",
+        "needs",
+        "cycle: a -> b -> a",
+    ),
+    "duplicate id": (
+        """
         name: w
         stages:
           - {id: src, uses: source.synthetic}
           - {id: src, uses: source.synthetic}
-        """, "src", "id", "duplicate stage id"),
-    "unknown stage field": ("""
+        """,
+        "src",
+        "id",
+        "duplicate stage id",
+    ),
+    "unknown stage field": (
+        """
         name: w
         stages:
           - {id: src, uses: source.synthetic, concurency: 2}
-        """, "src", "concurency", "unknown field"),
-    "bad concurrency type": ("""
+        """,
+        "src",
+        "concurency",
+        "unknown field",
+    ),
+    "bad concurrency type": (
+        """
         name: w
         stages:
           - {id: src, uses: source.synthetic, concurrency: lots}
-        """, "src", "concurrency", "is not valid"),
-    "source with needs": ("""
+        """,
+        "src",
+        "concurrency",
+        "is not valid",
+    ),
+    "source with needs": (
+        """
         name: w
         stages:
           - {id: a, uses: source.synthetic}
           - {id: b, uses: source.synthetic, needs: [a]}
-        """, "b", "needs", "is a source and takes no needs"),
-    "transform without needs": ("""
+        """,
+        "b",
+        "needs",
+        "is a source and takes no needs",
+    ),
+    "transform without needs": (
+        """
         name: w
         stages:
           - {id: f, uses: filter.expr, with: {expr: "True"}}
-        """, "f", "needs", "needs an upstream stage"),
-    "consuming a sink": ("""
+        """,
+        "f",
+        "needs",
+        "needs an upstream stage",
+    ),
+    "consuming a sink": (
+        """
         name: w
         stages:
           - {id: a, uses: source.synthetic}
           - {id: s, uses: sink.parquet, needs: [a], with: {path: x}}
           - {id: f, uses: filter.expr, needs: [s], with: {expr: "True"}}
-        """, "f", "needs", "is a sink"),
-    "missing uses": ("""
+        """,
+        "f",
+        "needs",
+        "is a sink",
+    ),
+    "missing uses": (
+        """
         name: w
         stages:
           - {id: a}
-        """, "a", "uses", "is required"),
+        """,
+        "a",
+        "uses",
+        "is required",
+    ),
 }
 
 

@@ -18,10 +18,24 @@ from generators.scene import ROBOT_PREFIX
 from generators.sim_source import load_robot_config
 
 # Craig's modified DH of the Panda: (a_{i-1}, d_i, alpha_{i-1}), then the flange (d = 0.107)
-PANDA_MDH = [(0, 0.333, 0), (0, 0, -math.pi / 2), (0, 0.316, math.pi / 2), (0.0825, 0, math.pi / 2),
-             (-0.0825, 0.384, -math.pi / 2), (0, 0, math.pi / 2), (0.088, 0, math.pi / 2)]
-PUBLISHED_LIMITS = [(-2.8973, 2.8973), (-1.7628, 1.7628), (-2.8973, 2.8973), (-3.0718, -0.0698),
-                    (-2.8973, 2.8973), (-0.0175, 3.7525), (-2.8973, 2.8973)]
+PANDA_MDH = [
+    (0, 0.333, 0),
+    (0, 0, -math.pi / 2),
+    (0, 0.316, math.pi / 2),
+    (0.0825, 0, math.pi / 2),
+    (-0.0825, 0.384, -math.pi / 2),
+    (0, 0, math.pi / 2),
+    (0.088, 0, math.pi / 2),
+]
+PUBLISHED_LIMITS = [
+    (-2.8973, 2.8973),
+    (-1.7628, 1.7628),
+    (-2.8973, 2.8973),
+    (-3.0718, -0.0698),
+    (-2.8973, 2.8973),
+    (-0.0175, 3.7525),
+    (-2.8973, 2.8973),
+]
 
 
 def _mdh(a: float, d: float, alpha: float, theta: float) -> np.ndarray:
@@ -103,7 +117,8 @@ ARM_MJCF = """
 
 def test_menagerie_style_config_loads_a_user_mjcf_robot(tmp_path):
     (tmp_path / "toy_arm.xml").write_text(ARM_MJCF)
-    (tmp_path / "toy_arm.yaml").write_text(textwrap.dedent("""\
+    (tmp_path / "toy_arm.yaml").write_text(
+        textwrap.dedent("""\
         name: toy_arm
         mjcf: toy_arm.xml
         arm_joints: [yaw, shoulder, elbow, wrist]
@@ -113,13 +128,15 @@ def test_menagerie_style_config_loads_a_user_mjcf_robot(tmp_path):
         gripper_closed: 0.0
         home: [0.0, 0.3, 0.6, 0.7]
         base_pos: [0.0, 0.0, 0.0]
-    """))
+    """)
+    )
     robot = load_robot_config(str(tmp_path / "toy_arm.yaml"))
     gen = SimGenerator(SimSettings(task="pick_place", cameras=("front",)), robot)
     params = gen.scene_params(1)
     sim = gen.build(params)
-    assert list(sim.index.arm_qpos) == [sim.model.jnt_qposadr[sim.model.joint(ROBOT_PREFIX + j).id]
-                                        for j in robot.arm_joints]
+    assert list(sim.index.arm_qpos) == [
+        sim.model.jnt_qposadr[sim.model.joint(ROBOT_PREFIX + j).id] for j in robot.arm_joints
+    ]
     assert sim.model.actuator(int(sim.index.gripper_actuator)).name == ROBOT_PREFIX + "grip"
     np.testing.assert_allclose(sim.arm_q(), np.asarray(robot.home) + params["robot"]["qpos_noise"], atol=0.05)
     ik = ArmIK(sim.model, sim.index, ROBOT_PREFIX + "tcp", np.asarray(robot.home))

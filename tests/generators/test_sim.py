@@ -47,8 +47,15 @@ def test_randomization_values_are_stored_and_rebuild_the_scene():
     run = gen.simulate(3)
     ep = gen.episode(run, render=False)
     params = ep.meta["randomization"]
-    assert params == run.params and set(params) >= {"table", "lights", "cameras", "physics", "robot", "task",
-                                                     "distractors"}
+    assert params == run.params and set(params) >= {
+        "table",
+        "lights",
+        "cameras",
+        "physics",
+        "robot",
+        "task",
+        "distractors",
+    }
     model = gen.build(params).model  # from the metadata alone
     assert model.nq == run.model.nq and np.array_equal(model.geom_size, run.model.geom_size)
 
@@ -65,11 +72,28 @@ def test_replay_of_a_stored_episode_reproduces_success(task):
 
 
 def test_generate_sim_stage_on_ray_writes_rendered_shards(ray_session, tmp_path):
-    doc = {"name": "sim", "stages": [
-        {"id": "sim", "uses": "generate.sim", "with": {"task": "push", "episodes": 2, "seeds_per_shard": 1,
-                                                         "cameras": ["front"], "image_size": [32, 32]}},
-        {"id": "out", "uses": "sink.webdataset", "needs": ["sim"], "with": {"path": str(tmp_path / "ds"),
-                                                                              "val_fraction": 0.0}}]}
+    doc = {
+        "name": "sim",
+        "stages": [
+            {
+                "id": "sim",
+                "uses": "generate.sim",
+                "with": {
+                    "task": "push",
+                    "episodes": 2,
+                    "seeds_per_shard": 1,
+                    "cameras": ["front"],
+                    "image_size": [32, 32],
+                },
+            },
+            {
+                "id": "out",
+                "uses": "sink.webdataset",
+                "needs": ["sim"],
+                "with": {"path": str(tmp_path / "ds"), "val_fraction": 0.0},
+            },
+        ],
+    }
     result = run_workflow(parse_workflow(doc, "sim.yaml"), out=str(tmp_path / "run"), progress=False)
     assert result.ok, result.error
     eps = list(ShardDataset(str(tmp_path / "ds")).iter_episodes())

@@ -26,9 +26,10 @@ def ego_run(tmp_path_factory):
     if not CLIP.exists():
         pytest.skip(f"shared media {CLIP} is absent")
     tmp = tmp_path_factory.mktemp("ego")
-    wf = load_workflow(REPO / "workflows" / "ego_to_robot.yaml",
-                       [f'videos.paths=["{CLIP}"]', "videos.clip_seconds=0", f"shards.path={tmp / 'ds'}",
-                        "shards.val_fraction=0"])
+    wf = load_workflow(
+        REPO / "workflows" / "ego_to_robot.yaml",
+        [f'videos.paths=["{CLIP}"]', "videos.clip_seconds=0", f"shards.path={tmp / 'ds'}", "shards.val_fraction=0"],
+    )
     result = run_workflow(wf, out=str(tmp / "run"), runner="local", progress=False)
     assert result.ok, result.error
     (episode,) = list(ShardDataset(str(tmp / "ds")).iter_episodes())
@@ -52,8 +53,14 @@ def test_clip_passes_egocentric_curation_with_scores_recorded(ego_run):
     _, ep = ego_run
     decision = ep.meta["egocentric"]
     assert decision["keep"] and decision["scores"]["hand_ratio"] > 0.95 and decision["scores"]["face_ratio"] == 0
-    assert set(decision["tests"]) == {"enough_hands", "no_face", "hands_from_below", "plausible_size",
-                                      "enough_motion", "sharp"}
+    assert set(decision["tests"]) == {
+        "enough_hands",
+        "no_face",
+        "hands_from_below",
+        "plausible_size",
+        "enough_motion",
+        "sharp",
+    }
 
 
 @needs_media
@@ -78,19 +85,29 @@ def test_ingest_quarantines_a_corrupted_file_and_curation_rejects_a_clip_without
     rng = np.random.default_rng(0)
     frames = np.zeros((30, 96, 128, 3), np.uint8)
     for t in range(30):  # a moving bright square: motion and edges, but no hand
-        frames[t, 30:60, 10 + 2 * t:40 + 2 * t] = 255
+        frames[t, 30:60, 10 + 2 * t : 40 + 2 * t] = 255
     frames += rng.integers(0, 30, frames.shape, dtype=np.uint8)
     _write_video(tmp_path / "no_hands.mp4", frames)
     good = (tmp_path / "no_hands.mp4").read_bytes()
     (tmp_path / "broken.mp4").write_bytes(good[: len(good) // 3])  # truncated
     (tmp_path / "noise.mp4").write_bytes(b"this is not a video" * 100)
-    doc = {"name": "egocheck", "defaults": {"max_error_rate": 1.0}, "stages": [
-        {"id": "videos", "uses": "ingest.video_files", "with": {"paths": [str(tmp_path / "*.mp4")], "clip_seconds": 0}},
-        {"id": "hands", "uses": "perception.hand_pose", "needs": ["videos"]},
-        {"id": "ego", "uses": "curate.egocentric", "needs": ["hands"]},
-        {"id": "out", "uses": "sink.parquet", "needs": ["ego"], "with": {"path": str(tmp_path / "out")}}]}
-    result = run_workflow(parse_workflow(doc, "egocheck.yaml"), out=str(tmp_path / "run"), runner="local",
-                          progress=False)
+    doc = {
+        "name": "egocheck",
+        "defaults": {"max_error_rate": 1.0},
+        "stages": [
+            {
+                "id": "videos",
+                "uses": "ingest.video_files",
+                "with": {"paths": [str(tmp_path / "*.mp4")], "clip_seconds": 0},
+            },
+            {"id": "hands", "uses": "perception.hand_pose", "needs": ["videos"]},
+            {"id": "ego", "uses": "curate.egocentric", "needs": ["hands"]},
+            {"id": "out", "uses": "sink.parquet", "needs": ["ego"], "with": {"path": str(tmp_path / "out")}},
+        ],
+    }
+    result = run_workflow(
+        parse_workflow(doc, "egocheck.yaml"), out=str(tmp_path / "run"), runner="local", progress=False
+    )
     assert result.ok, result.error
     quarantined = result.plan.get("videos").read_quarantine().to_pylist()
     reasons = {Path(r["input_key"]).name: r["error_message"] for r in quarantined}
@@ -113,8 +130,14 @@ def test_one_euro_smooths_slow_noise_and_follows_fast_motion():
 
 def test_workflow_file_is_valid():
     wf = load_workflow(REPO / "workflows" / "ego_to_robot.yaml")
-    assert [s.uses for s in wf.stages] == ["ingest.video_files", "perception.hand_pose", "curate.egocentric",
-                                          "retarget.arm_gripper", "retarget.dex_hand", "sink.webdataset"]
+    assert [s.uses for s in wf.stages] == [
+        "ingest.video_files",
+        "perception.hand_pose",
+        "curate.egocentric",
+        "retarget.arm_gripper",
+        "retarget.dex_hand",
+        "sink.webdataset",
+    ]
     json.dumps([s.id for s in wf.stages])
 
 
@@ -190,8 +213,11 @@ def test_dexterous_retargeting_loads_a_configured_mjcf_hand(tmp_path):
     for f in FINGERS:  # rename the sites as another hand model would name them
         xml = xml.replace(f'"{f}_tip"', f'"{f}_fingertip"').replace(f'"{f}_knuckle"', f'"{f}_base_site"')
     (tmp_path / "hand.xml").write_text(xml)
-    hand = HandModelConfig(mjcf=str(tmp_path / "hand.xml"), knuckle_sites=tuple(f"{f}_base_site" for f in FINGERS),
-                           tip_sites=tuple(f"{f}_fingertip" for f in FINGERS))
+    hand = HandModelConfig(
+        mjcf=str(tmp_path / "hand.xml"),
+        knuckle_sites=tuple(f"{f}_base_site" for f in FINGERS),
+        tip_sites=tuple(f"{f}_fingertip" for f in FINGERS),
+    )
     d = DexRetargeter(hand)
     q_true = np.clip(d.q0 + 0.3, d.lo, d.hi)
     target, _ = d._vectors_and_jacobian(q_true)

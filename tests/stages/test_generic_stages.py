@@ -16,8 +16,7 @@ from stages.sources.synthetic_data import synthetic_episode
 
 
 def test_synthetic_source_is_deterministic_and_sharded():
-    src = SyntheticSource(SyntheticConfig(episodes=25, episodes_per_shard=10, cameras=("front",),
-                                          image_size=(16, 24)))
+    src = SyntheticSource(SyntheticConfig(episodes=25, episodes_per_shard=10, cameras=("front",), image_size=(16, 24)))
     assert src.shards() == ["000000-000010", "000010-000020", "000020-000025"]
     a = list(src.read("000020-000025"))
     b = list(src.read("000020-000025"))
@@ -33,28 +32,34 @@ def test_synthetic_config_rejects_bad_lengths():
         SyntheticConfig(min_length=10, max_length=5)
 
 
-@pytest.mark.parametrize("expr, keep", [
-    ("length == 30", True),
-    ("length > 30 or success is None", False),
-    ('meta["index"] == 4 and "pick" in task[0] or True', True),
-    ('meta.get("missing", 3) == 3', True),
-    ("abs(fps - 10) < 1e-9 and source_kind == 'synthetic'", True),
-    ("not success", None),
-    ("n_interventions == 0 and len(steps) == 5 and cameras == []", True),
-])
+@pytest.mark.parametrize(
+    "expr, keep",
+    [
+        ("length == 30", True),
+        ("length > 30 or success is None", False),
+        ('meta["index"] == 4 and "pick" in task[0] or True', True),
+        ('meta.get("missing", 3) == 3', True),
+        ("abs(fps - 10) < 1e-9 and source_kind == 'synthetic'", True),
+        ("not success", None),
+        ("n_interventions == 0 and len(steps) == 5 and cameras == []", True),
+    ],
+)
 def test_expressions(expr, keep):
     ep = synthetic_episode(0, 4, length=30)
     value = evaluate(compile_expression(expr), episode_namespace(ep))
     assert value == (not ep.success if keep is None else keep)
 
 
-@pytest.mark.parametrize("expr, message", [
-    ("__import__('os')", "unknown name '__import__'"),
-    ("length.__class__", "attribute access"),
-    ("[x for x in task]", "not allowed"),
-    ("lenght > 3", "unknown name 'lenght'"),
-    ("length >", "invalid expression"),
-])
+@pytest.mark.parametrize(
+    "expr, message",
+    [
+        ("__import__('os')", "unknown name '__import__'"),
+        ("length.__class__", "attribute access"),
+        ("[x for x in task]", "not allowed"),
+        ("lenght > 3", "unknown name 'lenght'"),
+        ("length >", "invalid expression"),
+    ],
+)
 def test_unsafe_or_wrong_expressions_are_refused(expr, message):
     with pytest.raises(ExpressionError, match=message):
         compile_expression(expr)
