@@ -21,7 +21,7 @@ def _write(root: Path, copies: int) -> int:
     from datapipe.shards.manifest import build_manifest
     from datapipe.shards.writer import ShardOptions, write_part
     from datapipe.storage import resolve
-    from stages.sources.synthetic_data import synthetic_episode
+    from datapipe.synthetic import synthetic_episode
 
     receipts, frames = [], 0
     for c in range(copies):

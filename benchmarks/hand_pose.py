@@ -23,7 +23,7 @@ SEGMENTS = 4
 
 def _segments() -> tuple[list[bytes], int]:
     from datapipe.records import CameraStream
-    from stages.ego.video_io import decode_video
+    from stages.ingest.video_files.video_io import decode_video
 
     video = decode_video(CLIP.read_bytes(), CLIP.name, 480)
     frames = video.frames[:480]
@@ -32,8 +32,8 @@ def _segments() -> tuple[list[bytes], int]:
 
 
 def _track(data: bytes) -> int:
-    from stages.ego.hands import HandTracker
-    from stages.ego.video_io import decode_video
+    from generators.hands.tracking import HandTracker
+    from stages.ingest.video_files.video_io import decode_video
 
     frames = decode_video(data, "segment").frames
     tracker = HandTracker()
@@ -48,11 +48,11 @@ class _Worker:
 
 
 def _retarget_cost() -> tuple[float, float]:
-    from stages.ego.arm_retarget import ArmRetargeter, ArmRetargetSettings
-    from stages.ego.dex_retarget import DexRetargeter
-    from stages.ego.hand_frame import intrinsics
-    from stages.ego.hands import HandTracker
-    from stages.ego.video_io import decode_video
+    from generators.hands.hand_frame import intrinsics
+    from generators.hands.tracking import HandTracker
+    from generators.retarget.arm import ArmRetargeter, ArmRetargetSettings
+    from generators.retarget.dex import DexRetargeter
+    from stages.ingest.video_files.video_io import decode_video
 
     frames = decode_video(CLIP.read_bytes(), CLIP.name, 640).frames[:120]
     track = HandTracker().track(frames)["right"]

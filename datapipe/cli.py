@@ -44,9 +44,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bars or summary table")
     val = sub.add_parser("validate", help="validate a workflow without running it")
     val.add_argument("workflow")
+    val.add_argument(
+        "--explain",
+        action="store_true",
+        help="print the chains, each fusion decision with its reason, resources and actor pools",
+    )
     val.add_argument("--set", dest="overrides", action="append", default=[], metavar="STAGE_ID.PARAM=VALUE")
     st = sub.add_parser("stages", help="list stages, or show one stage's parameters")
     st.add_argument("name", nargs="?")
+    st.add_argument("--markdown", action="store_true", help="the table of stages as Markdown (the README's)")
     vd = sub.add_parser(
         "validate-dataset", help="check a shard dataset against its manifest (sizes, sha256, readability)"
     )
@@ -170,7 +176,31 @@ def _cmd_validate_dataset(path: str, deep: bool, progress: bool, console: Consol
     return EXIT_OK
 
 
-def _cmd_stages(name: str | None, console: Console) -> int:
+def stage_file(cls: type) -> str:
+    """The file that defines stage class ``cls``: relative to the source tree datapipe is installed
+    from (``stages/group/name.py``), absolute for a plugin elsewhere."""
+    import inspect
+    import os
+
+    path = os.path.abspath(inspect.getsourcefile(cls) or "?")
+    rel = os.path.relpath(path, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return rel if not rel.startswith("..") else path
+
+
+def stages_markdown() -> str:
+    """The README's table of stages: name (with its file), kind and summary."""
+    registry = default_registry()
+    lines = ["| name | kind | file | what it does |", "|---|---|---|---|"]
+    for n in registry.names():
+        cls = registry.get(n)
+        lines.append(f"| `{n}` | {cls.kind} | `{stage_file(cls)}` | {cls.summary()} |")
+    return "\n".join(lines) + "\n"
+
+
+def _cmd_stages(name: str | None, console: Console, markdown: bool = False) -> int:
+    if markdown:
+        print(stages_markdown(), end="")
+        return EXIT_OK
     registry = default_registry()
     if name is None:
         table = Table(title="datapipe stages")
@@ -189,7 +219,7 @@ def _cmd_stages(name: str | None, console: Console) -> int:
     except UnknownStageError as exc:
         console.print(f"[red]error:[/] {exc}")
         return EXIT_BAD_INPUT
-    console.print(f"[bold]{name}[/] ({cls.kind}, version {cls.version})")
+    console.print(f"[bold]{name}[/] ({cls.kind}, version {cls.version}) in {stage_file(cls)}")
     console.print((cls.__doc__ or "").strip())
     res = cls.resources
     console.print(f"resources: cpus={res.cpus} gpus={res.gpus} memory={res.memory}")
@@ -203,10 +233,11 @@ def _cmd_stages(name: str | None, console: Console) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    out = Console()
+    probe = Console()
+    out = probe if probe.is_terminal else Console(width=160)  # no wrapping mid-sentence in pipes and logs
     err = make_console()
     if args.command == "stages":
-        return _cmd_stages(args.name, out)
+        return _cmd_stages(args.name, out, args.markdown)
     if args.command == "audit":
         return _cmd_audit(args, err)
     if args.command == "validate-dataset":
@@ -217,6 +248,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             f"{args.workflow}: valid workflow {workflow.name!r} with {len(workflow.stages)} stages: "
             + " -> ".join(s.id for s in workflow.stages)
         )
+        if args.explain:
+            from datapipe.plan import explain
+
+            print("\n".join(explain(workflow)))
         return EXIT_OK
     from datapipe.run import run_workflow
 

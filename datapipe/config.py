@@ -159,6 +159,12 @@ def build_config(config_cls: type, params: dict[str, Any] | None) -> Any:
         raise ConfigError(field, str(exc)) from None
 
 
+def narrow(config: Any, cls: type) -> Any:
+    """The ``cls`` part of a config that extends ``cls`` (a stage config composing its algorithm's
+    settings by inheritance): ``cls`` built from the fields of the same names."""
+    return cls(**{f.name: getattr(config, f.name) for f in dataclasses.fields(cls)})
+
+
 def config_to_dict(config: Any) -> dict[str, Any]:
     """A JSON-able dict of a config instance (tuples become lists)."""
 
@@ -175,13 +181,13 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 _FIELD_RE = re.compile(r"^\s*([A-Za-z_]\w*)\s*:\s*[^#]*?(?:#\s*(.*))?$")
 
 
-def field_help(config_cls: type) -> dict[str, str]:
-    """Help text per field, from the comments in the class source (above or trailing a field)."""
+def _own_field_help(cls: type, names: set[str]) -> dict[str, str]:
+    """Help text of the fields declared in ``cls``'s own source (comments above or trailing)."""
     try:
-        source = inspect.getsource(config_cls)
+        source = inspect.getsource(cls)
     except (OSError, TypeError):
-        source = ""
-    names = {f.name for f in dataclasses.fields(config_cls)}
+        return {}
+    meta = {f.name: f.metadata.get("help") for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else {}
     helps: dict[str, str] = {}
     pending: list[str] = []
     for line in source.splitlines()[1:]:
@@ -192,12 +198,19 @@ def field_help(config_cls: type) -> dict[str, str]:
         m = _FIELD_RE.match(line)
         if m and m.group(1) in names:
             text = " ".join([*pending, m.group(2) or ""]).strip()
-            meta_help = next(
-                (f.metadata.get("help") for f in dataclasses.fields(config_cls) if f.name == m.group(1)),
-                None,
-            )
-            helps[m.group(1)] = meta_help or text
-        pending = [] if not stripped.startswith("#") else pending
+            helps[m.group(1)] = meta.get(m.group(1)) or text
+        pending = []
+    return helps
+
+
+def field_help(config_cls: type) -> dict[str, str]:
+    """Help text per field, from the comments in the class source (above or trailing a field),
+    following inheritance: a config that extends its algorithm's settings shows their help too."""
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    helps: dict[str, str] = {}
+    for cls in reversed(config_cls.__mro__):
+        if cls is not object and dataclasses.is_dataclass(cls):
+            helps.update({k: v for k, v in _own_field_help(cls, names).items() if v})
     return helps
 
 

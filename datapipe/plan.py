@@ -159,18 +159,64 @@ def _on_actors(spec: StageSpec) -> bool:
     return spec.concurrency is not None or spec.stage_cls.use_actors
 
 
+def fusion(workflow: Workflow, up: StageSpec, down: StageSpec) -> tuple[bool, str]:
+    """Whether ``up`` runs fused into ``down`` (same worker call, no data persisted between), and why."""
+    consumers = [c.id for c in workflow.consumers(up.id)]
+    checks = [
+        (down.needs == (up.id,), f"{down.id!r} has other inputs too ({', '.join(down.needs)})"),
+        (consumers == [down.id], f"{up.id!r} feeds several stages ({', '.join(consumers)})"),
+        (up.kind != "sink", f"{up.id!r} is a sink"),
+        (not up.checkpoint, f"{up.id!r} has checkpoint: true"),
+        (down.stage_cls.fusable, f"{down.uses} sizes its own batches (not fusable)"),
+        (not _on_actors(up), f"{up.id!r} runs on an actor pool"),
+        (not _on_actors(down), f"{down.id!r} runs on an actor pool"),
+        (up.resources.gpus == down.resources.gpus, "they ask for different GPUs"),
+    ]
+    for ok, reason in checks:
+        if not ok:
+            return False, reason
+    return True, f"{up.id!r} is the only input of {down.id!r}, which is its only consumer"
+
+
 def can_fuse(workflow: Workflow, up: StageSpec, down: StageSpec) -> bool:
-    """Whether ``up`` runs fused into ``down`` (same worker call, no data persisted between)."""
-    return (
-        down.needs == (up.id,)
-        and [c.id for c in workflow.consumers(up.id)] == [down.id]
-        and up.kind != "sink"
-        and not up.checkpoint
-        and down.stage_cls.fusable
-        and not _on_actors(up)
-        and not _on_actors(down)
-        and up.resources.gpus == down.resources.gpus
-    )
+    """Whether ``up`` runs fused into ``down`` (see :func:`fusion`)."""
+    return fusion(workflow, up, down)[0]
+
+
+def explain(workflow: Workflow) -> list[str]:
+    """How ``workflow`` runs: its chains, each fusion decision with its reason, each chain's
+    resources and execution (Ray tasks or an actor pool) and how its output is passed on."""
+    lines = []
+    for i, chain in enumerate(chains_of(workflow), start=1):
+        res = chain[0].resources
+        for spec in chain[1:]:
+            res = res.combined(spec.resources)
+        head, tail = chain[0], chain[-1]
+        if _on_actors(head):
+            size = head.concurrency if head.concurrency is not None else "autoscaling to what fits"
+            how = f"actor pool ({size})"
+        else:
+            how = "Ray tasks" + (
+                ", one per source shard" if head.kind == "source" else f", batches of {head.batch_size}"
+            )
+        consumers = workflow.consumers(tail.id)
+        passed = (
+            ("streamed into " + repr(consumers[0].id))
+            if len(consumers) == 1 and tail.kind != "sink"
+            else "committed (" + ("a sink" if tail.kind == "sink" else f"{len(consumers)} consumers read it") + ")"
+        )
+        memory = f"{res.memory / 2**30:.1f} GiB" if res.memory else "none"
+        lines.append(f"chain {i}: {' -> '.join(s.id for s in chain)}")
+        lines.append(
+            f"  runs as {how}; per worker cpus={res.cpus:g} gpus={res.gpus:g} memory={memory}; output {passed}"
+        )
+        for spec in workflow.stages:
+            for need in spec.needs:
+                if need == tail.id or (need in {s.id for s in chain} and spec in chain):
+                    fused, why = fusion(workflow, workflow.stage(need), spec)
+                    verdict = "fused" if fused else "not fused"
+                    lines.append(f"  {need} -> {spec.id}: {verdict}: {why}")
+    return lines
 
 
 def chains_of(workflow: Workflow) -> list[list[StageSpec]]:

@@ -108,9 +108,9 @@ def run_workflow(
         raise
     finally:
         if shutdown:
-            import ray
+            from datapipe.runners.ray_runner import shutdown_ray
 
-            ray.shutdown()
+            shutdown_ray()
     plan.run.write_manifest(plan.manifest("failed" if error else "succeeded", error))
     if progress:
         print_summary(plan, console)

@@ -19,11 +19,12 @@ exceptions per input (quarantine), and commits outputs in atomic parts; stages d
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from datapipe.records import Episode
+from datapipe.records import REQUIRED_STEPS, Episode
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,38 @@ class Resources:
         if self.memory:
             args["memory"] = self.memory
         return args
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What a stage's episodes carry (step arrays, cameras), or what it needs in its inputs.
+
+    ``open``: the episodes may carry more than listed, known only when running (a dataset read by a
+    source); requirements cannot be checked against an open wiring before running.
+    """
+
+    steps: frozenset[str] = frozenset(REQUIRED_STEPS)
+    cameras: frozenset[str] = frozenset()
+    open: bool = False
+
+    def plus(self, steps: Iterable[str] = (), cameras: Iterable[str] = ()) -> Wiring:
+        """This wiring with more step arrays and cameras."""
+        return Wiring(self.steps | frozenset(steps), self.cameras | frozenset(cameras), self.open)
+
+    @staticmethod
+    def needs(steps: Iterable[str] = (), cameras: Iterable[str] = ()) -> Wiring:
+        """A requirement: these step arrays and cameras."""
+        return Wiring(frozenset(steps), frozenset(cameras))
+
+    @staticmethod
+    def fan_in(inputs: Iterable[Wiring]) -> Wiring:
+        """What every episode of a union of inputs carries (intersection; open if any is)."""
+        inputs = list(inputs)
+        if not inputs:
+            return Wiring()
+        steps = frozenset.intersection(*(w.steps for w in inputs))
+        cameras = frozenset.intersection(*(w.cameras for w in inputs))
+        return Wiring(steps, cameras, any(w.open for w in inputs))
 
 
 @dataclass(frozen=True)
@@ -91,9 +124,24 @@ class Stage:
         """Prepare the worker: load models, build scenes. Runs once per worker process."""
 
     @classmethod
+    def requires(cls, config: Any) -> Wiring:
+        """The step arrays and cameras this stage needs in its input episodes (checked when a
+        workflow is validated, against what the upstream stages produce)."""
+        return Wiring.needs()
+
+    @classmethod
+    def produces(cls, config: Any, upstream: Wiring) -> Wiring:
+        """What this stage's output episodes carry, given what its inputs carry. Transforms pass
+        their inputs through by default; a source's default is open (known when running)."""
+        return upstream
+
+    @classmethod
     def summary(cls) -> str:
-        """First line of the class docstring."""
-        return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        """The first sentence of the class docstring (its first paragraph, joined)."""
+        doc = inspect.getdoc(cls) or ""
+        para = " ".join(doc.split("\n\n")[0].split())
+        head, dot, _ = para.partition(". ")
+        return head + "." if dot else para
 
 
 @dataclass(frozen=True)
@@ -110,6 +158,10 @@ class SourceStage(Stage):
     """A stage that produces episodes from outside (files, simulators, datasets)."""
 
     kind: ClassVar[str] = "source"
+
+    @classmethod
+    def produces(cls, config: Any, upstream: Wiring) -> Wiring:
+        return Wiring(open=True)
 
     def shards(self) -> list[str]:
         """Names of independent read units (files, seed ranges...), read in parallel.

@@ -21,7 +21,7 @@ from datapipe.config import ConfigError, build_config, config_to_dict
 from datapipe.errors import DatapipeError
 from datapipe.hashing import config_hash
 from datapipe.registry import Registry, UnknownStageError, default_registry
-from datapipe.stage import Resources, Stage
+from datapipe.stage import Resources, Stage, Wiring
 from schemas import workflow as workflow_schema
 
 DEFAULT_BATCH_SIZE = 16
@@ -180,6 +180,38 @@ def _toposort(file: str, specs: dict[str, dict[str, Any]]) -> list[str]:
     return order
 
 
+def check_wiring(file: str, specs: list[StageSpec]) -> dict[str, Wiring]:
+    """What each stage's episodes carry (``Stage.produces``), checked against what each stage
+    requires (``Stage.requires``) from every one of its upstream stages; a requirement that an
+    upstream stage does not provide raises :class:`WorkflowError` naming both stage ids and the
+    missing step array or camera. ``specs`` in topological order."""
+    wiring: dict[str, Wiring] = {}
+    uses = {s.id: s.uses for s in specs}
+    for spec in specs:
+        need = spec.stage_cls.requires(spec.config)
+        for up in spec.needs:
+            have = wiring[up]
+            if have.open:
+                continue  # known only when running
+            for kind, missing, offered in (
+                ("step array", need.steps - have.steps, have.steps),
+                ("camera", need.cameras - have.cameras, have.cameras),
+            ):
+                if missing:
+                    raise WorkflowError(
+                        file,
+                        spec.id,
+                        "needs",
+                        (
+                            f"{spec.uses} requires the {kind} {sorted(missing)[0]!r}, which upstream stage {up!r} "
+                            f"({uses[up]}) does not provide (it provides: {', '.join(sorted(offered)) or 'none'})"
+                        ),
+                    )
+        upstream = Wiring.fan_in(wiring[n] for n in spec.needs)
+        wiring[spec.id] = spec.stage_cls.produces(spec.config, upstream)
+    return wiring
+
+
 def parse_workflow(doc: Any, file: str = "<workflow>", registry: Registry | None = None) -> Workflow:
     """Validate a parsed workflow document and return a :class:`Workflow`."""
     registry = registry or default_registry()
@@ -240,6 +272,7 @@ def parse_workflow(doc: Any, file: str = "<workflow>", registry: Registry | None
             max_error_rate=float(entry.get("max_error_rate", defaults.get("max_error_rate", DEFAULT_MAX_ERROR_RATE))),
             checkpoint=bool(entry.get("checkpoint", defaults.get("checkpoint", False))),
         )
+    check_wiring(file, [specs[s] for s in order])
     return Workflow(
         name=doc["name"],
         path=file,

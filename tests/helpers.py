@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 
 from datapipe.record_arrow import table_to_episodes
 from datapipe.records import Episode
-from stages.sources.synthetic_data import synthetic_episode
+from datapipe.synthetic import synthetic_episode
 
 
 def read_sink(path: str | Path) -> list[Episode]:
@@ -35,7 +35,7 @@ def synthetic_raw_frames(
 ) -> np.ndarray:
     """The frames ``source.synthetic`` drew for one camera before encoding them (its draw order:
     state walk, success, then frames; action_dim <= state_dim)."""
-    from stages.sources.synthetic_data import synthetic_frames
+    from datapipe.synthetic import synthetic_frames
 
     rng = np.random.default_rng([seed, index])
     rng.normal(0, 0.02, (length + 1, state_dim))

@@ -1,13 +1,25 @@
-"""datapipe/ and schemas/ never import stages/, generators/ or teleop/ (they find stages through
-the registry); a static check of every import statement."""
+"""The layers, checked statically over every import statement of every package:
+
+    schemas  <-  datapipe  <-  generators (libraries)  <-  stages, teleop
+
+- a package imports only its own layer and the layers below it;
+- libraries (schemas, datapipe, generators) import no Ray at module level or anywhere;
+- no module imports a stage module, except a stage folder's own private modules
+  (``stages/<group>/<name>/`` imports ``stages.<group>.<name>.*``);
+- every registered stage ``group.name`` lives in ``stages/group/name.py`` or
+  ``stages/group/name/__init__.py``.
+"""
 
 from __future__ import annotations
 
 import ast
+import inspect
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-FORBIDDEN = ("stages", "generators", "teleop")
+LAYER = {"schemas": 0, "datapipe": 1, "generators": 2, "stages": 3, "teleop": 3}
+LIBRARIES = ("schemas", "datapipe", "generators")
+RAY_FREE = {"datapipe/runners/ray_runner.py"}  # the Ray runner is where Ray lives (imported lazily)
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
@@ -28,27 +40,65 @@ def _imports(path: Path) -> list[tuple[int, str]]:
     return found
 
 
-def test_core_imports_no_plugin_package():
+def _package_files() -> list[Path]:
+    return [p for pkg in LAYER for p in sorted((REPO / pkg).rglob("*.py"))]
+
+
+def _own_stage_package(path: Path) -> str | None:
+    """``stages.<group>.<name>`` for a module inside a stage folder, else None."""
+    rel = path.relative_to(REPO).with_suffix("").parts
+    if rel[0] == "stages" and len(rel) >= 4:
+        return ".".join(rel[:3])
+    return None
+
+
+def test_layers_hold_over_every_package():
     offenders = []
-    files = [*sorted((REPO / "datapipe").rglob("*.py")), *sorted((REPO / "schemas").rglob("*.py"))]
-    assert len(files) > 10
+    files = _package_files()
+    assert len(files) > 60
     for path in files:
+        rel = str(path.relative_to(REPO))
+        mine = LAYER[rel.split("/")[0]]
+        own = _own_stage_package(path)
         for line, module in _imports(path):
-            if module.split(".")[0] in FORBIDDEN:
-                offenders.append(f"{path.relative_to(REPO)}:{line} imports {module}")
+            top = module.split(".")[0]
+            where = f"{rel}:{line} imports {module}"
+            if top in LAYER and LAYER[top] > mine:
+                offenders.append(f"{where} (a higher layer)")
+            if top == "teleop" and not rel.startswith("teleop"):
+                offenders.append(f"{where} (teleop is an application)")
+            if top == "stages" and module != "stages" and not (own and module.startswith(own)):
+                offenders.append(f"{where} (a stage module)")
+            if top == "ray" and rel.split("/")[0] in LIBRARIES and rel not in RAY_FREE:
+                offenders.append(f"{where} (libraries import no Ray)")
     assert not offenders, "\n".join(offenders)
 
 
 def test_the_check_catches_an_offender(tmp_path):
     bad = tmp_path / "bad.py"
-    bad.write_text("import os\nfrom stages.sinks import parquet\nimportlib.import_module('teleop.x')\n")
-    assert [m for _, m in _imports(bad)] == ["os", "stages.sinks", "teleop.x"]
+    bad.write_text("import os\nfrom stages.sink import parquet\nimportlib.import_module('teleop.x')\n")
+    assert [m for _, m in _imports(bad)] == ["os", "stages.sink", "teleop.x"]
 
 
-def test_registry_names_resolve_to_stage_classes():
+def test_every_stage_name_leads_to_its_file():
+    from datapipe.cli import stage_file
     from datapipe.registry import default_registry
 
     registry = default_registry()
-    for name in registry.names():
+    names = registry.names()
+    assert len(names) >= 18
+    for name in names:
         cls = registry.get(name)
         assert cls.name == name and cls.kind in ("source", "transform", "sink")
+        group, _, stem = name.partition(".")
+        path = Path(inspect.getsourcefile(cls)).resolve().relative_to(REPO)
+        assert str(path) in (f"stages/{group}/{stem}.py", f"stages/{group}/{stem}/__init__.py"), (name, path)
+        assert stage_file(cls) == str(path)
+
+
+def test_readme_stage_table_is_the_generated_one():
+    from datapipe.cli import stages_markdown
+
+    text = (REPO / "README.md").read_text()
+    table = text.split("<!-- stages:start -->\n", 1)[1].split("<!-- stages:end -->", 1)[0]
+    assert table == stages_markdown(), "regenerate with: datapipe stages --markdown"

@@ -89,6 +89,13 @@ def init_ray(address: str | None = None) -> bool:
     return True
 
 
+def shutdown_ray() -> None:
+    """Disconnect from (or stop the embedded) Ray started by :func:`init_ray`."""
+    import ray
+
+    ray.shutdown()
+
+
 def _fmt(value: float | None) -> str:
     return "none" if value is None else f"{value:g}"
 

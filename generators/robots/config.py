@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import mujoco
+import yaml
 
 from datapipe.errors import DatapipeError
 
@@ -88,3 +89,16 @@ def robot_from_dict(doc: dict) -> RobotConfig:
         return RobotConfig(**values)
     except TypeError as exc:
         raise RobotConfigError(f"robot config: {exc}") from None
+
+
+def load_robot_config(path: str) -> RobotConfig:
+    """A robot config YAML file; a relative ``mjcf`` is relative to the YAML file."""
+    doc = yaml.safe_load(Path(path).read_text()) or {}
+    if doc.get("mjcf") and not Path(doc["mjcf"]).is_absolute():
+        doc["mjcf"] = str(Path(path).parent / doc["mjcf"])
+    return robot_from_dict(doc)
+
+
+def robot_config_or_default(path: str) -> RobotConfig | None:
+    """The robot config YAML at ``path``; None (the embedded arm) for an empty path."""
+    return load_robot_config(path) if path else None

@@ -1,7 +1,7 @@
 """An embedded five-finger dexterous hand with 20 hinge joints, built with ``mujoco.MjSpec``.
 
 Proportions follow an average adult hand as MediaPipe measures it (knuckle positions and
-phalanx lengths, m), expressed in the palm frame of :func:`stages.ego.hand_frame.palm_frame`:
+phalanx lengths, m), expressed in the palm frame of :func:`generators.hands.hand_frame.palm_frame`:
 origin at the wrist, y toward the fingers, z the palm normal (fingers curl toward +z), x = y x z.
 So the model's own palm frame is its body frame, and human and robot vectors compare directly.
 
@@ -63,9 +63,13 @@ class HandModelConfig:
     """A dexterous hand for retargeting: MJCF (None = embedded), the wrist, knuckle and tip sites
     in thumb, index, middle, ring, little order."""
 
+    # a hand MJCF file (empty = the embedded 20-joint hand)
     mjcf: str | None = None
+    # the hand's wrist site
     wrist_site: str = "wrist"
+    # knuckle sites, thumb to little finger (five)
     knuckle_sites: tuple[str, ...] = tuple(f"{f}_knuckle" for f in FINGERS)
+    # fingertip sites, thumb to little finger (five)
     tip_sites: tuple[str, ...] = tuple(f"{f}_tip" for f in FINGERS)
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from generators.tasks.base import SimTask
+
+TaskName = Literal["pick_place", "stack", "push", "open_drawer"]
 
 
 def task_names() -> tuple[str, ...]:
-    return ("pick_place", "stack", "push", "open_drawer")
+    return get_args(TaskName)
 
 
 def get_task(name: str) -> SimTask:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from datapipe.config import check
 from datapipe.records import Episode
-from datapipe.stage import Resources, Transform
-from stages.ego.hands import SIDES, HandTracker, fill_gaps, jitter, smooth
+from datapipe.stage import Resources, Transform, Wiring
+from generators.hands.tracking import SIDES, HandTracker, fill_gaps, jitter, smooth
 
 
 @dataclass(frozen=True)
@@ -20,15 +21,18 @@ class HandPoseConfig:
     # the video is mirrored (selfie view); ordinary video is not
     mirrored: bool = False
     # MediaPipe hand landmark model: 0 lite, 1 full
-    model_complexity: int = 1
-    # detection and tracking confidence thresholds, 0..1
+    model_complexity: Literal[0, 1] = 1
+    # detection confidence threshold, 0..1
     min_detection: float = 0.5
+    # tracking confidence threshold (below it the palm detector runs again), 0..1
     min_tracking: float = 0.5
     # fill gaps of at most this many frames by linear interpolation (marked as interpolated)
     max_gap: int = 5
-    # One Euro filter: minimum cutoff (Hz), speed coefficient, speed cutoff (Hz)
+    # One Euro filter: minimum cutoff frequency, Hz (lower = smoother at rest)
     min_cutoff: float = 1.5
+    # One Euro filter: speed coefficient (higher = less lag when moving)
     beta: float = 0.05
+    # One Euro filter: cutoff frequency of the speed estimate, Hz
     d_cutoff: float = 1.0
 
     def __post_init__(self) -> None:
@@ -45,6 +49,15 @@ class HandPose(Transform):
     Config = HandPoseConfig
     resources = Resources(cpus=1)
     use_actors = True  # long-lived workers: MediaPipe and its models are loaded once per process
+
+    @classmethod
+    def requires(cls, config: HandPoseConfig) -> Wiring:
+        return Wiring.needs(cameras=(config.camera,))
+
+    @classmethod
+    def produces(cls, config: HandPoseConfig, upstream: Wiring) -> Wiring:
+        fields = ("image", "world", "present", "interpolated", "score")
+        return upstream.plus(f"hand.{side}.{f}" for side in ("left", "right") for f in fields)
 
     def process(self, episode: Episode) -> Iterable[Episode]:
         c = self.config

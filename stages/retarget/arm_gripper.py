@@ -4,40 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
-from datapipe.config import check
+from datapipe.config import check, narrow
 from datapipe.records import Embodiment, Episode
-from datapipe.stage import Resources, Transform
-from stages.ego.arm_retarget import (
-    DEFAULT_CAMERA_POS,
-    DEFAULT_CAMERA_QUAT,
+from datapipe.stage import Resources, Transform, Wiring
+from generators.hands.hand_frame import intrinsics
+from generators.retarget.arm import (
     ArmRetargeter,
     ArmRetargetSettings,
 )
-from stages.ego.hand_frame import intrinsics
+from generators.robots.config import robot_config_or_default
 
 
 @dataclass(frozen=True)
-class ArmGripperConfig:
-    # which hand drives the arm: right or left
-    hand: str = "right"
-    # camera position [x, y, z] (m) and orientation [w, x, y, z] in the robot base frame
-    camera_pos: tuple[float, float, float] = DEFAULT_CAMERA_POS
-    camera_quat: tuple[float, float, float, float] = DEFAULT_CAMERA_QUAT
-    # horizontal field of view of the video camera, degrees (used when no intrinsics are known)
-    hfov_deg: float = 60.0
-    # workspace: scaling about ref (m), then clipping to [workspace_min, workspace_max] (m, base frame)
-    ref: tuple[float, float, float] = (0.45, 0.0, 0.3)
-    scale: float = 1.0
-    workspace_min: tuple[float, float, float] = (0.25, -0.4, 0.05)
-    workspace_max: tuple[float, float, float] = (0.75, 0.4, 0.6)
-    # gripper hysteresis on the thumb-index aperture, m
-    close_aperture: float = 0.035
-    open_aperture: float = 0.06
-    # frames whose IK position error exceeds this are flagged unreachable, m
-    max_ik_error: float = 0.01
+class ArmGripperConfig(ArmRetargetSettings):
+    """The retargeting settings (:class:`ArmRetargetSettings`, inherited), the hand and the robot."""
+
+    # which hand drives the arm
+    hand: Literal["right", "left"] = "right"
     # robot config YAML (as generate.sim's); empty = the embedded arm
     robot: str = ""
 
@@ -60,23 +47,18 @@ class ArmGripper(Transform):
     Config = ArmGripperConfig
     resources = Resources(cpus=1)
 
+    @classmethod
+    def requires(cls, config: ArmGripperConfig) -> Wiring:
+        return Wiring.needs(f"hand.{config.hand}.{f}" for f in ("world", "image", "present"))
+
+    @classmethod
+    def produces(cls, config: ArmGripperConfig, upstream: Wiring) -> Wiring:
+        extra = ("action.ee_pose", "retarget.ee_achieved", "retarget.ik_position_error", "retarget.valid")
+        return upstream.plus(extra)
+
     def setup(self) -> None:
         c = self.config
-        settings = ArmRetargetSettings(
-            camera_pos=tuple(c.camera_pos),
-            camera_quat=tuple(c.camera_quat),
-            ref=tuple(c.ref),
-            scale=c.scale,
-            workspace_min=tuple(c.workspace_min),
-            workspace_max=tuple(c.workspace_max),
-            hfov_deg=c.hfov_deg,
-            close_aperture=c.close_aperture,
-            open_aperture=c.open_aperture,
-            max_ik_error=c.max_ik_error,
-        )
-        from generators.sim_source import robot_config_or_default
-
-        self.retargeter = ArmRetargeter(settings, robot_config_or_default(c.robot))
+        self.retargeter = ArmRetargeter(narrow(c, ArmRetargetSettings), robot_config_or_default(c.robot))
 
     def process(self, episode: Episode) -> Iterable[Episode]:
         side = self.config.hand

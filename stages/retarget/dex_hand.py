@@ -4,31 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
-from datapipe.config import check
+from datapipe.config import check, narrow
 from datapipe.records import Embodiment, Episode
-from datapipe.stage import Resources, Transform
-from generators.robots.dex_hand import FINGERS, HandModelConfig
-from stages.ego.dex_retarget import DexRetargeter, DexSettings
+from datapipe.stage import Resources, Transform, Wiring
+from generators.retarget.dex import DexRetargeter, DexSettings
+from generators.robots.dex_hand import HandModelConfig
 
 
 @dataclass(frozen=True)
-class DexHandConfig:
-    # which human hand: right or left
-    hand: str = "right"
+class DexHandConfig(HandModelConfig, DexSettings):
+    """The hand model (:class:`HandModelConfig`) and solver (:class:`DexSettings`), inherited."""
+
+    # which human hand
+    hand: Literal["right", "left"] = "right"
     # human-to-robot scale of the hand vectors (0 = automatic, from palm lengths)
     scale: float = 0.0
-    # weight of the smoothness term (pull toward the previous frame's joints)
-    w_smooth: float = 1e-3
-    # solver iterations per frame
-    iterations: int = 30
-    # a hand MJCF (empty = the embedded 20-joint hand) and its sites, thumb to little finger
-    mjcf: str = ""
-    wrist_site: str = "wrist"
-    knuckle_sites: tuple[str, ...] = tuple(f"{f}_knuckle" for f in FINGERS)
-    tip_sites: tuple[str, ...] = tuple(f"{f}_tip" for f in FINGERS)
     # make the hand joints the episode's action and state (otherwise they are added as dex.qpos)
     as_action: bool = False
 
@@ -47,15 +41,17 @@ class DexHand(Transform):
     Config = DexHandConfig
     resources = Resources(cpus=1)
 
+    @classmethod
+    def requires(cls, config: DexHandConfig) -> Wiring:
+        return Wiring.needs(f"hand.{config.hand}.{f}" for f in ("world", "present"))
+
+    @classmethod
+    def produces(cls, config: DexHandConfig, upstream: Wiring) -> Wiring:
+        return upstream.plus(("dex.qpos", "dex.tip_error"))
+
     def setup(self) -> None:
         c = self.config
-        hand = HandModelConfig(
-            mjcf=c.mjcf or None,
-            wrist_site=c.wrist_site,
-            knuckle_sites=tuple(c.knuckle_sites),
-            tip_sites=tuple(c.tip_sites),
-        )
-        self.retargeter = DexRetargeter(hand, DexSettings(w_smooth=c.w_smooth, iterations=c.iterations))
+        self.retargeter = DexRetargeter(narrow(c, HandModelConfig), narrow(c, DexSettings))
 
     def process(self, episode: Episode) -> Iterable[Episode]:
         c = self.config

@@ -114,3 +114,25 @@ def test_stage_completed_as_fused_is_recomputed_when_it_must_feed_a_new_consumer
     assert second.ok, second.error
     assert second.plan.get("a").mode == "commit" and second.plan.get("a").status == "succeeded"
     assert len(read_sink(tmp_path / "side")) == 24
+
+
+def test_planning_reads_and_writes_nothing_and_explain_gives_reasons(write_workflow, tmp_path, capsys):
+    from datapipe.cli import main
+    from datapipe.plan import plan_run, prepare_run
+
+    wf = _wf(write_workflow, tmp_path)
+    run = tmp_path / "never-created"
+    plan = plan_run(wf, str(run))
+    assert not run.exists() and [[s.spec.id for s in c] for c in plan.chains] == [["src", "a", "b", "out"]]
+    prepare_run(plan)
+    assert (run / "epoch").exists()
+    path = tmp_path / "wf.yaml"
+    path.write_text(
+        (tmp_path / "wf.yaml")
+        .read_text()
+        .replace("    uses: debug.noop\n", "    uses: debug.noop\n    checkpoint: true\n")
+    )
+    assert main(["validate", "--explain", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "chain 1: src -> a" in out and "a -> b: not fused: 'a' has checkpoint: true" in out
+    assert "src -> a: fused: 'src' is the only input of 'a'" in out and "Ray tasks" in out

@@ -182,7 +182,7 @@ def test_shard_names_outside_the_dataset_are_refused(tmp_path, name, capsys):
 
 def test_episode_ids_with_dots_slashes_and_length_round_trip(tmp_path):
     from datapipe.records import Episode, Source
-    from stages.sources.synthetic_data import synthetic_episode
+    from datapipe.synthetic import synthetic_episode
 
     ids = ["run.1.ep.7", "../../evil", "/abs/path", "a" * 300, "ep 7 (retry)", "ünïcode/ö"]
     eps = [

@@ -51,7 +51,7 @@ def test_three_failures_in_a_hundred_are_quarantined(runner, ray_session, write_
         assert r["stage_id"] == "flaky" and r["stage"] == "debug.fail"
         assert r["error_type"] == "RuntimeError"
         assert "holds for episode" in r["error_message"]
-        assert "Traceback" in r["traceback"] and "debug.py" in r["traceback"]
+        assert "Traceback" in r["traceback"] and "fail.py" in r["traceback"]
         assert r["input_key"] == r["episode"]["episode_id"]
 
 

@@ -16,13 +16,13 @@ from datapipe.record_arrow import (
     table_to_episodes,
 )
 from datapipe.records import CameraStream, Episode, RecordError, make_episode_id
+from datapipe.synthetic import synthetic_episode
 from schemas.episode import (
     EPISODE_SCHEMA,
     EPISODE_SCHEMA_VERSION,
     SchemaVersionError,
     check_schema_version,
 )
-from stages.sources.synthetic_data import synthetic_episode
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def test_round_trip_through_parquet_file(episode):
 
 def test_camera_frames_decode_within_codec_error():
     rng = np.random.default_rng(1)
-    from stages.sources.synthetic_data import synthetic_frames
+    from datapipe.synthetic import synthetic_frames
 
     frames = synthetic_frames(rng, 10, 31, 45)  # odd sizes: padded for H.264, cropped back
     for encoding, tol in (("mp4", 12.0), ("jpeg", 6.0)):

@@ -222,5 +222,96 @@ def test_stages_command_lists_and_describes(capsys):
     for name in ("source.synthetic", "filter.expr", "sink.parquet"):
         assert name in listing
     assert main(["stages", "source.synthetic"]) == 0
-    assert "episodes per shard" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "episodes per shard" in out and "in stages/source/synthetic.py" in out
     assert main(["stages", "nope.stage"]) == 2
+
+
+def test_every_parameter_of_every_stage_has_help():
+    from datapipe.config import describe_fields
+    from datapipe.registry import default_registry
+
+    registry = default_registry()
+    empty = [
+        (n, f["name"])
+        for n in registry.names()
+        for f in describe_fields(registry.get(n).Config)
+        if not f["help"].strip()
+    ]
+    assert not empty, f"parameters without help text: {empty}"
+
+
+def test_inherited_settings_keep_their_help_and_enumerations_list_their_values(write_workflow, capsys):
+    from datapipe.cli import main
+    from datapipe.config import describe_fields
+    from stages.retarget.arm_gripper import ArmGripperConfig
+
+    fields = {f["name"]: f for f in describe_fields(ArmGripperConfig)}
+    assert "m/s" in fields["max_speed"]["help"] and fields["hand"]["type"] == "one of 'right', 'left'"
+    path = write_workflow("""
+        name: enum
+        stages:
+          - id: src
+            uses: source.synthetic
+            with: {camera_encoding: webp}
+    """)
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "field 'with.camera_encoding'" in err and "'mp4', 'jpeg'" in err
+
+
+def test_a_stage_wired_after_the_wrong_upstream_is_refused_before_running(write_workflow, capsys):
+    from datapipe.cli import main
+
+    path = write_workflow("""
+        name: miswired
+        stages:
+          - id: walk
+            uses: source.synthetic
+            with: {cameras: [front]}
+          - id: keep
+            uses: filter.expr
+            needs: [walk]
+            with: {expr: "length > 3"}
+          - id: arm
+            uses: retarget.arm_gripper
+            needs: [keep]
+    """)
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "stage 'arm': field 'needs'" in err and "'keep'" in err and "'hand.right.image'" in err
+    # the camera a stage reads is checked too; a fan-in needs it from every input
+    path = write_workflow(
+        """
+        name: camera
+        stages:
+          - id: a
+            uses: source.synthetic
+            with: {cameras: [ego]}
+          - id: b
+            uses: source.synthetic
+            with: {cameras: [front]}
+          - id: hands
+            uses: perception.hand_pose
+            needs: [a, b]
+    """,
+        "cam.yaml",
+    )
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "stage 'hands'" in err and "'b'" in err and "camera 'ego'" in err
+    # sources whose outputs depend on the data are open: checked when running, not refused
+    path = write_workflow(
+        """
+        name: open
+        stages:
+          - id: lr
+            uses: source.lerobot
+            with: {path: /nowhere}
+          - id: arm
+            uses: retarget.arm_gripper
+            needs: [lr]
+    """,
+        "open.yaml",
+    )
+    assert main(["validate", str(path)]) == 0

@@ -12,10 +12,9 @@ import pytest
 
 from generators.generator import SimGenerator, SimSettings
 from generators.ik import ArmIK
-from generators.robots.config import RobotConfigError
+from generators.robots.config import RobotConfigError, load_robot_config
 from generators.robots.panda import DH_FRAMES, panda_spec
 from generators.scene import ROBOT_PREFIX
-from generators.sim_source import load_robot_config
 
 # Craig's modified DH of the Panda: (a_{i-1}, d_i, alpha_{i-1}), then the flange (d = 0.107)
 PANDA_MDH = [

@@ -3,7 +3,6 @@ shared real clip, egocentric curation and arm retargeting."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ from datapipe.records import CameraStream
 from datapipe.run import run_workflow
 from datapipe.shards.dataset import ShardDataset
 from datapipe.workflow import load_workflow, parse_workflow
-from stages.ego.one_euro import one_euro
+from generators.hands.one_euro import one_euro
 from tests.conftest import REPO, SHARED_MEDIA
 
 CLIP = SHARED_MEDIA / "hand_webcam_720p.mp4"
@@ -138,7 +137,12 @@ def test_workflow_file_is_valid():
         "retarget.dex_hand",
         "sink.webdataset",
     ]
-    json.dumps([s.id for s in wf.stages])
+    from datapipe.workflow import check_wiring
+
+    wiring = check_wiring(wf.path, list(wf.stages))
+    assert {"hand.right.world", "dex.qpos", "action.ee_pose"} <= wiring["dex"].steps and wiring["dex"].cameras == {
+        "ego"
+    }
 
 
 @needs_media
@@ -150,7 +154,7 @@ def test_dexterous_retargeting_on_the_clip_is_within_15_mm(ego_run):
 
 
 def test_dexterous_retargeting_of_the_models_own_poses_is_within_10_mm():
-    from stages.ego.dex_retarget import DexRetargeter
+    from generators.retarget.dex import DexRetargeter
 
     d = DexRetargeter()
     assert d.model.njnt >= 16
@@ -168,7 +172,7 @@ def test_dexterous_retargeting_of_the_models_own_poses_is_within_10_mm():
 @needs_media
 def test_dexterous_retargeting_of_the_reference_joints_of_the_clip():
     """The clip's reference MediaPipe joints (shared npy) retarget within 15 mm as well."""
-    from stages.ego.dex_retarget import DexRetargeter
+    from generators.retarget.dex import DexRetargeter
 
     joints = SHARED_MEDIA / "hand_webcam_720p_joints_right.npy"
     worlds = np.load(joints).astype(np.float64)
@@ -180,8 +184,8 @@ def test_dexterous_retargeting_of_the_reference_joints_of_the_clip():
 @needs_media
 def test_hand_activity_split_finds_the_span_with_the_hand(tmp_path):
     """The clip with 2 s of blank frames before it: hand_activity clips start where the hand does."""
-    from stages.ego.video_io import decode_video
     from stages.ingest.video_files import VideoFiles, VideoFilesConfig
+    from stages.ingest.video_files.video_io import decode_video
 
     video = decode_video(CLIP.read_bytes(), CLIP.name, 320)
     frames = np.concatenate([np.full((60, *video.frames.shape[1:]), 40, np.uint8), video.frames[:150]])
@@ -206,8 +210,8 @@ def test_globs_expand_on_local_paths_and_uris(tmp_path):
 
 def test_dexterous_retargeting_loads_a_configured_mjcf_hand(tmp_path):
     """A hand given as an MJCF file with its own site names goes through the same solver."""
+    from generators.retarget.dex import DexRetargeter
     from generators.robots.dex_hand import FINGERS, HandModelConfig, dex_hand_spec
-    from stages.ego.dex_retarget import DexRetargeter
 
     xml = dex_hand_spec().to_xml()
     for f in FINGERS:  # rename the sites as another hand model would name them

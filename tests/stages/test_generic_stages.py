@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from stages.curation.expressions import (
+from datapipe.expressions import (
     ExpressionError,
     compile_expression,
     episode_namespace,
     evaluate,
 )
-from stages.curation.filter_expr import FilterExpr, FilterExprConfig
-from stages.sources.synthetic import SyntheticConfig, SyntheticSource
-from stages.sources.synthetic_data import synthetic_episode
+from datapipe.synthetic import synthetic_episode
+from stages.filter.expr import FilterExpr, FilterExprConfig
+from stages.source.synthetic import SyntheticConfig, SyntheticSource
 
 
 def test_synthetic_source_is_deterministic_and_sharded():

@@ -13,7 +13,7 @@ Scores (each compared with a threshold of :class:`EgoThresholds`):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -21,18 +21,23 @@ import numpy as np
 
 @dataclass(frozen=True)
 class EgoThresholds:
-    min_hand_ratio: float = 0.5
-    max_face_ratio: float = 0.1
-    min_hands_low: float = 0.45
-    min_hand_size: float = 0.04
-    max_hand_size: float = 0.7
-    min_motion: float = 0.05
-    min_sharpness: float = 20.0
+    """What a first-person manipulation clip must show (each test is recorded in meta)."""
 
-    @classmethod
-    def from_config(cls, config: object) -> EgoThresholds:
-        """The thresholds named in a stage config (its fields of the same names)."""
-        return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
+    # keep: share of frames (0..1) in which at least one hand is found
+    min_hand_ratio: float = 0.5
+    # keep: share of sampled frames (0..1) with a face at most this
+    max_face_ratio: float = 0.1
+    # keep: median wrist height, as a share of the image height from the top (0..1), at least this
+    # (hands enter from below in first-person views)
+    min_hands_low: float = 0.45
+    # keep: median hand extent, as a share of the image diagonal, at least this
+    min_hand_size: float = 0.04
+    # keep: median hand extent, as a share of the image diagonal, at most this
+    max_hand_size: float = 0.7
+    # keep: wrist path length over the clip, in image diagonals, at least this
+    min_motion: float = 0.05
+    # keep: median variance of the Laplacian of the grey sampled frames at least this (blur test)
+    min_sharpness: float = 20.0
 
 
 def hand_scores(steps: dict[str, np.ndarray], height: int, width: int) -> dict[str, float]:

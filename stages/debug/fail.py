@@ -1,48 +1,14 @@
-"""Debugging and benchmarking stages: pass-through, sleep, and deliberate failures."""
+"""``debug.fail``: raise on episodes matching a condition (tests of the error policy)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from datapipe.config import ConfigError
+from datapipe.expressions import ExpressionError, compile_expression, episode_namespace, evaluate
 from datapipe.records import Episode
 from datapipe.stage import Transform
-from stages.curation.expressions import (
-    ExpressionError,
-    compile_expression,
-    episode_namespace,
-    evaluate,
-)
-
-
-class Noop(Transform):
-    """Pass every episode through unchanged (measures engine overhead)."""
-
-    name = "debug.noop"
-    version = "1"
-
-    def process(self, episode: Episode) -> Iterable[Episode]:
-        yield episode
-
-
-@dataclass(frozen=True)
-class SleepConfig:
-    # time to sleep per episode, in milliseconds (simulates per-episode work)
-    ms: float = 10.0
-
-
-class Sleep(Transform):
-    """Sleep a fixed time per episode, then pass it through."""
-
-    name = "debug.sleep"
-    version = "1"
-    Config = SleepConfig
-
-    def process(self, episode: Episode) -> Iterable[Episode]:
-        time.sleep(self.config.ms / 1000.0)
-        yield episode
 
 
 @dataclass(frozen=True)

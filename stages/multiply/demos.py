@@ -9,36 +9,27 @@ from dataclasses import dataclass
 
 from datapipe.config import check
 from datapipe.records import Episode
-from datapipe.stage import Resources, Transform
-from generators.generator import SimGenerator, SimSettings
+from datapipe.stage import Resources, Transform, Wiring
+from generators.generator import SimGenerator
 from generators.multiply import DemoMultiplier
-from generators.sim_source import robot_config_or_default
-from generators.tasks import task_names
+from generators.sim_config import SimSceneConfig, sim_wiring
 
 
 @dataclass(frozen=True)
-class MultiplyConfig:
-    # task of the source episodes: pick_place, stack, push or open_drawer
-    task: str = "pick_place"
+class MultiplyConfig(SimSceneConfig):
+    """The shared sim parameters (:class:`SimSceneConfig`, inherited: task, rate and robot as the
+    source episodes') and how many new scenes to try."""
+
     # new scenes tried per source episode; the successful ones are output
     per_source: int = 10
     # salt of the new scenes' seeds (seed = hash of salt, source id and attempt)
     seed: int = 0
-    # control and recording rate, Hz (as the sources)
-    fps: float = 20.0
-    # cameras to render, and frame size [height, width]
-    cameras: tuple[str, ...] = ("front", "wrist")
-    image_size: tuple[int, int] = (128, 128)
-    # render generated episodes
-    render: bool = True
     # also output the source episode itself
     keep_source: bool = True
-    # robot config YAML; empty = the embedded arm
-    robot: str = ""
 
     def __post_init__(self) -> None:
-        check(self.task in task_names(), "task", f"{self.task!r} is not one of {', '.join(task_names())}")
-        check(self.per_source >= 0, "per_source", f"must be >= 0, got {self.per_source}")
+        super().__post_init__()
+        check(0 <= self.per_source <= 10_000, "per_source", f"must be within 0..10000, got {self.per_source}")
 
 
 class MultiplyDemos(Transform):
@@ -50,10 +41,18 @@ class MultiplyDemos(Transform):
     Config = MultiplyConfig
     resources = Resources(cpus=1)
 
+    @classmethod
+    def requires(cls, config: MultiplyConfig) -> Wiring:
+        return Wiring.needs(("ee.pose", "object.poses", "action"))
+
+    @classmethod
+    def produces(cls, config: MultiplyConfig, upstream: Wiring) -> Wiring:
+        made = sim_wiring(config)
+        return Wiring.fan_in([upstream, made]) if config.keep_source else made
+
     def setup(self) -> None:
         c = self.config
-        settings = SimSettings(task=c.task, control_fps=c.fps, cameras=tuple(c.cameras), image_size=tuple(c.image_size))
-        self.multiplier = DemoMultiplier(SimGenerator(settings, robot_config_or_default(c.robot)))
+        self.multiplier = DemoMultiplier(SimGenerator(c.sim_settings(), c.robot_config()))
 
     def _seed(self, episode_id: str, attempt: int) -> int:
         digest = hashlib.sha256(f"{self.config.seed}:{episode_id}:{attempt}".encode()).digest()

@@ -7,15 +7,16 @@ import glob
 import posixpath
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from datapipe.config import check
 from datapipe.records import CameraStream, Embodiment, Episode, Source, make_episode_id
-from datapipe.stage import Resources, SourceStage
+from datapipe.stage import Resources, SourceStage, Wiring
 from datapipe.storage import resolve
 from datapipe.video import Mp4Writer
-from stages.ego.video_io import (
+from stages.ingest.video_files.video_io import (
     VideoReadError,
     activity_spans,
     clip_spans,
@@ -34,7 +35,7 @@ class VideoFilesConfig:
     paths: tuple[str, ...] = ()
     # how to cut clips: fixed (every clip_seconds) or hand_activity (spans where hands are seen,
     # found with MediaPipe on every activity_stride-th frame; long spans are cut at clip_seconds)
-    split: str = "fixed"
+    split: Literal["fixed", "hand_activity"] = "fixed"
     # clip length in seconds (0 = one clip per file, or per activity span)
     clip_seconds: float = 10.0
     # hand_activity: bridge gaps without hands up to this long, seconds
@@ -77,6 +78,10 @@ class VideoFiles(SourceStage):
     Config = VideoFilesConfig
     resources = Resources(cpus=1)
 
+    @classmethod
+    def produces(cls, config: VideoFilesConfig, upstream: Wiring) -> Wiring:
+        return Wiring(cameras=frozenset({CAMERA}))
+
     def shards(self) -> list[str]:
         files = sorted({f for p in self.config.paths for f in expand_glob(p)})
         if not files:
@@ -98,7 +103,7 @@ class VideoFiles(SourceStage):
     def _activity_spans(self, shard: str) -> list[tuple[int, int]]:
         """First pass (streamed): ``[start, stop)`` frame spans of hand activity, cut at
         ``clip_seconds``, from MediaPipe on every ``activity_stride``-th frame."""
-        from stages.ego.hands import HandTracker
+        from generators.hands.tracking import HandTracker
 
         c = self.config
         fps, frames = self._frames(shard)

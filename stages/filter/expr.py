@@ -6,14 +6,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from datapipe.config import ConfigError
-from datapipe.records import Episode
-from datapipe.stage import Resources, Transform
-from stages.curation.expressions import (
+from datapipe.expressions import (
     ExpressionError,
     compile_expression,
     episode_namespace,
     evaluate,
 )
+from datapipe.records import Episode
+from datapipe.stage import Resources, Transform
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from datapipe.config import narrow
 from datapipe.records import Episode
-from datapipe.stage import Resources, Transform
-from stages.ego.egocentric import (
+from datapipe.stage import Resources, Transform, Wiring
+from stages.curate.egocentric.scores import (
     EgoThresholds,
     FaceDetector,
     decide,
@@ -19,21 +20,15 @@ from stages.ego.egocentric import (
 
 
 @dataclass(frozen=True)
-class EgocentricConfig:
+class EgocentricConfig(EgoThresholds):
+    """The thresholds of :class:`EgoThresholds` (inherited), and what to check them on."""
+
     # camera whose frames are checked for faces and blur
     camera: str = "ego"
     # frames sampled for the face and blur checks
     sample_frames: int = 12
     # keep everything, only record the decision in meta
     annotate_only: bool = False
-    # thresholds (see stages/ego/egocentric.py)
-    min_hand_ratio: float = 0.5
-    max_face_ratio: float = 0.1
-    min_hands_low: float = 0.45
-    min_hand_size: float = 0.04
-    max_hand_size: float = 0.7
-    min_motion: float = 0.05
-    min_sharpness: float = 20.0
 
 
 class Egocentric(Transform):
@@ -45,6 +40,11 @@ class Egocentric(Transform):
     Config = EgocentricConfig
     resources = Resources(cpus=1)
 
+    @classmethod
+    def requires(cls, config: EgocentricConfig) -> Wiring:
+        steps = [f"hand.{side}.{f}" for side in ("left", "right") for f in ("image", "present")]
+        return Wiring.needs(steps, cameras=(config.camera,))
+
     def setup(self) -> None:
         self.faces = FaceDetector()
 
@@ -55,6 +55,6 @@ class Egocentric(Transform):
         scores = hand_scores(dict(episode.steps), frames.shape[1], frames.shape[2])
         scores["face_ratio"] = self.faces.face_ratio(frames[idx])
         scores["sharpness"] = sharpness(frames[idx])
-        decision = decide(scores, EgoThresholds.from_config(c))
+        decision = decide(scores, narrow(c, EgoThresholds))
         if decision["keep"] or c.annotate_only:
             yield episode.with_meta(egocentric=decision)

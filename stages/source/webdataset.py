@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from datapipe.config import check
 from datapipe.names import sample_key
@@ -18,7 +19,7 @@ class WebDatasetSourceConfig:
     # dataset folder or URL holding index.json (local path, file://, s3://, http(s)://)
     path: str
     # which episodes: all, train or val
-    split: str = "all"
+    split: Literal["all", "train", "val"] = "all"
     # decode every video frame, so a damaged video is quarantined here rather than copied on
     verify_videos: bool = True
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from datapipe.config import check
 from datapipe.records import Episode
-from datapipe.stage import SourceStage
-from stages.sources.synthetic_data import DEFAULT_TASKS, synthetic_episode
+from datapipe.stage import SourceStage, Wiring
+from datapipe.synthetic import DEFAULT_TASKS, synthetic_episode
 
 MAX_EPISODES = 100_000_000  # bounds a typo such as 1e30 (the shard list is built up front)
 MAX_LENGTH = 1_000_000  # steps
@@ -37,7 +38,7 @@ class SyntheticConfig:
     # camera frame size [height, width] in pixels
     image_size: tuple[int, int] = (64, 64)
     # how camera frames travel: mp4 (H.264) or jpeg (one per frame)
-    camera_encoding: str = "mp4"
+    camera_encoding: Literal["mp4", "jpeg"] = "mp4"
     # base seed; episode i uses (seed, i)
     seed: int = 0
     # instructions to draw from
@@ -74,6 +75,10 @@ class SyntheticSource(SourceStage):
     name = "source.synthetic"
     version = "1"
     Config = SyntheticConfig
+
+    @classmethod
+    def produces(cls, config: SyntheticConfig, upstream: Wiring) -> Wiring:
+        return Wiring(cameras=frozenset(config.cameras))
 
     def shards(self) -> list[str]:
         c = self.config

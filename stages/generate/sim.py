@@ -11,67 +11,40 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
-
-import yaml
 
 from datapipe.config import check
 from datapipe.records import Episode
-from datapipe.stage import Resources, SourceStage
-from generators.generator import SimGenerator, SimSettings
+from datapipe.stage import Resources, SourceStage, Wiring
+from generators.generator import SimGenerator
 from generators.randomization import RandomizationRanges
-from generators.robots.config import RobotConfig, robot_from_dict
-from generators.tasks import task_names
+from generators.sim_config import SimSceneConfig, sim_wiring
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class GenerateSimConfig:
-    # task: pick_place, stack, push or open_drawer
-    task: str = "pick_place"
+class GenerateSimConfig(SimSceneConfig):
+    """The shared sim parameters (:class:`SimSceneConfig`, inherited) and the seeds to run."""
+
     # seeds to simulate (seed, seed + 1, ...); failed ones are discarded and counted
     episodes: int = 100
     # first seed
     seed: int = 0
     # seeds per shard (the unit of parallelism and resume)
     seeds_per_shard: int = 10
-    # control and recording rate, Hz
-    fps: float = 20.0
-    # cameras to render: scene cameras (front, side) or robot cameras (wrist)
-    cameras: tuple[str, ...] = ("front", "wrist")
-    # rendered frame size [height, width], pixels
-    image_size: tuple[int, int] = (128, 128)
-    # render kept episodes (false: state-only episodes, much faster)
-    render: bool = True
     # scale of every randomization range (0 = the nominal scene)
     randomization: float = 1.0
     # expert retries of a failed plan phase
     max_retries: int = 2
     # re-simulate each kept episode from its stored state and commands; drop it unless it succeeds again
     replay_check: bool = True
-    # robot config YAML (name, mjcf, arm_joints, ee_site, gripper_actuator, gripper_open, gripper_closed,
-    # home, ...); empty = the embedded Panda-kinematics arm
-    robot: str = ""
 
     def __post_init__(self) -> None:
-        check(self.task in task_names(), "task", f"{self.task!r} is not one of {', '.join(task_names())}")
+        super().__post_init__()
         check(0 <= self.episodes <= 10_000_000, "episodes", f"must be within 0..10000000, got {self.episodes}")
         check(self.seeds_per_shard >= 1, "seeds_per_shard", f"must be >= 1, got {self.seeds_per_shard}")
-        check(not self.robot or Path(self.robot).exists(), "robot", f"config file {self.robot} not found")
-
-
-def load_robot_config(path: str) -> RobotConfig:
-    """A robot config YAML file; a relative ``mjcf`` is relative to the YAML file."""
-    doc = yaml.safe_load(Path(path).read_text()) or {}
-    if doc.get("mjcf") and not Path(doc["mjcf"]).is_absolute():
-        doc["mjcf"] = str(Path(path).parent / doc["mjcf"])
-    return robot_from_dict(doc)
-
-
-def robot_config_or_default(path: str) -> RobotConfig | None:
-    """The robot config YAML at ``path``; None (the embedded arm) for an empty path."""
-    return load_robot_config(path) if path else None
+        check(self.randomization >= 0, "randomization", f"must be >= 0, got {self.randomization}")
+        check(0 <= self.max_retries <= 100, "max_retries", f"must be within 0..100, got {self.max_retries}")
 
 
 class GenerateSim(SourceStage):
@@ -83,18 +56,14 @@ class GenerateSim(SourceStage):
     Config = GenerateSimConfig
     resources = Resources(cpus=1)
 
+    @classmethod
+    def produces(cls, config: GenerateSimConfig, upstream: Wiring) -> Wiring:
+        return sim_wiring(config)
+
     def setup(self) -> None:
         c = self.config
-        settings = SimSettings(
-            task=c.task,
-            control_fps=c.fps,
-            cameras=tuple(c.cameras),
-            image_size=tuple(c.image_size),
-            ranges=RandomizationRanges(level=c.randomization),
-            max_retries=c.max_retries,
-        )
-        robot = robot_config_or_default(c.robot)
-        self.generator = SimGenerator(settings, robot)
+        settings = c.sim_settings(ranges=RandomizationRanges(level=c.randomization), max_retries=c.max_retries)
+        self.generator = SimGenerator(settings, c.robot_config())
 
     def shards(self) -> list[str]:
         c = self.config

@@ -5,7 +5,7 @@ For each frame, find joint positions ``q`` minimizing
     sum_i || v_robot_i(q) - s * v_human_i ||^2  +  w_smooth * || q - q_prev ||^2
 
 where the vectors run from the wrist and from each knuckle to each fingertip, expressed in each
-hand's palm frame (:func:`stages.ego.hand_frame.palm_frame`), ``s`` scales the human hand to the
+hand's palm frame (:func:`generators.hands.hand_frame.palm_frame`), ``s`` scales the human hand to the
 robot's size (``"auto"``: ratio of wrist-to-middle-knuckle lengths), and ``q_prev`` is the
 previous frame's solution (warm start and smoothness). Solved by damped Gauss-Newton with MuJoCo's
 site Jacobians, clamped to joint limits.
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from generators.hands.hand_frame import INDEX_MCP, MIDDLE_MCP, PINKY_MCP, WRIST, palm_frame
 from generators.robots.dex_hand import HandModelConfig, dex_hand_spec
-from stages.ego.hand_frame import INDEX_MCP, MIDDLE_MCP, PINKY_MCP, WRIST, palm_frame
 
 TIPS = (4, 8, 12, 16, 20)  # MediaPipe landmarks: thumb, index, middle, ring, little tips
 KNUCKLES = (1, 5, 9, 13, 17)  # thumb CMC, finger MCPs
@@ -30,9 +30,15 @@ KNUCKLES = (1, 5, 9, 13, 17)  # thumb CMC, finger MCPs
 
 @dataclass(frozen=True)
 class DexSettings:
+    """The per-frame solver: Gauss-Newton on site Jacobians, warm-started."""
+
+    # weight of the smoothness term (pull toward the previous frame's joints)
     w_smooth: float = 1e-3
-    w_knuckle: float = 0.5  # weight of knuckle-to-tip vectors against wrist-to-tip ones
+    # weight of knuckle-to-tip vectors against wrist-to-tip ones
+    w_knuckle: float = 0.5
+    # solver iterations per frame
     iterations: int = 30
+    # Levenberg-Marquardt damping of the normal equations
     damping: float = 1e-4
 
 
@@ -42,7 +48,7 @@ class DexRetargeter:
     def __init__(self, hand: HandModelConfig | None = None, settings: DexSettings | None = None):
         self.hand = hand or HandModelConfig()
         self.s = settings or DexSettings()
-        spec = dex_hand_spec() if self.hand.mjcf is None else mujoco.MjSpec.from_file(self.hand.mjcf)
+        spec = mujoco.MjSpec.from_file(self.hand.mjcf) if self.hand.mjcf else dex_hand_spec()
         self.model = spec.compile()
         self.data = mujoco.MjData(self.model)
         m = self.model
@@ -64,21 +70,26 @@ class DexRetargeter:
         mujoco.mj_kinematics(self.model, self.data)
         mujoco.mj_comPos(self.model, self.data)
 
+    def _site_jacobian(self, sid: int) -> np.ndarray:
+        """Translational Jacobian (3, nv) of site ``sid`` in the robot palm frame."""
+        jac = np.zeros((3, self.model.nv))
+        mujoco.mj_jacSite(self.model, self.data, jac, None, sid)
+        return self.R.T @ jac
+
     def _vectors_and_jacobian(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Robot vectors (10, 3) in its palm frame and their Jacobian (30, nv)."""
+        """Robot vectors (10, 3) in its palm frame (wrist-to-tip, then knuckle-to-tip) and their
+        Jacobian (30, nv): d(tip - origin)/dq = J_tip - J_origin, so knuckle sites on finger links
+        (which move with the joints) are handled, not only knuckles fixed on the palm."""
         self._forward(q)
-        nv = self.model.nv
-        jac = np.zeros((3, nv))
-        tip_pos, tip_jac = [], []
-        for sid in self.tips:
-            mujoco.mj_jacSite(self.model, self.data, jac, None, sid)
-            tip_pos.append(self.data.site_xpos[sid].copy())
-            tip_jac.append(self.R.T @ jac)
-        wrist = self.data.site_xpos[self.wrist]
+        pos = self.data.site_xpos
+        tip_pos = [pos[sid].copy() for sid in self.tips]
+        tip_jac = [self._site_jacobian(sid) for sid in self.tips]
+        wrist, wrist_jac = pos[self.wrist], self._site_jacobian(self.wrist)
         vecs = [self.R.T @ (p - wrist) for p in tip_pos]
-        vecs += [self.R.T @ (p - self.data.site_xpos[k]) for p, k in zip(tip_pos, self.knuckles)]
-        J = np.concatenate(tip_jac + tip_jac, axis=0)  # knuckles and wrist are on the palm: fixed
-        return np.asarray(vecs), J
+        vecs += [self.R.T @ (p - pos[k]) for p, k in zip(tip_pos, self.knuckles)]
+        jacs = [j - wrist_jac for j in tip_jac]
+        jacs += [j - self._site_jacobian(k) for j, k in zip(tip_jac, self.knuckles)]
+        return np.asarray(vecs), np.concatenate(jacs, axis=0)
 
     def robot_tip_vectors(self, q: np.ndarray) -> np.ndarray:
         """Wrist-to-tip vectors (5, 3), robot palm frame, at ``q``."""

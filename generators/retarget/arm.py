@@ -1,6 +1,6 @@
 """Retargeting a human hand to a robot arm with a parallel gripper.
 
-Per frame: the wrist position in the camera frame (PnP, :mod:`stages.ego.hand_frame`) goes to
+Per frame: the wrist position in the camera frame (PnP, :mod:`generators.hands.hand_frame`) goes to
 the robot base frame through the camera's pose (``p_base = R_bc p_cam + t_bc``), is scaled about
 ``ref`` and clipped to the workspace box; the gripper points down, turned about the vertical to
 follow the palm's yaw. Targets are smoothed (One Euro) and rate-limited (``max_speed``,
@@ -27,12 +27,12 @@ from generators.geometry import (
     quat_to_axis_angle,
     top_down_quat,
 )
+from generators.hands.hand_frame import aperture, hand_in_camera
+from generators.hands.one_euro import one_euro
 from generators.ik import ArmIK
 from generators.robots.config import RobotConfig, load_robot_spec
 from generators.robots.panda import panda_config
 from generators.sim import index_robot
-from stages.ego.hand_frame import aperture, hand_in_camera
-from stages.ego.one_euro import one_euro
 
 # Default camera pose in the robot base frame: behind the base, looking along +x (camera z),
 # image right = base -y, image down = base -z.
@@ -42,20 +42,36 @@ DEFAULT_CAMERA_QUAT = tuple(quat_from_mat(np.array([[0, 0, 1], [-1, 0, 0], [0, -
 
 @dataclass(frozen=True)
 class ArmRetargetSettings:
-    camera_pos: tuple[float, float, float] = DEFAULT_CAMERA_POS  # m, camera in the robot base frame
-    camera_quat: tuple[float, float, float, float] = DEFAULT_CAMERA_QUAT  # camera orientation (w, x, y, z)
-    ref: tuple[float, float, float] = (0.45, 0.0, 0.3)  # m, scaling centre in the base frame
+    """How a hand's wrist becomes an arm's end-effector target (units: m, s, degrees)."""
+
+    # camera position [x, y, z] in the robot base frame, m
+    camera_pos: tuple[float, float, float] = DEFAULT_CAMERA_POS
+    # camera orientation [w, x, y, z] in the robot base frame
+    camera_quat: tuple[float, float, float, float] = DEFAULT_CAMERA_QUAT
+    # centre of the workspace scaling in the base frame, m
+    ref: tuple[float, float, float] = (0.45, 0.0, 0.3)
+    # scale of wrist displacements about ref (1 = the human's own motion)
     scale: float = 1.0
+    # lower corner [x, y, z] of the box targets are clipped to, m (base frame)
     workspace_min: tuple[float, float, float] = (0.25, -0.4, 0.05)
+    # upper corner [x, y, z] of the box targets are clipped to, m (base frame)
     workspace_max: tuple[float, float, float] = (0.75, 0.4, 0.6)
+    # horizontal field of view of the video camera, degrees (used when no intrinsics are known)
     hfov_deg: float = 60.0
-    close_aperture: float = 0.035  # m
-    open_aperture: float = 0.06  # m
-    max_ik_error: float = 0.01  # m
-    smooth_min_cutoff: float = 1.0  # Hz (One Euro on the targets)
+    # the gripper closes when the thumb-index aperture falls below this, m
+    close_aperture: float = 0.035
+    # the gripper opens when the thumb-index aperture rises above this, m (hysteresis)
+    open_aperture: float = 0.06
+    # frames whose IK position error exceeds this are flagged unreachable, m
+    max_ik_error: float = 0.01
+    # One Euro filter on the targets: minimum cutoff, Hz
+    smooth_min_cutoff: float = 1.0
+    # One Euro filter on the targets: speed coefficient
     smooth_beta: float = 0.2
-    max_speed: float = 1.0  # m/s, end-effector target speed limit
-    max_accel: float = 6.0  # m/s^2, end-effector target acceleration limit
+    # end-effector target speed limit, m/s
+    max_speed: float = 1.0
+    # end-effector target acceleration limit, m/s^2
+    max_accel: float = 6.0
 
 
 @dataclass

@@ -1,0 +1,62 @@
+"""The settings every simulated-episode stage shares (``generate.sim``, ``multiply.demos``), as
+flat workflow parameters; stage configs extend :class:`SimSceneConfig` instead of copying it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from datapipe.config import check
+from datapipe.stage import Wiring
+from generators.generator import SimSettings
+from generators.robots.config import RobotConfig, robot_config_or_default
+from generators.tasks import TaskName
+
+
+@dataclass(frozen=True)
+class SimSceneConfig:
+    """Task, rate, cameras and robot of simulated episodes."""
+
+    # task: pick_place, stack, push or open_drawer
+    task: TaskName = "pick_place"
+    # control and recording rate, Hz
+    fps: float = 20.0
+    # cameras to render: scene cameras (front, side) or robot cameras (wrist)
+    cameras: tuple[str, ...] = ("front", "wrist")
+    # rendered frame size [height, width], pixels
+    image_size: tuple[int, int] = (128, 128)
+    # render kept episodes (false: state-only episodes, much faster)
+    render: bool = True
+    # robot config YAML (name, mjcf, arm_joints, ee_site, gripper_actuator, gripper_open,
+    # gripper_closed, home, ...); empty = the embedded Panda-kinematics arm
+    robot: str = ""
+
+    def __post_init__(self) -> None:
+        check(0 < self.fps <= 1000, "fps", f"must be within (0, 1000] Hz, got {self.fps}")
+        check(
+            all(0 < s <= 4096 for s in self.image_size), "image_size", f"must be within 1..4096, got {self.image_size}"
+        )
+        check(not self.robot or Path(self.robot).exists(), "robot", f"config file {self.robot} not found")
+
+    def sim_settings(self, **extra: Any) -> SimSettings:
+        """The generator's settings for these parameters (``extra``: other SimSettings fields)."""
+        return SimSettings(
+            task=self.task,
+            control_fps=self.fps,
+            cameras=tuple(self.cameras),
+            image_size=tuple(self.image_size),
+            **extra,
+        )
+
+    def robot_config(self) -> RobotConfig | None:
+        """The configured robot; None for the embedded arm."""
+        return robot_config_or_default(self.robot)
+
+
+SIM_STEPS = ("action.ee_delta", "ee.pose", "object.poses", "sim.qpos", "sim.qvel", "sim.ctrl")
+
+
+def sim_wiring(config: SimSceneConfig) -> Wiring:
+    """What a simulated episode carries: the sim arrays, and the cameras when rendered."""
+    return Wiring().plus(SIM_STEPS, config.cameras if config.render else ())
