@@ -149,6 +149,17 @@ def compile_expression(text: str) -> ast.Expression:
     return tree
 
 
+def check_expression(text: str, field: str = "expr") -> None:
+    """For a config's ``__post_init__``: :func:`compile_expression`, with errors on ``field``
+    (surfacing when the workflow is validated)."""
+    from datapipe.config import ConfigError
+
+    try:
+        compile_expression(text)
+    except ExpressionError as exc:
+        raise ConfigError(field, str(exc)) from None
+
+
 def evaluate(tree: ast.Expression, names: dict[str, Any]) -> Any:
     """Evaluate a checked expression against ``names``."""
     return _eval(tree.body, names)

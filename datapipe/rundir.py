@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datapipe.storage import Location, resolve
-from schemas.episode import EPISODE_SCHEMA
+from schemas.episode import EPISODE_SCHEMA, check_schema_version
 
 INPUT_KEY_COLUMN = "_input_key"
 OUTPUT_SCHEMA = EPISODE_SCHEMA.append(pa.field(INPUT_KEY_COLUMN, pa.string(), nullable=False))
@@ -87,6 +87,7 @@ def read_part(path: str, fs: Any, skip_keys: Iterable[str] = ()) -> pa.Table:
     (inputs an earlier-named part already committed; see :attr:`CommittedParts.excluded`)."""
     import pyarrow.compute as pc
 
+    check_schema_version(pq.read_schema(path, filesystem=fs), path)
     table = pq.read_table(path, filesystem=fs, schema=OUTPUT_SCHEMA)
     skip = sorted(skip_keys)
     if skip:

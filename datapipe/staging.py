@@ -15,6 +15,7 @@ from typing import Any
 from datapipe.record_arrow import episodes_to_table, table_to_episodes
 from datapipe.records import Episode
 from datapipe.storage import resolve
+from schemas.episode import check_schema_version
 
 STAGING = ".datapipe-staging"
 
@@ -34,7 +35,9 @@ def staged_episodes(output: str, receipts: list[dict[str, Any]]) -> Iterator[Epi
         if loc.path.rsplit("/", 1)[-1] not in keep:
             loc.delete()  # staged by a batch that never committed
     for name in keep:
-        yield from table_to_episodes(staging.join(name).read_parquet())
+        table = staging.join(name).read_parquet()
+        check_schema_version(table.schema, staging.join(name).uri)
+        yield from table_to_episodes(table)
 
 
 def clear_staging(output: str) -> None:

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 import warnings
@@ -151,13 +152,45 @@ def _configure_ray_data() -> None:
     ctx.verbose_stats_logs = False
 
 
+_REDIRECTED: list[str] = []
+
+
+def worker_output_to_run_dir(run_uri: str) -> None:
+    """In a worker process, once: send its stdout and stderr (MediaPipe's and TFLite's C++ logs,
+    protobuf and absl warnings, a stage's prints) to ``RUN/logs/worker-<host>-<pid>.log`` so the
+    console shows datapipe's progress and real errors only. Run directories on object stores keep
+    the output in Ray's own worker logs. Not for the driver (its console is the user's)."""
+    if _REDIRECTED:
+        return
+    _REDIRECTED.append(run_uri)
+    if "://" in run_uri and not run_uri.startswith("file://"):
+        return
+    folder = os.path.join(run_uri.removeprefix("file://"), "logs")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        log = os.open(
+            os.path.join(folder, f"worker-{socket.gethostname()}-{os.getpid()}.log"),
+            os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+            0o644,
+        )
+    except OSError:
+        return  # a run directory this node cannot write: output stays in Ray's logs
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+
+
 class ChainFn:
     """The ``map_batches`` callable of one chain: run and commit a part, emit rows or a summary."""
 
-    def __init__(self, tasks: list[StageTask], skip: frozenset[str], emit: str):
-        self.tasks, self.skip, self.emit = tasks, skip, emit
+    def __init__(self, tasks: list[StageTask], skip: frozenset[str], emit: str, driver_pid: int):
+        self.tasks, self.skip, self.emit, self.driver_pid = tasks, skip, emit, driver_pid
 
     def __call__(self, batch: pa.Table) -> pa.Table:
+        if os.getpid() != self.driver_pid:
+            worker_output_to_run_dir(self.tasks[0].run_uri)
         if "shard" in batch.column_names:
             inputs: list[Any] = batch.column("shard").to_pylist()
         else:
@@ -217,7 +250,7 @@ def _map(chain: list[StagePlan], ds: Any, skip: frozenset[str], emit: str, batch
         resources = resources.combined(sp.spec.resources)
     res = resources.ray_args()
     kwargs: dict[str, Any] = {"batch_size": batch_size, "batch_format": "pyarrow", "zero_copy_batch": True, **res}
-    fn_args = ([sp.task for sp in chain], skip, emit)
+    fn_args = ([sp.task for sp in chain], skip, emit, os.getpid())
     if spec.concurrency is not None or spec.stage_cls.use_actors:
         if spec.concurrency is None:  # use_actors without a size: autoscale up to what fits
             fits = int(ray.cluster_resources().get("CPU", 1) // max(res["num_cpus"], 0.01))

@@ -5,13 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from datapipe.config import ConfigError
-from datapipe.expressions import (
-    ExpressionError,
-    compile_expression,
-    episode_namespace,
-    evaluate,
-)
+from datapipe.expressions import check_expression, compile_expression, episode_namespace, evaluate
 from datapipe.records import Episode
 from datapipe.stage import Resources, Transform
 
@@ -24,10 +18,7 @@ class FilterExprConfig:
     expr: str
 
     def __post_init__(self) -> None:
-        try:
-            compile_expression(self.expr)  # errors surface when the workflow is validated
-        except ExpressionError as exc:
-            raise ConfigError("expr", str(exc)) from None
+        check_expression(self.expr)
 
 
 class FilterExpr(Transform):

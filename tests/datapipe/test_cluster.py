@@ -141,3 +141,48 @@ def test_worker_node_killed_mid_run(two_node_cluster, write_workflow, tmp_path):
         "out": 80,
         "failed": 0,
     }
+
+
+def test_worker_warnings_go_to_the_run_directory_not_the_console(tmp_path):
+    """MediaPipe, TFLite, absl and protobuf write to the workers' stderr; the console shows
+    datapipe's progress and messages only, the workers' output lands in RUN/logs/."""
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from datapipe.video import encode_mp4
+    from tests.conftest import REPO
+
+    frames = np.full((20, 96, 128, 3), 90, np.uint8)
+    (tmp_path / "clip.mp4").write_bytes(encode_mp4(frames, 10.0))
+    wf = tmp_path / "wf.yaml"
+    wf.write_text(f"""
+name: quiet
+stages:
+  - id: videos
+    uses: ingest.video_files
+    with: {{paths: ["{tmp_path}/clip.mp4"], clip_seconds: 0, min_clip_seconds: 0.5}}
+  - id: hands
+    uses: perception.hand_pose
+    needs: [videos]
+  - id: out
+    uses: sink.parquet
+    needs: [hands]
+    with: {{path: "{tmp_path}/out"}}
+""")
+    env = {**os.environ, "RAY_ADDRESS": ""}
+    proc = subprocess.run(
+        [sys.executable, "-m", "datapipe.cli", "run", str(wf), "--out", str(tmp_path / "run"), "--no-progress"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for noise in ("TensorFlow Lite", "W0000", "UserWarning", "absl::InitializeLog"):
+        assert noise not in proc.stderr, proc.stderr
+    logs = "".join(p.read_text() for p in (tmp_path / "run" / "logs").glob("worker-*.log"))
+    assert "TensorFlow Lite" in logs or "W0000" in logs

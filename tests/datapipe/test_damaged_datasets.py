@@ -68,8 +68,8 @@ def test_validate_deep_decodes_video(garbage_mp4):
     assert [(p.shard, p.member, p.kind) for p in problems] == [(shard, key, "video")]
 
 
-def test_source_webdataset_quarantines_only_the_damaged_sample(garbage_mp4, tmp_path):
-    root, shard, key = garbage_mp4
+def _copy(root, tmp_path):
+    """Re-read a shard dataset with source.webdataset into a parquet sink (tmp_path / "copy")."""
     doc = {
         "name": "copy",
         "defaults": {"max_error_rate": 0.5},
@@ -78,7 +78,12 @@ def test_source_webdataset_quarantines_only_the_damaged_sample(garbage_mp4, tmp_
             {"id": "out", "uses": "sink.parquet", "needs": ["src"], "with": {"path": str(tmp_path / "copy")}},
         ],
     }
-    result = run_workflow(parse_workflow(doc, "copy.yaml"), out=str(tmp_path / "run"), runner="local", progress=False)
+    return run_workflow(parse_workflow(doc, "copy.yaml"), out=str(tmp_path / "run"), runner="local", progress=False)
+
+
+def test_source_webdataset_quarantines_only_the_damaged_sample(garbage_mp4, tmp_path):
+    root, shard, key = garbage_mp4
+    result = _copy(root, tmp_path)
     assert result.ok, result.error
     assert result.counts("src") == {**result.counts("src"), "in": 8, "out": 7, "failed": 1}
     q = result.plan.get("src").read_quarantine().to_pylist()
@@ -91,15 +96,7 @@ def test_a_byte_flipped_after_writing_is_found_per_sample(tmp_path):
     shard, key = flip_byte_in_member(root, 5, "action.npy")
     kinds = {(p.kind, p.member) for p in validate_dataset(str(root)).problems}
     assert ("sample_checksum", key) in kinds and ("checksum", None) in kinds
-    doc = {
-        "name": "copy",
-        "defaults": {"max_error_rate": 0.5},
-        "stages": [
-            {"id": "src", "uses": "source.webdataset", "with": {"path": str(root)}},
-            {"id": "out", "uses": "sink.parquet", "needs": ["src"], "with": {"path": str(tmp_path / "copy")}},
-        ],
-    }
-    result = run_workflow(parse_workflow(doc, "copy.yaml"), out=str(tmp_path / "run"), runner="local", progress=False)
+    result = _copy(root, tmp_path)
     assert result.ok and result.counts("src")["failed"] == 1 and len(read_sink(tmp_path / "copy")) == 7
     assert main(["audit", str(root), "--out", str(tmp_path / "a"), "--no-progress"]) == 0
     findings = json.loads((tmp_path / "a" / "summary.json").read_text())["findings"]

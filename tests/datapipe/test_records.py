@@ -124,3 +124,27 @@ def test_malformed_row_raises_record_error(episode):
     with pytest.raises(RecordError, match="embodiment"):
         row_to_episode(row)
     assert isinstance(pa.Table.from_pylist([episode_to_row(episode)], schema=EPISODE_SCHEMA), pa.Table)
+
+
+def test_every_reader_of_episode_parquet_checks_the_schema_version(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from datapipe.record_arrow import episodes_to_table
+    from datapipe.rundir import INPUT_KEY_COLUMN, read_part
+    from datapipe.staging import staged_episodes
+    from datapipe.storage import resolve
+    from schemas.episode import SCHEMA_VERSION_KEY
+
+    table = episodes_to_table([synthetic_episode(0, 0, length=5)])
+    table = table.append_column(INPUT_KEY_COLUMN, pa.array(["k"]))
+    future = table.replace_schema_metadata({SCHEMA_VERSION_KEY: b"99.0"})
+    pq.write_table(future, tmp_path / "part.parquet")
+    with pytest.raises(SchemaVersionError, match="99.0"):
+        read_part(str(tmp_path / "part.parquet"), resolve(tmp_path).fs)
+    (tmp_path / "out" / ".datapipe-staging").mkdir(parents=True)
+    pq.write_table(future.drop_columns([INPUT_KEY_COLUMN]), tmp_path / "out" / ".datapipe-staging" / "p.parquet")
+    with pytest.raises(SchemaVersionError, match="99.0"):
+        list(staged_episodes(str(tmp_path / "out"), [{"staged": "p.parquet"}]))
+    pq.write_table(table, tmp_path / "ok.parquet")  # the current version reads
+    assert read_part(str(tmp_path / "ok.parquet"), resolve(tmp_path).fs).num_rows == 1
