@@ -41,7 +41,9 @@ def _workflow(tmp: Path, uses: str, params: str, episodes: int) -> Path:
               min_length: 20, max_length: 20}}}}
         """)
         + body
-        + f"\n  - {{id: out, uses: sink.parquet, needs: [s{STAGES - 1}], with: {{path: {tmp}/dp_out}}}}\n"
+        # a fresh output folder per run: each run directory owns the folder its sink writes
+        + f"\n  - {{id: out, uses: sink.parquet, needs: [s{STAGES - 1}], "
+        + f"with: {{path: {tmp}/dp_out-{time.time_ns()}}}}}\n"
     )
     path = tmp / f"{uses}.yaml"
     path.write_text(text)
