@@ -7,6 +7,7 @@ import argparse
 from benchmarks import (
     audit_scaling,
     engine_overhead,
+    engine_scaling,
     hand_pose,
     sim_generation,
     stream_throughput,
@@ -15,6 +16,7 @@ from benchmarks import (
 
 BENCHMARKS = {
     "engine_overhead": engine_overhead.main,
+    "engine_scaling": engine_scaling.main,
     "stream_throughput": stream_throughput.main,
     "sim_generation": sim_generation.main,
     "hand_pose": hand_pose.main,
