@@ -22,6 +22,7 @@ from generators.randomization import (
     sample_distractors,
     sample_scene,
 )
+from generators.render import RenderQuality
 from generators.robots.config import RobotConfig
 from generators.robots.panda import panda_config
 from generators.scene import DEFAULT_CAMERAS, ROBOT_PREFIX, build_scene
@@ -55,6 +56,7 @@ class SimSettings:
     camera_poses: dict[str, dict[str, Any]] = field(default_factory=lambda: dict(DEFAULT_CAMERAS))
     ranges: RandomizationRanges = RandomizationRanges()
     max_retries: int = 2
+    render_quality: RenderQuality = RenderQuality()
 
 
 class SimGenerator:
@@ -137,6 +139,7 @@ class SimGenerator:
                 a["qvel"],
                 [self._camera_name(c) for c in self.settings.cameras],
                 self.settings.image_size,
+                self.settings.render_quality,
             )
             cameras = {c: CameraStream.from_frames(frames[self._camera_name(c)], fps) for c in self.settings.cameras}
         uri = f"sim://{self.task.name}?robot={robot.name}"
@@ -175,6 +178,7 @@ class SimGenerator:
                     "initial_state": run.recording.initial_state.tolist(),
                     "state_spec": "mjSTATE_FULLPHYSICS",
                 },
+                "render": self.settings.render_quality.as_meta() if render else None,
                 "action_spaces": {
                     "action": "joint position targets (rad) + gripper (1 open, 0 closed)",
                     "action.ee_delta": "end-effector delta: position (m) and rotation vector "

@@ -10,6 +10,7 @@ from typing import Any
 from datapipe.config import check
 from datapipe.stage import Wiring
 from generators.generator import SimSettings
+from generators.render import RenderQuality
 from generators.robots.config import RobotConfig, robot_config_or_default
 from generators.tasks import TaskName
 
@@ -28,6 +29,12 @@ class SimSceneConfig:
     image_size: tuple[int, int] = (128, 128)
     # render kept episodes (false: state-only episodes, much faster)
     render: bool = True
+    # render shadows (about 10x the cost of a frame on a CPU renderer)
+    shadows: bool = False
+    # render reflections
+    reflections: bool = False
+    # multisample anti-aliasing
+    antialias: bool = False
     # robot config YAML (name, mjcf, arm_joints, ee_site, gripper_actuator, gripper_open,
     # gripper_closed, home, ...); empty = the embedded Panda-kinematics arm
     robot: str = ""
@@ -41,11 +48,13 @@ class SimSceneConfig:
 
     def sim_settings(self, **extra: Any) -> SimSettings:
         """The generator's settings for these parameters (``extra``: other SimSettings fields)."""
+        quality = RenderQuality(shadows=self.shadows, reflections=self.reflections, antialias=self.antialias)
         return SimSettings(
             task=self.task,
             control_fps=self.fps,
             cameras=tuple(self.cameras),
             image_size=tuple(self.image_size),
+            render_quality=quality,
             **extra,
         )
 
