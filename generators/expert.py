@@ -54,6 +54,36 @@ class Recording:
         return out
 
 
+@dataclass(frozen=True)
+class ExpertStyle:
+    """How one demonstration is performed, so demonstrations vary like human ones: an overall
+    speed (waypoint steps are divided by it), a speed factor per waypoint and extra hold steps per
+    waypoint (both cycled over the plan's waypoints). Seeded per episode, recorded in meta."""
+
+    speed: float = 1.0
+    jitter: tuple[float, ...] = (1.0,)
+    extra_hold: tuple[int, ...] = (0,)
+
+    def timing(self, index: int, steps: int, hold: int) -> tuple[int, int]:
+        """Steps and hold of the ``index``-th waypoint of a plan."""
+        factor = self.speed * self.jitter[index % len(self.jitter)]
+        return max(1, round(steps / factor)), hold + self.extra_hold[index % len(self.extra_hold)]
+
+    def as_meta(self) -> dict[str, Any]:
+        return {"speed": self.speed, "jitter": list(self.jitter), "extra_hold": list(self.extra_hold)}
+
+
+def sample_style(rng: np.random.Generator, level: float = 1.0) -> ExpertStyle:
+    """A seeded style; ``level`` scales the variation (0: the nominal expert)."""
+    if level <= 0:
+        return ExpertStyle()
+    n = 16
+    speed = float(np.exp(rng.uniform(-0.22, 0.22) * level))  # about 0.8x .. 1.25x
+    jitter = tuple(float(x) for x in np.round(np.exp(rng.uniform(-0.1, 0.1, n) * level), 4))
+    extra = tuple(int(x) for x in rng.integers(0, 1 + round(3 * level), n))
+    return ExpertStyle(round(speed, 4), jitter, extra)
+
+
 def gripper_ctrl(sim: Sim, command: float) -> float:
     """Actuator control of a normalized gripper command (1 open, 0 closed)."""
     r = sim.robot
@@ -63,10 +93,11 @@ def gripper_ctrl(sim: Sim, command: float) -> float:
 class Expert:
     """Runs plans on one :class:`Sim` (reuse it across episodes of the same model)."""
 
-    def __init__(self, sim: Sim, ik: ArmIK, max_retries: int = 2):
-        self.sim, self.ik, self.max_retries = sim, ik, max_retries
+    def __init__(self, sim: Sim, ik: ArmIK, max_retries: int = 2, style: ExpertStyle = ExpertStyle()):
+        self.sim, self.ik, self.max_retries, self.style = sim, ik, max_retries, style
         self.command = sim.arm_q()
         self.gripper = OPEN
+        self.waypoints_done = 0
 
     def _record_step(self, rec: Recording, target: np.ndarray, gripper: float) -> None:
         sim = self.sim
@@ -98,7 +129,9 @@ class Expert:
         result = self.ik.solve(self.sim.data.qpos, wp.pos, wp.quat)
         if not result.converged:
             rec.stats.ik_failures += 1
-        self.move(rec, result.q, wp.gripper, wp.steps, wp.hold)
+        steps, hold = self.style.timing(self.waypoints_done, wp.steps, wp.hold)
+        self.waypoints_done += 1
+        self.move(rec, result.q, wp.gripper, steps, hold)
 
     def run(self, task: SimTask, params: dict[str, Any]) -> tuple[Recording, bool]:
         """Execute ``task``'s plan from the current state; return the recording and success."""

@@ -15,7 +15,7 @@ import mujoco
 import numpy as np
 
 from datapipe.records import CameraStream, Embodiment, Episode, Source, make_episode_id
-from generators.expert import Expert, Recording
+from generators.expert import Expert, Recording, sample_style
 from generators.ik import ArmIK
 from generators.randomization import (
     RandomizationRanges,
@@ -92,7 +92,9 @@ class SimGenerator:
         params = self.scene_params(seed)
         sim = self.build(params)
         ik = ArmIK(sim.model, sim.index, ROBOT_PREFIX + self.robot.ee_site, np.asarray(self.robot.home))
-        rec, ok = Expert(sim, ik, self.settings.max_retries).run(self.task, params)
+        style = sample_style(np.random.default_rng([seed, 29]), self.settings.ranges.level)
+        params["expert_style"] = style.as_meta()
+        rec, ok = Expert(sim, ik, self.settings.max_retries, style).run(self.task, params)
         return Simulated(seed, params, sim.model, rec, ok, sim)
 
     def replay(self, params: dict[str, Any], initial_state: np.ndarray, ctrl: np.ndarray) -> bool:
