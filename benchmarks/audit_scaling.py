@@ -8,11 +8,10 @@ peak resident memory (``VmHWM``). Throughput = frames audited per second, camera
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from benchmarks.peak_memory import run_with_peak
 
 EPISODES = int(os.environ.get("BENCH_AUDIT_EPISODES", "30"))
 
@@ -33,19 +32,12 @@ def _write(root: Path, copies: int) -> int:
 
 
 def _audit(root: Path, out: Path) -> tuple[float, float]:
-    # VmHWM (peak resident set of this process image), not ru_maxrss, which survives exec and
-    # would report the parent's size when the parent is large
     code = (
-        "import sys; from datapipe.cli import main; "
-        f"rc = main(['audit', {str(root)!r}, '--out', {str(out)!r}, '--no-progress']); "
-        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]; "
-        "print('PEAK', hwm); sys.exit(rc)"
+        "from datapipe.cli import main; "
+        f"assert main(['audit', {str(root)!r}, '--out', {str(out)!r}, '--no-progress']) == 0"
     )
-    started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    peak_kib = int(next(line for line in proc.stdout.splitlines() if line.startswith("PEAK")).split()[1])
-    return elapsed, peak_kib / 1024  # MiB
+    _, elapsed, peak = run_with_peak(code)
+    return elapsed, peak  # s, MiB
 
 
 def main() -> None:

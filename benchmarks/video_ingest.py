@@ -9,14 +9,13 @@ against the 1-minute file, measured in the same run, about 1).
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.peak_memory import run_with_peak
 
 MINUTES = [float(m) for m in os.environ.get("BENCH_VIDEO_MINUTES", "1,10").split(",")]
 FPS, WIDTH, HEIGHT = 30, 1280, 720
@@ -47,15 +46,11 @@ def ingest_peak(path: Path) -> tuple[int, float, float]:
     code = (
         "from stages.ingest.video_files import VideoFiles, VideoFilesConfig; "
         f"stage = VideoFiles(VideoFilesConfig(paths=({str(path)!r},), clip_seconds=10.0)); "
-        f"n = sum(1 for _ in stage.read({str(path)!r})); "
-        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]; "
-        "print('CLIPS', n, 'PEAK', hwm)"
+        f"print('CLIPS', sum(1 for _ in stage.read({str(path)!r})))"
     )
-    started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    fields = next(line for line in proc.stdout.splitlines() if line.startswith("CLIPS")).split()
-    return int(fields[1]), elapsed, int(fields[3]) / 1024
+    out, elapsed, peak = run_with_peak(code)
+    clips = int(next(line for line in out.splitlines() if line.startswith("CLIPS")).split()[1])
+    return clips, elapsed, peak
 
 
 def main() -> None:
