@@ -38,7 +38,7 @@ from datapipe.config import check
 from datapipe.names import sample_key
 from datapipe.records import Episode
 from datapipe.shards.dataset import ShardDataset
-from datapipe.shards.sample import SampleError, members_episode
+from datapipe.shards.sample import SampleError, camera_frames, members_episode
 from datapipe.shards.tar_io import ShardError
 
 log = logging.getLogger(__name__)
@@ -309,14 +309,7 @@ class ShardStream:
         naming the sample and member."""
         frames = {}
         for cam in self.cameras:
-            if cam not in ep.cameras:
-                raise SampleError(f"{where}.{cam}.mp4: member missing")
-            try:
-                f = ep.cameras[cam].frames()
-            except Exception as exc:  # the decoder's own error types
-                raise SampleError(f"{where}.{cam}.mp4: cannot decode: {type(exc).__name__}: {exc}") from exc
-            if len(f) != ep.length:
-                raise SampleError(f"{where}.{cam}.mp4: {len(f)} frames for {ep.length} steps")
+            f = camera_frames(ep, cam, where)
             if self.config.image_size is not None:
                 import cv2
 

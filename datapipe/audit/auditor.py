@@ -22,6 +22,7 @@ import numpy as np
 from datapipe.audit.checks import AuditThresholds, Finding, check_episode
 from datapipe.records import Episode
 from datapipe.shards.dataset import DatasetError
+from datapipe.shards.sample import FrameCountError, SampleError, camera_frames
 from datapipe.shards.stats import Moments
 
 SIGNATURE_STEPS = 16
@@ -88,30 +89,13 @@ class Auditor:
         """Decoded frames per camera; a damaged video, or one with other than a frame per step, is
         a finding (naming ``where`` and the member), and its camera is left out."""
         frames = {}
-        for cam, stream in ep.cameras.items():
+        for cam in ep.cameras:
             try:
-                f = stream.frames(strict=True)
-            except Exception as exc:  # the decoder's own error types
-                self.add_finding(
-                    Finding(
-                        "damaged_video",
-                        "error",
-                        [ep.episode_id],
-                        f"{where}.{cam}.mp4: cannot decode ({type(exc).__name__}: {exc})",
-                    )
-                )
-                continue
-            if len(f) != ep.length:
-                self.add_finding(
-                    Finding(
-                        "frame_count_mismatch",
-                        "error",
-                        [ep.episode_id],
-                        f"{where}.{cam}.mp4: {len(f)} frames for {ep.length} steps",
-                    )
-                )
-                continue
-            frames[cam] = f
+                frames[cam] = camera_frames(ep, cam, where, strict=True)
+            except FrameCountError as exc:
+                self.add_finding(Finding("frame_count_mismatch", "error", [ep.episode_id], str(exc)))
+            except SampleError as exc:
+                self.add_finding(Finding("damaged_video", "error", [ep.episode_id], str(exc)))
         return frames
 
     def add(self, ep: Episode, where: str = "") -> None:

@@ -129,6 +129,27 @@ def read_meta(members: Mapping[str, bytes], where: str) -> dict[str, Any]:
         raise SampleError(f"{where}.{META}: not valid JSON: {exc}") from exc
 
 
+class FrameCountError(SampleError):
+    """A sample's video holds other than one frame per step."""
+
+
+def camera_frames(ep: Episode, camera: str, where: str, strict: bool = False) -> np.ndarray:
+    """Decoded frames ``(T, H, W, 3)`` of one camera of a sample's episode; a video that cannot be
+    decoded raises :class:`SampleError`, one with other than a frame per step
+    :class:`FrameCountError`, each naming ``<where>.<camera>.mp4``. ``strict``: stop at the first
+    error the decoder detects instead of concealing it."""
+    member = f"{where}.{camera}.mp4"
+    if camera not in ep.cameras:
+        raise SampleError(f"{member}: member missing")
+    try:
+        frames = ep.cameras[camera].frames(strict=strict)
+    except Exception as exc:  # the decoder's own error types
+        raise SampleError(f"{member}: cannot decode ({type(exc).__name__}: {exc})") from exc
+    if len(frames) != ep.length:
+        raise FrameCountError(f"{member}: {len(frames)} frames for {ep.length} steps")
+    return frames
+
+
 def members_episode(members: Mapping[str, bytes], where: str) -> Episode:
     """Rebuild the episode of a sample's members; ``where`` (``shard:key``) names it in errors.
 

@@ -15,7 +15,7 @@ from typing import Any
 from datapipe.names import sample_key
 from datapipe.records import Episode
 from datapipe.shards.dataset import DatasetError, ShardDataset
-from datapipe.shards.sample import SampleError, members_episode, sample_digest
+from datapipe.shards.sample import SampleError, camera_frames, members_episode, sample_digest
 from datapipe.shards.tar_io import ShardError, iter_samples
 from schemas.shard_manifest import EPISODES_NAME
 
@@ -96,13 +96,11 @@ def _episode_table(ds: ShardDataset, report: ValidationReport) -> dict[str, dict
 
 
 def _check_videos(ep: Episode, where: str) -> str | None:
-    for cam, stream in ep.cameras.items():
+    for cam in ep.cameras:
         try:
-            n = len(stream.frames(strict=True))
-        except Exception as exc:  # the decoder's own error types
-            return f"{where}.{cam}.mp4: cannot decode ({type(exc).__name__}: {exc})"
-        if n != ep.length:
-            return f"{where}.{cam}.mp4: {n} frames for {ep.length} steps"
+            camera_frames(ep, cam, where, strict=True)
+        except SampleError as exc:
+            return str(exc)
     return None
 
 

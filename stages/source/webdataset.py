@@ -10,7 +10,7 @@ from datapipe.config import check
 from datapipe.names import sample_key
 from datapipe.records import Episode
 from datapipe.shards.dataset import ShardDataset
-from datapipe.shards.sample import SampleError, members_episode, sample_digest
+from datapipe.shards.sample import SampleError, camera_frames, members_episode, sample_digest
 from datapipe.stage import SourceStage, Unreadable
 
 
@@ -58,13 +58,8 @@ class WebDatasetSource(SourceStage):
             try:
                 ep = members_episode(members, where)
                 if self.config.verify_videos:
-                    for cam, stream in ep.cameras.items():
-                        try:
-                            n = len(stream.frames(strict=True))
-                        except ValueError as exc:
-                            raise SampleError(f"{where}.{cam}.mp4: cannot decode: {exc}") from None
-                        if n != ep.length:
-                            raise SampleError(f"{where}.{cam}.mp4: {n} frames for {ep.length} steps")
+                    for cam in ep.cameras:
+                        camera_frames(ep, cam, where, strict=True)
             except SampleError as exc:
                 yield Unreadable(where, exc)
                 continue
