@@ -32,24 +32,22 @@ def is_safe_name(name: object) -> bool:
     return isinstance(name, str) and NAME.fullmatch(name) is not None and ".." not in name and not name.endswith(".")
 
 
-def _digest(text: str, n: int) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:n]
+def _encoded(text: str, empty: str, digits: int) -> str:
+    """A safe stand-in for ``text``: its letters, digits, ``_`` and ``-`` (at most 40, ``empty``
+    when none), a dash and ``digits`` hex digits of its sha256."""
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_")[:40]
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:digits]
+    return f"{slug or empty}-{digest}"
 
 
 def safe_name(name: str) -> str:
     """``name`` when safe, else a safe name made from it (readable part plus a short hash)."""
-    if is_safe_name(name):
-        return name
-    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_")[:40]
-    return f"{slug or 'x'}-{_digest(name, 8)}"
+    return name if is_safe_name(name) else _encoded(name, "x", 8)
 
 
 def sample_key(episode_id: str) -> str:
     """The WebDataset sample key (tar member name prefix) of an episode id."""
-    if KEY.fullmatch(episode_id):
-        return episode_id
-    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", episode_id).strip("_")[:40]
-    return f"{slug or 'id'}-{_digest(episode_id, 16)}"
+    return episode_id if KEY.fullmatch(episode_id) else _encoded(episode_id, "id", 16)
 
 
 def confined(rel: str, where: str) -> str:

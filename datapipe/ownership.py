@@ -91,10 +91,13 @@ class OwnedOutput:
         foreign, recorded = set(record.get("foreign", [])), set(record.get("files", []))
         return [f for f in self.files() if f not in keep and f not in foreign and (f in recorded or own_name(f))]
 
-    def complete(self, keep: set[str], own_name: Callable[[str], bool] = lambda _f: False) -> int:
-        """After the sink wrote its output ``keep``: delete what else of its own is there (see
-        :meth:`removable`), then record the output as complete. Returns how many were deleted."""
-        stale = self.removable(keep, own_name)
+    def complete(
+        self, keep: set[str], own_name: Callable[[str], bool] = lambda _f: False, stale: list[str] | None = None
+    ) -> int:
+        """After the sink wrote its output ``keep``: delete what else of its own is there (``stale``
+        when the caller listed it already, else :meth:`removable`), then record the output as
+        complete. Returns how many were deleted."""
+        stale = self.removable(keep, own_name) if stale is None else stale
         for rel in stale:
             self.root.join(rel).delete()
         self.root.remove_temporaries()

@@ -32,6 +32,7 @@ from datapipe.execution import StageTask, task_for
 from datapipe.hashing import output_hash
 from datapipe.ownership import claim_sink_output, sink_output_matches
 from datapipe.rundir import CommittedParts, RunDir, StageCounts, StageDir
+from datapipe.stage import Resources
 from datapipe.workflow import StageSpec, Workflow
 
 TRACKED_PACKAGES = (
@@ -183,14 +184,20 @@ def can_fuse(workflow: Workflow, up: StageSpec, down: StageSpec) -> bool:
     return fusion(workflow, up, down)[0]
 
 
+def chain_resources(specs: list[StageSpec]) -> Resources:
+    """What one worker running a chain's stages in turn reserves: the largest request of each."""
+    res = specs[0].resources
+    for spec in specs[1:]:
+        res = res.combined(spec.resources)
+    return res
+
+
 def explain(workflow: Workflow) -> list[str]:
     """How ``workflow`` runs: its chains, each fusion decision with its reason, each chain's
     resources and execution (Ray tasks or an actor pool) and how its output is passed on."""
     lines = []
     for i, chain in enumerate(chains_of(workflow), start=1):
-        res = chain[0].resources
-        for spec in chain[1:]:
-            res = res.combined(spec.resources)
+        res = chain_resources(chain)
         head, tail = chain[0], chain[-1]
         if _on_actors(head):
             size = head.concurrency if head.concurrency is not None else "autoscaling to what fits"

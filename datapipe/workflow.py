@@ -127,14 +127,18 @@ def apply_overrides(doc: dict[str, Any], overrides: Sequence[str], file: str) ->
     return doc
 
 
-def _schema_error(file: str, doc: Any, err: jsonschema.ValidationError) -> WorkflowError:
-    path = list(err.absolute_path)
-    stage_id = None
+def _stage_of(doc: Any, path: list[Any]) -> tuple[str | None, list[Any]]:
+    """The stage a document path points into (its id, or ``#n`` when it has no usable id) and the
+    rest of the path; ``(None, path)`` outside ``stages``."""
     if len(path) >= 2 and path[0] == "stages" and isinstance(path[1], int):
         entry = doc["stages"][path[1]]
         sid = entry.get("id") if isinstance(entry, dict) else None
-        stage_id = sid if isinstance(sid, str) and len(sid) <= 100 else f"#{path[1] + 1}"
-        path = path[2:]
+        return (sid if isinstance(sid, str) and len(sid) <= 100 else f"#{path[1] + 1}"), path[2:]
+    return None, path
+
+
+def _schema_error(file: str, doc: Any, err: jsonschema.ValidationError) -> WorkflowError:
+    stage_id, path = _stage_of(doc, list(err.absolute_path))
     if err.validator == "additionalProperties":
         extra = sorted(map(str, set(err.instance) - set(err.schema.get("properties", {}))))
         return WorkflowError(
@@ -331,13 +335,8 @@ def _check_finite(file: str, doc: Any) -> None:
     while stack:
         value, path = stack.pop()
         if isinstance(value, float) and not math.isfinite(value):
-            stage_id, field = None, ".".join(map(str, path)) or None
-            if len(path) >= 2 and path[0] == "stages" and isinstance(path[1], int):
-                entry = doc["stages"][path[1]]
-                sid = entry.get("id") if isinstance(entry, dict) else None
-                stage_id = sid if isinstance(sid, str) else f"#{path[1] + 1}"
-                field = ".".join(map(str, path[2:])) or None
-            raise WorkflowError(file, stage_id, field, f"{value} is not a finite number")
+            stage_id, rest = _stage_of(doc, path)
+            raise WorkflowError(file, stage_id, ".".join(map(str, rest)) or None, f"{value} is not a finite number")
         if isinstance(value, dict):
             stack.extend((v, [*path, k]) for k, v in value.items())
         elif isinstance(value, list):

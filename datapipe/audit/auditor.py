@@ -320,7 +320,7 @@ def _audit_shards(path: str, auditor: Auditor, progress: Any) -> None:
         if progress:
             progress(n)
 
-    report = validate_dataset(path, on_episode=audit_sample)
+    report = validate_dataset(ds, on_episode=audit_sample)
     problems: dict[str, list[Any]] = {}
     for p in report.problems:
         problems.setdefault(p.shard, []).append(p)

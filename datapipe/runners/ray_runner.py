@@ -30,7 +30,7 @@ import pyarrow as pa
 
 from datapipe.errors import DatapipeError, is_bad_input
 from datapipe.execution import SUMMARY_SCHEMA, StageSetupError, StageTask, run_chain
-from datapipe.plan import RunPlan, StagePlan
+from datapipe.plan import RunPlan, StagePlan, chain_resources
 from datapipe.progress import ProgressBoard
 from datapipe.rundir import OUTPUT_SCHEMA, StaleRunError, read_part
 from datapipe.runners.common import StageFailed, finish_segment, source_shards
@@ -112,9 +112,7 @@ def check_resources(plan: RunPlan) -> None:
     for chain in plan.chains:
         if chain[-1].complete_before:
             continue
-        res = chain[0].spec.resources
-        for sp in chain[1:]:
-            res = res.combined(sp.spec.resources)
+        res = chain_resources([sp.spec for sp in chain])
         ids = "+".join(repr(sp.spec.id) for sp in chain)
         fits = any(
             n.get("CPU", 0.0) >= res.cpus
@@ -250,10 +248,7 @@ def _map(chain: list[StagePlan], ds: Any, skip: frozenset[str], emit: str, batch
     import ray.data
 
     spec = chain[0].spec  # an actor-pool stage is alone in its chain
-    resources = spec.resources
-    for sp in chain[1:]:
-        resources = resources.combined(sp.spec.resources)
-    res = resources.ray_args()
+    res = chain_resources([sp.spec for sp in chain]).ray_args()
     kwargs: dict[str, Any] = {"batch_size": batch_size, "batch_format": "pyarrow", "zero_copy_batch": True, **res}
     fn_args = ([sp.task for sp in chain], skip, emit, os.getpid())
     if spec.concurrency is not None or spec.stage_cls.use_actors:

@@ -95,7 +95,7 @@ def build_manifest(
     shards = sorted((s for r in receipts for s in r["shards"]), key=lambda s: s["name"])
     owned = OwnedOutput(root)
     keep = {s["name"] for s in shards} | {EPISODES_NAME, MANIFEST_NAME}
-    removed = len(owned.removable(keep, own_name=SHARD_NAME.fullmatch))
+    stale = owned.removable(keep, own_name=SHARD_NAME.fullmatch)  # listed once, deleted after index.json
     rows = sorted((e for r in receipts for e in r["episodes"]), key=lambda e: (e["shard"], e["index_in_shard"]))
     frames_per_shard: dict[str, int] = {}
     for e in rows:
@@ -125,8 +125,8 @@ def build_manifest(
         "shards": shards,
         "features": features,
         "stats": stats,
-        "orphans_removed": removed,
+        "orphans_removed": len(stale),
     }
     root.join(MANIFEST_NAME).write_bytes_atomic(json.dumps(manifest, indent=1).encode())
-    owned.complete(keep, own_name=SHARD_NAME.fullmatch)
+    owned.complete(keep, stale=stale)
     return manifest

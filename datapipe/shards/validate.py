@@ -105,21 +105,25 @@ def _check_videos(ep: Episode, where: str) -> str | None:
 
 
 def validate_dataset(
-    path: str,
+    path: str | ShardDataset,
     deep: bool = False,
     progress: Callable[[dict[str, Any]], None] | None = None,
     on_episode: Callable[[str, str, Episode], None] | None = None,
 ) -> ValidationReport:
-    """Check every shard of the dataset at ``path``; ``progress(shard)`` is called after each.
+    """Check every shard of the dataset at ``path`` (or of a dataset already opened);
+    ``progress(shard)`` is called after each.
 
     ``on_episode(shard_name, key, episode)`` is given every sample that decodes (and matches its
     sha256), so a caller that needs the contents (the audit) reads each shard once."""
-    report = ValidationReport(path)
-    try:
-        ds = ShardDataset(path)
-    except DatasetError as exc:
-        report.problems.append(Problem("index.json", None, "manifest", str(exc)))
-        return report
+    if isinstance(path, ShardDataset):
+        ds, report = path, ValidationReport(path.root)
+    else:
+        report = ValidationReport(path)
+        try:
+            ds = ShardDataset(path)
+        except DatasetError as exc:
+            report.problems.append(Problem("index.json", None, "manifest", str(exc)))
+            return report
     rows = _episode_table(ds, report)
     for shard in ds.shards():
         report.shards += 1

@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+import pyarrow.compute as pc
+
 from datapipe.config import check
 from datapipe.names import sample_key
 from datapipe.records import Episode
@@ -46,7 +48,9 @@ class WebDatasetSource(SourceStage):
     def read(self, shard: str) -> Iterable[Episode | Unreadable]:
         ds = self._dataset()
         (entry,) = [s for s in ds.shards() if s["name"] == shard]
-        digests = {sample_key(r["episode_id"]): r.get("sha256") for r in ds.episode_rows() if r["shard"] == shard}
+        table = ds.episodes  # this shard's rows only: the table holds every episode of the dataset
+        rows = table.filter(pc.equal(table["shard"], shard)).to_pylist()
+        digests = {sample_key(r["episode_id"]): r.get("sha256") for r in rows}
         for key, members in ds.iter_shard(entry):
             where = f"{shard}:{key}"
             if digests.get(key) and sample_digest(members) != digests[key]:
