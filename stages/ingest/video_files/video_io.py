@@ -73,6 +73,8 @@ def stream_video(
             raise VideoReadError(f"{name}: cannot decode after {n} frames ({type(exc).__name__}: {exc})") from exc
         finally:
             container.close()
+            if hasattr(source, "close"):
+                source.close()  # a file opened for this stream
         if n == 0:
             raise VideoReadError(f"{name}: no frames could be decoded (truncated or empty)")
 
@@ -83,7 +85,7 @@ def resample_stream(
     frames: Iterator[tuple[float, np.ndarray]], fps_in: float, fps_out: float | None
 ) -> Iterator[tuple[float, np.ndarray]]:
     """``frames`` at ``fps_out`` (None: unchanged), as a stream: for each time ``k / fps_out`` the
-    last frame at or before it (as :func:`resample` does for a decoded video)."""
+    last frame at or before it."""
     if not fps_out or abs(fps_out - fps_in) < 1e-6:
         yield from frames
         return
@@ -109,16 +111,6 @@ def decode_video(data: bytes, name: str, max_side: int | None = None) -> Decoded
         times.append(t)
         images.append(img)
     return DecodedVideo(np.stack(images), np.asarray(times), fps)
-
-
-def resample(video: DecodedVideo, fps: float | None) -> DecodedVideo:
-    """``video`` at ``fps`` (None: unchanged): for each time ``k / fps`` the last frame at or before it."""
-    if not fps or abs(fps - video.fps) < 1e-6:
-        return video
-    n = int(np.floor(video.times[-1] * fps + 1e-9)) + 1
-    out_t = np.arange(n) / fps
-    idx = np.clip(np.searchsorted(video.times, out_t + 1e-6, side="right") - 1, 0, len(video.times) - 1)
-    return DecodedVideo(video.frames[idx], out_t, fps)
 
 
 def clip_spans(n_frames: int, fps: float, clip_seconds: float, min_seconds: float) -> list[tuple[int, int]]:
