@@ -281,9 +281,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except RecursionError:
-        print("error: input nested too deeply", file=sys.stderr)
-        return EXIT_BAD_INPUT
     except Exception as exc:
         if is_bad_input(exc):
             print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
