@@ -69,6 +69,22 @@ class Source:
             raise RecordError(f"source.uri must be a non-empty string, got {self.uri!r}")
 
 
+# what an action dimension commands: a joint position (rad or m), an end-effector position or
+# rotation (absolute, or a delta per step), a gripper that is open or closed (binary) or anywhere
+# between (continuous), or something else
+ACTION_KINDS = (
+    "joint_position",
+    "joint_velocity",
+    "ee_position",
+    "ee_rotation",
+    "ee_position_delta",
+    "ee_rotation_delta",
+    "gripper_binary",
+    "gripper_continuous",
+    "other",
+)
+
+
 @dataclass(frozen=True)
 class Embodiment:
     """The robot (or human hand) an episode's actions are for.
@@ -76,7 +92,9 @@ class Embodiment:
     action_names / action_units: one entry per action dimension (units such as ``"m"``,
     ``"rad"``, ``"1"`` for a normalised gripper); action_frame: the frame the action is expressed
     in (``"base"``, ``"ee"``, ``"joint"``...); state_names: one per ``observation.state`` dimension;
-    control_fps: the rate the robot is commanded at, in Hz.
+    control_fps: the rate the robot is commanded at, in Hz; action_kinds: what each action
+    dimension commands (:data:`ACTION_KINDS`; empty when unknown), which the audit uses: a binary
+    gripper steps between open and closed, a joint target does not jump.
     """
 
     robot: str
@@ -85,8 +103,18 @@ class Embodiment:
     action_frame: str = ""
     state_names: tuple[str, ...] = ()
     control_fps: float | None = None
+    action_kinds: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "action_kinds", tuple(self.action_kinds))
+        unknown = sorted(set(self.action_kinds) - set(ACTION_KINDS))
+        if unknown:
+            raise RecordError(f"embodiment.action_kinds: unknown kinds {unknown}; known: {list(ACTION_KINDS)}")
+        if self.action_kinds and self.action_names and len(self.action_kinds) != len(self.action_names):
+            raise RecordError(
+                f"embodiment.action_kinds has {len(self.action_kinds)} entries but "
+                f"action_names has {len(self.action_names)}"
+            )
         object.__setattr__(self, "action_names", tuple(self.action_names))
         object.__setattr__(self, "action_units", tuple(self.action_units))
         object.__setattr__(self, "state_names", tuple(self.state_names))

@@ -92,6 +92,7 @@ def synthetic_episode(
             action_frame="joint",
             state_names=tuple(f"joint{i}" for i in range(state_dim)),
             control_fps=fps,
+            action_kinds=("joint_position",) * action_dim,
         ),
         task=(tasks[int(rng.integers(len(tasks)))],),
         fps=fps,

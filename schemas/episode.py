@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-EPISODE_SCHEMA_VERSION = "1.0"
+EPISODE_SCHEMA_VERSION = "1.1"  # 1.1: embodiment.action_kinds
 SCHEMA_VERSION_KEY = b"datapipe.episode_schema_version"
 
 SOURCE_TYPE = pa.struct(
@@ -32,6 +32,7 @@ EMBODIMENT_TYPE = pa.struct(
         pa.field("action_frame", pa.string()),
         pa.field("state_names", pa.list_(pa.string())),
         pa.field("control_fps", pa.float64()),
+        pa.field("action_kinds", pa.list_(pa.string())),  # 1.1; absent in 1.0 files
     ]
 )
 

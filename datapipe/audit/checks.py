@@ -103,34 +103,7 @@ def check_episode(ep: Episode, th: AuditThresholds, frames: dict[str, np.ndarray
                         f"outside the declared limits in dimension(s) {dims}",
                     )
                 )
-    action = np.asarray(ep.steps["action"], np.float64).reshape(ep.length, -1)
-    if action.shape[1] and ep.length > 1 and np.isfinite(action).all():
-        d = np.linalg.norm(np.diff(action, axis=0), axis=1)
-        if np.all(d == 0):
-            out.append(Finding("constant_action", "warning", eid, f"action is the same at all {ep.length} steps"))
-        else:
-            run = _longest_run(d == 0)
-            if run + 1 >= th.frozen_fraction * ep.length and run >= 3:
-                out.append(
-                    Finding(
-                        "frozen_action",
-                        "warning",
-                        eid,
-                        f"action stays exactly the same for {run + 1} consecutive steps of {ep.length}",
-                    )
-                )
-            med = float(np.median(d))
-            if d.max() > max(th.jump_factor * med, th.min_jump):
-                t = int(d.argmax())
-                out.append(
-                    Finding(
-                        "action_jump",
-                        "warning",
-                        eid,
-                        f"action jumps by {d.max():.4g} at step {t + 1} "
-                        f"({d.max() / max(med, 1e-12):.0f}x the median step change)",
-                    )
-                )
+    out += _action_checks(ep, th)
     ts = np.asarray(ep.steps["timestamp"], np.float64)
     if len(ts) > 1 and np.isfinite(ts).all():
         dt = np.diff(ts)
@@ -180,3 +153,63 @@ def check_episode(ep: Episode, th: AuditThresholds, frames: dict[str, np.ndarray
         if np.mean(f.mean(axis=(1, 2, 3)) < th.black_level) >= th.black_fraction:
             out.append(Finding("black_camera", "error", eid, f"camera {cam}: frames are black"))
     return out
+
+
+def _action_checks(ep: Episode, th: AuditThresholds) -> list[Finding]:
+    """Constant, frozen and jumping actions. Where the embodiment gives action kinds, binary
+    gripper dimensions are left out of the frozen and jump checks (a gripper steps between open and
+    closed, and holds either for long), and one that takes more than two values is flagged."""
+    out: list[Finding] = []
+    eid = [ep.episode_id]
+    action = np.asarray(ep.steps["action"], np.float64).reshape(ep.length, -1)
+    if not (action.shape[1] and ep.length > 1 and np.isfinite(action).all()):
+        return out
+    if np.all(np.diff(action, axis=0) == 0):
+        return [Finding("constant_action", "warning", eid, f"action is the same at all {ep.length} steps")]
+    kinds = ep.embodiment.action_kinds
+    if len(kinds) != action.shape[1]:
+        kinds = ("other",) * action.shape[1]
+    for i, kind in enumerate(kinds):
+        values = np.unique(action[:, i])
+        if kind == "gripper_binary" and len(values) > 2:
+            out.append(
+                Finding(
+                    "gripper_not_binary",
+                    "warning",
+                    eid,
+                    f"action[{i}] ({_action_name(ep, i)}) is a binary gripper but takes {len(values)} values",
+                )
+            )
+    moving = [i for i, kind in enumerate(kinds) if kind != "gripper_binary"]
+    if not moving:
+        return out
+    d = np.linalg.norm(np.diff(action[:, moving], axis=0), axis=1)
+    what = "action" if len(moving) == action.shape[1] else "action (without the gripper)"
+    run = _longest_run(d == 0)
+    if run + 1 >= th.frozen_fraction * ep.length and run >= 3:
+        out.append(
+            Finding(
+                "frozen_action",
+                "warning",
+                eid,
+                f"{what} stays exactly the same for {run + 1} consecutive steps of {ep.length}",
+            )
+        )
+    med = float(np.median(d))
+    if d.max() > max(th.jump_factor * med, th.min_jump):
+        t = int(d.argmax())
+        out.append(
+            Finding(
+                "action_jump",
+                "warning",
+                eid,
+                f"{what} jumps by {d.max():.4g} at step {t + 1} "
+                f"({d.max() / max(med, 1e-12):.0f}x the median step change)",
+            )
+        )
+    return out
+
+
+def _action_name(ep: Episode, i: int) -> str:
+    names = ep.embodiment.action_names
+    return names[i] if i < len(names) else f"dimension {i}"

@@ -191,6 +191,7 @@ def members_episode(members: Mapping[str, bytes], where: str) -> Episode:
                 action_frame=emb["action_frame"],
                 state_names=tuple(emb["state_names"]),
                 control_fps=emb["control_fps"],
+                action_kinds=tuple(emb.get("action_kinds") or ()),
             ),
             task=tuple(meta["task"]),
             fps=float(meta["fps"]),

@@ -85,6 +85,7 @@ class ArmGripper(Transform):
             action_frame="joint",
             state_names=(*robot.arm_joints, "gripper_width"),
             control_fps=episode.fps,
+            action_kinds=("joint_position",) * len(robot.arm_joints) + ("gripper_binary",),
         )
         yield episode.replace(
             embodiment=embodiment,

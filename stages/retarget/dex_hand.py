@@ -84,6 +84,7 @@ class DexHand(Transform):
                 action_frame="joint",
                 state_names=names,
                 control_fps=episode.fps,
+                action_kinds=("joint_position",) * len(names),
             )
             episode = episode.replace(
                 embodiment=emb,

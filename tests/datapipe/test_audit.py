@@ -195,3 +195,36 @@ def test_report_plots_render_in_headless_chromium(tmp_path):
     assert img.shape[:2] == (2000, 1200)
     colourful = (np.abs(img[:, :, 0].astype(int) - img[:, :, 2].astype(int)) > 40).mean()
     assert colourful > 0.01, "the screenshot shows no coloured plots"
+
+
+def _sim_episodes(task: str, n: int):
+    from generators.generator import SimGenerator, SimSettings
+
+    gen = SimGenerator(SimSettings(task=task, cameras=("front", "wrist"), image_size=(64, 64)))
+    runs = [r for r in (gen.simulate(seed) for seed in range(n + 3)) if r.success][:n]
+    return [gen.episode(r) for r in runs]
+
+
+def test_clean_expert_datasets_of_every_task_have_no_findings(tmp_path):
+    """The embodiment says the last action dimension is a binary gripper: its open/close steps are
+    no action jumps, and its long holds no frozen action."""
+    from generators.tasks import task_names
+
+    for task in task_names():
+        eps = _sim_episodes(task, 3)
+        assert eps[0].embodiment.action_kinds[-1] == "gripper_binary"
+        _write(tmp_path / task, eps)
+        _, summary = audit_dataset(str(tmp_path / task))
+        assert summary["findings"] == [], (task, summary["findings"])
+
+
+def test_action_kinds_keep_arm_jumps_and_non_binary_grippers_visible(tmp_path):
+    ep = _sim_episodes("pick_place", 1)[0]
+    action = np.array(ep.steps["action"])
+    action[40, 1] += 0.5  # an arm joint target jumps by 0.5 rad for one step
+    action[60, -1] = 0.5  # a binary gripper half open
+    _write(tmp_path / "bad", [ep.with_steps(action=action)])
+    _, summary = audit_dataset(str(tmp_path / "bad"))
+    kinds = {f["kind"]: f["message"] for f in summary["findings"]}
+    assert set(kinds) == {"action_jump", "gripper_not_binary"}, kinds
+    assert "without the gripper" in kinds["action_jump"] and "step 40" in kinds["action_jump"]
