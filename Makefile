@@ -17,12 +17,14 @@ LEROBOT_STAMP := $(LEROBOT_VENV)/.installed
 # mediapipe 0.10.14 bundles its hand, palm and face models (later releases ship none) and works
 # with numpy 2; its declared opencv-contrib-python would shadow opencv-python-headless (same cv2
 # module) and jax is unused, so it goes in without dependencies (the ones used are in pyproject).
+# gym-hil carries MuJoCo Menagerie's Franka Panda meshes (the default robot); datapipe reads only its
+# assets, and its dependencies would pin mujoco<3.9, so it goes in without them too.
 $(STAMP): pyproject.toml Makefile
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11); set PYTHON=..."; exit 2; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,torch]'
-	$(PY) -m pip install --quiet --no-deps mediapipe==0.10.14
+	$(PY) -m pip install --quiet --no-deps mediapipe==0.10.14 gym-hil==0.1.14
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -26,6 +26,7 @@ class RobotIndex:
     gripper_actuator: int
     ee_site: int
     finger_qpos: np.ndarray  # qpos addresses of joints below the end-effector body (gripper fingers)
+    finger_pads: tuple[int, ...] = ()  # two pad geoms whose facing sides give the opening
 
 
 def index_robot(model: mujoco.MjModel, robot: RobotConfig, prefix: str) -> RobotIndex:
@@ -63,6 +64,7 @@ def index_robot(model: mujoco.MjModel, robot: RobotConfig, prefix: str) -> Robot
         gripper_actuator=mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_ACTUATOR, prefix + robot.gripper_actuator),
         ee_site=site,
         finger_qpos=np.array(fingers, dtype=int),
+        finger_pads=tuple(mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, prefix + g) for g in robot.finger_pads),
     )
 
 
@@ -93,7 +95,17 @@ class Sim:
         return self.data.qpos[self.index.arm_qpos].copy()
 
     def gripper_width(self) -> float:
-        """Sum of finger joint positions (m for slide fingers)."""
+        """Opening of the gripper (m): the gap between the finger pads' facing sides where the robot
+        names its pads, else the sum of the finger joint positions (m for slide fingers)."""
+        if self.index.finger_pads:
+            a, b = self.index.finger_pads
+            gap = self.data.geom_xpos[b] - self.data.geom_xpos[a]
+            dist = float(np.linalg.norm(gap))
+            line = gap / max(dist, 1e-9)
+            for g in (a, b):  # half extent of each box pad along the line between them
+                local = self.data.geom_xmat[g].reshape(3, 3).T @ line
+                dist -= float(np.abs(local) @ self.model.geom_size[g])
+            return max(dist, 0.0)
         return float(self.data.qpos[self.index.finger_qpos].sum()) if len(self.index.finger_qpos) else 0.0
 
     def ee_pose(self) -> tuple[np.ndarray, np.ndarray]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from datapipe.config import check
 from datapipe.stage import Wiring
 from generators.generator import SimSettings
 from generators.render import RenderQuality
-from generators.robots.config import RobotConfig, robot_config_or_default
+from generators.robots.config import BUILTIN_ROBOTS, DEFAULT_ROBOT, RobotConfig, resolve_robot
 from generators.tasks import TaskName
 
 
@@ -35,16 +35,24 @@ class SimSceneConfig:
     reflections: bool = False
     # multisample anti-aliasing
     antialias: bool = False
-    # robot config YAML (name, mjcf, arm_joints, ee_site, gripper_actuator, gripper_open,
-    # gripper_closed, home, ...); empty = the embedded Panda-kinematics arm
-    robot: str = ""
+    # robot visual meshes: auto (reduced to suit image_size on a CPU renderer, full on a GPU),
+    # full or reduced
+    mesh_detail: Literal["auto", "full", "reduced"] = "auto"
+    # robot: franka_emika_panda (Menagerie's, with meshes), primitive_panda (the embedded arm of
+    # primitive shapes: fast, collides only at the fingers) or a robot config YAML (name, mjcf or
+    # menagerie, arm_joints, ee_site, gripper_actuator, gripper_open, gripper_closed, home, ...)
+    robot: str = DEFAULT_ROBOT
 
     def __post_init__(self) -> None:
         check(0 < self.fps <= 1000, "fps", f"must be within (0, 1000] Hz, got {self.fps}")
         check(
             all(0 < s <= 4096 for s in self.image_size), "image_size", f"must be within 1..4096, got {self.image_size}"
         )
-        check(not self.robot or Path(self.robot).exists(), "robot", f"config file {self.robot} not found")
+        check(
+            self.robot in BUILTIN_ROBOTS or Path(self.robot).is_file(),
+            "robot",
+            f"{self.robot!r} is neither a built-in robot ({', '.join(sorted(BUILTIN_ROBOTS))}) nor a config file",
+        )
 
     def sim_settings(self, **extra: Any) -> SimSettings:
         """The generator's settings for these parameters (``extra``: other SimSettings fields)."""
@@ -55,12 +63,13 @@ class SimSceneConfig:
             cameras=tuple(self.cameras),
             image_size=tuple(self.image_size),
             render_quality=quality,
+            mesh_detail=self.mesh_detail,
             **extra,
         )
 
-    def robot_config(self) -> RobotConfig | None:
-        """The configured robot; None for the embedded arm."""
-        return robot_config_or_default(self.robot)
+    def robot_config(self) -> RobotConfig:
+        """The configured robot."""
+        return resolve_robot(self.robot)
 
 
 SIM_STEPS = ("action.ee_delta", "ee.pose", "object.poses", "sim.qpos", "sim.qvel", "sim.ctrl")
