@@ -1,14 +1,16 @@
 """Simulated demonstrations: seed -> randomized scene -> scripted expert -> (if successful) rendered episode.
 
-:class:`SimGenerator` holds what a worker builds once (task, robot spec check, settings);
+:class:`SimGenerator` holds what a worker builds once: the compiled scene (once per worker, then
+edited per episode: :mod:`generators.scene_edit`), the IK solver and the renderer;
 :meth:`SimGenerator.simulate` runs one seed without rendering and returns the recording and
 success; :meth:`SimGenerator.episode` renders a successful one into an :class:`Episode`.
 :meth:`SimGenerator.replay` re-simulates a stored episode from its initial state and commands.
+The same seed gives a bit-identical episode whatever the worker ran before.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import mujoco
@@ -17,25 +19,30 @@ import numpy as np
 from datapipe.records import CameraStream, Embodiment, Episode, Source, make_episode_id
 from generators.expert import Expert, Recording, sample_style
 from generators.ik import ArmIK
+from generators.lod import lod_reduction
 from generators.randomization import (
+    TABLE_HEIGHT,
     RandomizationRanges,
     sample_distractors,
     sample_scene,
 )
-from generators.render import RenderQuality
+from generators.render import RenderQuality, SceneRenderer
 from generators.robots.config import RobotConfig
-from generators.robots.panda import panda_config
+from generators.robots.franka import franka_config
 from generators.scene import DEFAULT_CAMERAS, ROBOT_PREFIX, build_scene
+from generators.scene_edit import SceneTemplate, apply_scene, make_template
 from generators.sim import Sim
 from generators.tasks import get_task
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 SETTLE_STEPS = 10  # control steps the scene settles (objects come to rest) before recording
 
 
 @dataclass
 class Simulated:
-    """One simulated seed: its scene parameters, compiled model, recording and outcome."""
+    """One simulated seed: its scene parameters, compiled model, recording and outcome. The model
+    is the generator's, edited for this seed until the generator builds another one
+    (:meth:`SimGenerator.build` puts a seed's values back)."""
 
     seed: int
     params: dict[str, Any]
@@ -57,13 +64,32 @@ class SimSettings:
     ranges: RandomizationRanges = RandomizationRanges()
     max_retries: int = 2
     render_quality: RenderQuality = RenderQuality()
+    # robot visual meshes: "auto" (reduced by output size on a CPU renderer, full on a GPU),
+    # "full" or "reduced" (see generators.lod)
+    mesh_detail: str = "auto"
+
+    def lod_reduction(self) -> float:
+        if self.mesh_detail == "full":
+            return 0.0
+        if self.mesh_detail == "auto":
+            from generators.render import software_rendering
+
+            if not software_rendering():
+                return 0.0
+        elif self.mesh_detail != "reduced":
+            raise ValueError(f"mesh_detail must be auto, full or reduced, got {self.mesh_detail!r}")
+        return lod_reduction(self.image_size)
 
 
 class SimGenerator:
     def __init__(self, settings: SimSettings, robot: RobotConfig | None = None):
         self.settings = settings
-        self.robot = robot or panda_config()
+        self.robot = robot or franka_config()
         self.task = get_task(settings.task)
+        self._template: SceneTemplate | None = None
+        self._ik: ArmIK | None = None
+        self._renderer: SceneRenderer | None = None
+        self._scratch: mujoco.MjData | None = None
 
     # -- scene --------------------------------------------------------------------------------------
     def scene_params(self, seed: int) -> dict[str, Any]:
@@ -76,8 +102,36 @@ class SimGenerator:
         params["distractor_slots"] = self.settings.ranges.max_distractors
         return params
 
+    def template_params(self) -> dict[str, Any]:
+        """Canonical parameters the scene is compiled from once: nominal values, every light and
+        distractor slot, and the tallest table (so static bounding volumes hold every episode)."""
+        ranges = self.settings.ranges
+        rng = np.random.default_rng([0, 17])
+        params = sample_scene(rng, replace(ranges, level=0.0), self.settings.camera_poses, len(self.robot.arm_joints))
+        params["table"]["top"] = TABLE_HEIGHT + ranges.table_height * max(ranges.level, 0.0)
+        params["task"] = self.task.sample(rng, params)
+        params["lights"] = params["lights"][:1] * max(1, ranges.max_lights)
+        params.pop("n_distractors")
+        params["distractors"], params["distractor_slots"] = [], ranges.max_distractors
+        return params
+
+    def template(self) -> SceneTemplate:
+        """The scene compiled once (per generator, so per worker) from :meth:`template_params`."""
+        if self._template is None:
+            params = self.template_params()
+            model = build_scene(self.robot, params, self.task, self.settings.lod_reduction()).compile()
+            ranges = self.settings.ranges
+            self._template = make_template(
+                model, self.robot, len(params["lights"]), ranges.max_distractors, params["table"]["top"]
+            )
+            self._scratch = mujoco.MjData(model)
+        return self._template
+
     def build(self, params: dict[str, Any]) -> Sim:
-        model = build_scene(self.robot, params, self.task).compile()
+        """The scene of ``params``: the compiled template with ``params`` written in, settled."""
+        template = self.template()
+        model = apply_scene(template, params, self.task)
+        mujoco.mj_setConst(model, self._scratch)
         sim = Sim(model, self.robot, ROBOT_PREFIX, self.settings.control_fps, self.task.objects(params))
         q0 = np.asarray(self.robot.home) + np.asarray(params["robot"]["qpos_noise"])
         sim.set_arm(q0, self.robot.gripper_open)
@@ -91,21 +145,21 @@ class SimGenerator:
         """Run the expert on ``seed``'s scene, without rendering."""
         params = self.scene_params(seed)
         sim = self.build(params)
-        ik = ArmIK(sim.model, sim.index, ROBOT_PREFIX + self.robot.ee_site, np.asarray(self.robot.home))
+        ik = self.ik(sim)
         style = sample_style(np.random.default_rng([seed, 29]), self.settings.ranges.level)
         params["expert_style"] = style.as_meta()
         rec, ok = Expert(sim, ik, self.settings.max_retries, style).run(self.task, params)
         return Simulated(seed, params, sim.model, rec, ok, sim)
 
+    def ik(self, sim: Sim) -> ArmIK:
+        """The IK solver of the generator's model (made once)."""
+        if self._ik is None or self._ik.model is not sim.model:
+            self._ik = ArmIK(sim.model, sim.index, ROBOT_PREFIX + self.robot.ee_site, np.asarray(self.robot.home))
+        return self._ik
+
     def replay(self, params: dict[str, Any], initial_state: np.ndarray, ctrl: np.ndarray) -> bool:
         """Re-simulate from ``initial_state`` applying the recorded ``ctrl`` (T, nu); return success."""
-        sim = Sim(
-            build_scene(self.robot, params, self.task).compile(),
-            self.robot,
-            ROBOT_PREFIX,
-            self.settings.control_fps,
-            self.task.objects(params),
-        )
+        sim = self.build(params)
         sim.set_state(initial_state)
         for c in ctrl:
             sim.apply_ctrl(c)
@@ -133,16 +187,7 @@ class SimGenerator:
         steps["reward"][-1] = 1.0 if run.success else 0.0
         cameras = {}
         if render:
-            from generators.render import render_states
-
-            frames = render_states(
-                run.model,
-                a["qpos"],
-                a["qvel"],
-                [self._camera_name(c) for c in self.settings.cameras],
-                self.settings.image_size,
-                self.settings.render_quality,
-            )
+            frames = self.render(run.params, a["qpos"], a["qvel"])
             cameras = {c: CameraStream.from_frames(frames[self._camera_name(c)], fps) for c in self.settings.cameras}
         uri = f"sim://{self.task.name}?robot={robot.name}"
         span = f"seed={run.seed}"
@@ -157,6 +202,7 @@ class SimGenerator:
                 action_frame="joint",
                 state_names=(*robot.arm_joints, "gripper_width"),
                 control_fps=fps,
+                action_kinds=("joint_position",) * len(robot.arm_joints) + ("gripper_binary",),
             ),
             task=(run.params["task"]["instruction"],),
             fps=fps,
@@ -188,6 +234,16 @@ class SimGenerator:
                 },
             },
         )
+
+    def render(self, params: dict[str, Any], qpos: np.ndarray, qvel: np.ndarray) -> dict[str, np.ndarray]:
+        """Frames ``(T, height, width, 3)`` uint8 per scene camera name of the states ``qpos`` (T, nq)
+        in the scene of ``params``, with the generator's renderer (made once, reused)."""
+        template = self.template()
+        apply_scene(template, params, self.task)
+        if self._renderer is None:
+            self._renderer = SceneRenderer(template.model, self.settings.image_size, self.settings.render_quality)
+        cameras = [self._camera_name(c) for c in self.settings.cameras]
+        return self._renderer.render(qpos, qvel, cameras, template.textures_version)
 
     def _camera_name(self, camera: str) -> str:
         """Scene camera name: robot cameras carry the robot prefix."""

@@ -24,8 +24,6 @@ from datapipe.records import Episode, Source, make_episode_id
 from generators.expert import Expert, Recording
 from generators.generator import SimGenerator, Simulated
 from generators.geometry import mat_to_pose, pose_to_mat
-from generators.ik import ArmIK
-from generators.scene import ROBOT_PREFIX
 from generators.tasks.base import ExpertStats, SimTask, Waypoint
 
 INTERP_STEPS = 20  # control steps from the current pose to a segment's first pose
@@ -89,7 +87,7 @@ class DemoMultiplier:
         gen = self.generator
         params = gen.scene_params(seed)
         sim = gen.build(params)
-        ik = ArmIK(sim.model, sim.index, ROBOT_PREFIX + gen.robot.ee_site, np.asarray(gen.robot.home))
+        ik = gen.ik(sim)
         expert = Expert(sim, ik)
         expert.command, expert.gripper = sim.arm_q(), 1.0
         rec = Recording(initial_state=sim.get_state(), stats=ExpertStats(attempts=1))

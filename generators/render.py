@@ -64,3 +64,93 @@ def render_states(
     finally:
         model.vis.quality.offsamples = samples
     return frames
+
+
+_GL_RENDERER: str | None = None
+
+
+def gl_renderer() -> str:
+    """The OpenGL renderer string of this process's off-screen backend (for example
+    ``llvmpipe (LLVM 19.1.7, 256 bits)`` for Mesa's CPU renderer); "unknown" when it cannot be read."""
+    global _GL_RENDERER
+    if _GL_RENDERER is None:
+        try:
+            from mujoco import gl_context
+            from OpenGL import GL
+
+            ctx = gl_context.GLContext(8, 8)
+            ctx.make_current()
+            try:
+                _GL_RENDERER = GL.glGetString(GL.GL_RENDERER).decode()
+            finally:
+                ctx.free()
+        except Exception:
+            _GL_RENDERER = "unknown"
+    return _GL_RENDERER
+
+
+def software_rendering() -> bool:
+    """Whether frames are drawn by a CPU rasterizer (llvmpipe, softpipe, swrast) or the backend is
+    unknown: then datasets render level-of-detail meshes (:mod:`generators.lod`)."""
+    name = gl_renderer().lower()
+    return name == "unknown" or any(cpu in name for cpu in ("llvmpipe", "softpipe", "swrast", "software"))
+
+
+class SceneRenderer:
+    """One off-screen renderer for a model that episodes edit in place (see
+    :mod:`generators.scene_edit`), reused across episodes: textures are uploaded again when their
+    pixels changed (``textures_version``). An EGL context belongs to the thread that made it, so
+    a call from another thread gets a renderer of its own."""
+
+    def __init__(self, model: mujoco.MjModel, size: tuple[int, int], quality: RenderQuality):
+        self.model, self.size, self.quality = model, size, quality
+        self._renderer: mujoco.Renderer | None = None
+        self._thread: int | None = None
+        self._uploaded = -1
+
+    def _current(self, textures_version: int) -> mujoco.Renderer:
+        import threading
+
+        if self._renderer is None or self._thread != threading.get_ident():
+            self.close()
+            samples = self.model.vis.quality.offsamples
+            self.model.vis.quality.offsamples = MULTISAMPLES if self.quality.antialias else 0
+            try:
+                self._renderer = mujoco.Renderer(self.model, *self.size)
+            finally:
+                self.model.vis.quality.offsamples = samples
+            self._thread, self._uploaded = threading.get_ident(), textures_version
+        elif self._uploaded != textures_version:
+            context = self._renderer._mjr_context
+            self._renderer._gl_context.make_current()
+            for tex in range(self.model.ntex):
+                mujoco.mjr_uploadTexture(self.model, context, tex)
+            self._uploaded = textures_version
+        return self._renderer
+
+    def render(
+        self, qpos: np.ndarray, qvel: np.ndarray, cameras: list[str], textures_version: int = 0
+    ) -> dict[str, np.ndarray]:
+        """RGB frames ``(T, height, width, 3)`` uint8 per camera for the states ``qpos`` (T, nq)."""
+        renderer = self._current(textures_version)
+        h, w = self.size
+        data = mujoco.MjData(self.model)
+        frames = {c: np.empty((len(qpos), h, w, 3), dtype=np.uint8) for c in cameras}
+        for t in range(len(qpos)):
+            data.qpos[:] = qpos[t]
+            data.qvel[:] = qvel[t]
+            mujoco.mj_forward(self.model, data)
+            for cam in cameras:
+                renderer.update_scene(data, camera=cam)
+                renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = self.quality.shadows
+                renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = self.quality.reflections
+                renderer.render(out=frames[cam][t])
+        return frames
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            try:
+                self._renderer.close()
+            except Exception:
+                pass  # a context of another thread may not be freed from here
+            self._renderer = None

@@ -14,11 +14,12 @@ import mujoco
 import numpy as np
 
 from generators.geometry import quat_from_mat
+from generators.lod import reduce_visual_meshes
 from generators.robots.config import RobotConfig, load_robot_spec
 
 ROBOT_PREFIX = "robot/"
 DEFAULT_CAMERAS = {
-    "front": {"pos": [1.25, 0.0, 0.55], "lookat": [0.45, 0.0, 0.0], "fovy": 50.0},
+    "front": {"pos": [1.35, 0.0, 0.7], "lookat": [0.4, 0.0, 0.1], "fovy": 50.0},
     "side": {"pos": [0.5, -0.85, 0.45], "lookat": [0.5, 0.0, 0.0], "fovy": 55.0},
 }  # positions relative to the table top centre line (z from the top)
 
@@ -81,8 +82,9 @@ def add_box_object(
     )
 
 
-def build_scene(robot: RobotConfig, params: dict[str, Any], task: Any) -> mujoco.MjSpec:
-    """The scene spec for ``params`` (randomization dict with the task's values under ``task``)."""
+def build_scene(robot: RobotConfig, params: dict[str, Any], task: Any, lod_reduction: float = 0.0) -> mujoco.MjSpec:
+    """The scene spec for ``params`` (randomization dict with the task's values under ``task``);
+    the robot's visual meshes reduced by ``lod_reduction`` (see :mod:`generators.lod`)."""
     spec = mujoco.MjSpec()
     spec.modelname = f"datapipe_{task.name}"
     spec.compiler.degree = False
@@ -121,6 +123,8 @@ def build_scene(robot: RobotConfig, params: dict[str, Any], task: Any) -> mujoco
         lookat = np.array(cam["lookat"]) + [0, 0, top]
         world.add_camera(name=name, pos=pos.tolist(), quat=look_at_quat(pos, lookat), fovy=cam["fovy"])
     robot_spec = load_robot_spec(robot)
+    if lod_reduction > 0:
+        reduce_visual_meshes(robot_spec, lod_reduction)
     frame = world.add_frame(pos=[robot.base_pos[0], robot.base_pos[1], robot.base_pos[2] + top])
     spec.attach(robot_spec, prefix=ROBOT_PREFIX, frame=frame)
     phys = params["physics"]

@@ -68,6 +68,12 @@ class SimTask:
         """Add the task's bodies, sites and visual markers to the scene."""
         raise NotImplementedError
 
+    def apply(self, model: mujoco.MjModel, params: dict[str, Any], nominal: mujoco.MjModel) -> None:
+        """Write the task's values of ``params`` into a compiled scene that :meth:`build` made
+        from nominal values (``nominal``: an untouched copy of it): poses, sizes, colours, masses
+        (see :mod:`generators.scene_edit`)."""
+        raise NotImplementedError
+
     def objects(self, params: dict[str, Any]) -> tuple[str, ...]:
         """Names of the bodies whose poses episodes record (``object.poses`` order)."""
         raise NotImplementedError
@@ -131,6 +137,13 @@ def grasp_yaw(quat: np.ndarray) -> float:
     w, x, y, z = quat
     yaw = np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
     return float((yaw + np.pi / 4) % (np.pi / 2) - np.pi / 4)
+
+
+def set_marker(model: mujoco.MjModel, geom: str, marker: dict[str, Any], top: float) -> None:
+    """Place a flat target disc (a zone or goal geom with ``xy`` and ``colour``) on the table."""
+    g = model.geom(geom).id
+    model.geom_pos[g] = [marker["xy"][0], marker["xy"][1], top + 0.0008]
+    model.geom_rgba[g] = COLOURS[marker["colour"]][:3] + [0.6]
 
 
 @dataclass

@@ -31,6 +31,7 @@ CABINET, DRAWER, HANDLE_SITE = "cabinet", "drawer", "drawer_handle"
 SLIDE = "drawer_slide"
 TRAVEL = 0.16  # m
 OPEN_ENOUGH = 0.10  # m
+DRAWER_MASS = 0.3  # kg, nominal; its bottom weighs half of it
 DEPTH, HALF_WIDTH, HEIGHT = 0.2, 0.13, 0.1  # cabinet, m
 BAR_OFFSET = 0.032  # m, handle bar centre in front of the front panel
 
@@ -55,7 +56,7 @@ class OpenDrawer(SimTask):
             },
             "drawer": {
                 "damping": round(3.0 * params["physics"]["damping_scale"], 5),
-                "mass": round(0.3 * params["physics"]["mass_scale"], 5),
+                "mass": round(DRAWER_MASS * params["physics"]["mass_scale"], 5),
             },
             "instruction": self.instruction(rng, self.templates, colour=colour),
         }
@@ -70,7 +71,9 @@ class OpenDrawer(SimTask):
         )
         t = 0.008  # wall thickness
         box = mujoco.mjtGeom.mjGEOM_BOX
-        cab.add_geom(type=box, size=[DEPTH / 2, HALF_WIDTH, t / 2], pos=[DEPTH / 2, 0, t / 2], rgba=rgba)
+        cab.add_geom(
+            name="cabinet_floor", type=box, size=[DEPTH / 2, HALF_WIDTH, t / 2], pos=[DEPTH / 2, 0, t / 2], rgba=rgba
+        )
         for side in (-1, 1):
             cab.add_geom(
                 type=box,
@@ -114,7 +117,12 @@ class OpenDrawer(SimTask):
         )
         panel_h = HEIGHT - 0.012
         drawer.add_geom(
-            type=box, size=[t / 2, HALF_WIDTH, panel_h / 2], pos=[-t / 2, 0, panel_h / 2], rgba=rgba, mass=0.05
+            name="drawer_front",
+            type=box,
+            size=[t / 2, HALF_WIDTH, panel_h / 2],
+            pos=[-t / 2, 0, panel_h / 2],
+            rgba=rgba,
+            mass=0.05,
         )
         bar_z = panel_h - 0.012
         for side in (-1, 1):  # standoffs
@@ -136,6 +144,22 @@ class OpenDrawer(SimTask):
             condim=4,
         )
         drawer.add_site(name=HANDLE_SITE, pos=[-t - BAR_OFFSET, 0, bar_z], size=[0.005, 0, 0], group=4)
+
+    def apply(self, model: mujoco.MjModel, params: dict[str, Any], nominal: mujoco.MjModel) -> None:
+        tp, top = params["task"], params["table"]["top"]
+        c = tp["cabinet"]
+        cab, drawer = model.body(CABINET).id, model.body(DRAWER).id
+        model.body_pos[cab] = [c["xy"][0], c["xy"][1], top]
+        model.body_quat[cab] = [np.cos(c["yaw"] / 2), 0, 0, np.sin(c["yaw"] / 2)]
+        rgba = COLOURS[c["colour"]]
+        for g in range(model.body_geomadr[cab], model.body_geomadr[cab] + model.body_geomnum[cab]):
+            model.geom_rgba[g] = rgba
+        model.geom_rgba[model.geom("drawer_front").id] = rgba
+        model.dof_damping[model.jnt_dofadr[model.joint(SLIDE).id]] = tp["drawer"]["damping"]
+        # the drawer's mass scales with its bottom's (the randomized part), its inertia with both
+        scale = (nominal.body_mass[drawer] + (tp["drawer"]["mass"] - DRAWER_MASS) / 2) / nominal.body_mass[drawer]
+        model.body_mass[drawer] = nominal.body_mass[drawer] * scale
+        model.body_inertia[drawer] = nominal.body_inertia[drawer] * scale
 
     def objects(self, params: dict[str, Any]) -> tuple[str, ...]:
         return (DRAWER, CABINET)

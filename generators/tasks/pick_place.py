@@ -13,6 +13,7 @@ import numpy as np
 
 from generators.geometry import top_down_quat
 from generators.scene import add_box_object
+from generators.scene_edit import set_box_object
 from generators.sim import Sim
 from generators.tasks.base import (
     CLOSED,
@@ -25,6 +26,7 @@ from generators.tasks.base import (
     grasp_yaw,
     pick_colours,
     sample_xy,
+    set_marker,
 )
 
 BLOCK = "block"
@@ -82,6 +84,21 @@ class PickPlace(SimTask):
             contype=0,
             conaffinity=0,
         )
+
+    def apply(self, model: mujoco.MjModel, params: dict[str, Any], nominal: mujoco.MjModel) -> None:
+        tp, top = params["task"], params["table"]["top"]
+        b = tp["block"]
+        set_box_object(
+            model,
+            BLOCK,
+            [b["xy"][0], b["xy"][1], top + b["half"]],
+            b["yaw"],
+            [b["half"]] * 3,
+            COLOURS[b["colour"]],
+            b["mass"],
+            params["physics"]["friction_scale"],
+        )
+        set_marker(model, "zone", tp["zone"], top)
 
     def objects(self, params: dict[str, Any]) -> tuple[str, ...]:
         return (BLOCK,)

@@ -14,6 +14,7 @@ import numpy as np
 
 from generators.geometry import top_down_quat
 from generators.scene import add_box_object
+from generators.scene_edit import set_box_object
 from generators.sim import Sim
 from generators.tasks.base import (
     CLOSED,
@@ -71,6 +72,21 @@ class Stack(SimTask):
             b = tp[key]
             add_box_object(
                 spec,
+                name,
+                [b["xy"][0], b["xy"][1], top + b["half"]],
+                b["yaw"],
+                [b["half"]] * 3,
+                COLOURS[b["colour"]],
+                b["mass"],
+                params["physics"]["friction_scale"],
+            )
+
+    def apply(self, model: mujoco.MjModel, params: dict[str, Any], nominal: mujoco.MjModel) -> None:
+        tp, top = params["task"], params["table"]["top"]
+        for name, key in ((TOP, "top"), (BOTTOM, "bottom")):
+            b = tp[key]
+            set_box_object(
+                model,
                 name,
                 [b["xy"][0], b["xy"][1], top + b["half"]],
                 b["yaw"],
