@@ -9,8 +9,9 @@ export MUJOCO_GL ?= egl
 
 .PHONY: install demo test test-fast lint bench clean lerobot-venv browser
 
-# A separate venv with LeRobot 0.4.4 (format v3.0, Python 3.11), used only by the test that checks
-# LeRobot's own LeRobotDataset loads datapipe's exports. Several GB; built once.
+# A separate venv with LeRobot 0.4.4 (format v3.0, Python 3.11), used only by tests: LeRobot's own
+# LeRobotDataset loads datapipe's exports, and LeRobot's writers (0.4.4: v3.0, 0.3.2: v2.1) make
+# the fixtures source.lerobot reads. Several GB; built once.
 LEROBOT_VENV  := .venv-lerobot
 LEROBOT_STAMP := $(LEROBOT_VENV)/.installed
 
@@ -37,6 +38,8 @@ $(LEROBOT_STAMP):
 	$(LEROBOT_VENV)/bin/pip install --quiet lerobot==0.3.2
 	$(LEROBOT_VENV)/bin/pip install --quiet --no-deps lerobot==0.4.4
 	$(LEROBOT_VENV)/bin/pip install --quiet accelerate 'datasets>=4,<4.2' torchcodec==0.17.0
+	# lerobot 0.3.2 itself, beside the venv (PYTHONPATH): it writes the v2.1 test fixtures
+	$(LEROBOT_VENV)/bin/pip install --quiet --no-deps --target .lerobot-v21 lerobot==0.3.2
 	touch $(LEROBOT_STAMP)
 
 lerobot-venv: $(LEROBOT_STAMP)

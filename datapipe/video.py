@@ -167,3 +167,15 @@ def decode_jpeg(frames: list[bytes]) -> np.ndarray:
             raise ValueError(f"JPEG frame {i} cannot be decoded")
         decoded.append(img[..., ::-1])
     return np.stack(decoded)
+
+
+def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    """RGB ``(T, H, W, 3)`` frames resized to ``(T, height, width, 3)`` (area averaging when
+    shrinking, bilinear when growing); the aspect ratio is not kept."""
+    import cv2
+
+    if frames.shape[1:3] == (height, width):
+        return frames
+    shrink = height * width < frames.shape[1] * frames.shape[2]
+    interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    return np.stack([cv2.resize(f, (width, height), interpolation=interp) for f in frames])

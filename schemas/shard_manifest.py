@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 MANIFEST_SCHEMA_PATH = Path(__file__).with_name("shard_manifest.schema.json")
-MANIFEST_VERSION = "1.0"
+MANIFEST_VERSION = "1.1"  # 1.1: a camera's shape may be null (sizes differ: "shapes")
 MANIFEST_NAME = "index.json"
 EPISODES_NAME = "episodes.parquet"
 

@@ -60,6 +60,7 @@ class AuditState:
     fps: Counter = field(default_factory=Counter)
     shapes: dict[str, list[str]] = field(default_factory=dict)
     camera_episodes: Counter = field(default_factory=Counter)
+    camera_sizes: dict[str, Counter] = field(default_factory=dict)  # camera -> "HxW" -> episodes
     frames: int = 0
 
 
@@ -69,9 +70,9 @@ def _signature(action: np.ndarray) -> np.ndarray:
 
 
 def _shape_key(ep: Episode) -> str:
-    steps = ",".join(f"{k}:{v.dtype.str}{list(v.shape[1:])}" for k, v in sorted(ep.steps.items()))
-    cams = ",".join(f"{k}:{c.height}x{c.width}" for k, c in sorted(ep.cameras.items()))
-    return f"{steps}|{cams}"
+    """Step arrays' dtypes and shapes: they must agree within a dataset (camera sizes may differ:
+    sources differ, and the manifest lists each episode's)."""
+    return ",".join(f"{k}:{v.dtype.str}{list(v.shape[1:])}" for k, v in sorted(ep.steps.items()))
 
 
 class Auditor:
@@ -123,6 +124,8 @@ class Auditor:
         )
         st.frames += ep.length
         st.fps[float(ep.fps)] += 1
+        for name, cam in ep.cameras.items():
+            st.camera_sizes.setdefault(name, Counter())[f"{cam.height}x{cam.width}"] += 1
         st.shapes.setdefault(_shape_key(ep), []).append(ep.episode_id)
         for name, arr in (("action", action), ("observation.state", state)):
             finite = arr[np.isfinite(arr).all(axis=1)] if arr.shape[1] else arr[:0]
@@ -190,7 +193,7 @@ class Auditor:
                     "mismatched_shapes",
                     "error",
                     odd,
-                    "step arrays or camera sizes differ from the dataset's usual ones",
+                    "step arrays differ from the dataset's usual ones",
                 )
             )
         return out
@@ -260,7 +263,11 @@ class Auditor:
                 "top_words": vocab.most_common(20),
             },
             "cameras": {
-                c: {"episodes": k, "coverage": round(k / n, 4) if n else 0.0}
+                c: {
+                    "episodes": k,
+                    "coverage": round(k / n, 4) if n else 0.0,
+                    "sizes": dict(st.camera_sizes.get(c, Counter()).most_common()),
+                }
                 for c, k in sorted(st.camera_episodes.items())
             },
             "findings": [f.as_dict() for f in findings],
@@ -356,10 +363,21 @@ def _audit_shards(path: str, auditor: Auditor, progress: Any) -> None:
 def _audit_lerobot(path: str, auditor: Auditor, progress: Any) -> None:
     from datapipe.lerobot.reader import LeRobotReader
 
-    reader = LeRobotReader(path)
+    reader = LeRobotReader(path, on_missing_video="drop")  # the numeric data is audited all the same
     for n, index in enumerate(reader.episode_indices(), start=1):
         try:
-            auditor.add(reader.read_episode(index), f"{path} episode_index={index}")
+            ep = reader.read_episode(index)
+            dropped = ep.meta.get("lerobot", {}).get("dropped_cameras") or ep.meta.get("lerobot_dropped_cameras") or {}
+            for camera, file in sorted(dropped.items()):
+                auditor.add_finding(
+                    Finding(
+                        "missing_file",
+                        "error",
+                        [ep.episode_id],
+                        f"{path}/{file}: video of camera {camera!r} missing (episode_index={index})",
+                    )
+                )
+            auditor.add(ep, f"{path} episode_index={index}")
         except Exception as exc:  # one unreadable episode is a finding, the audit goes on
             missing = "missing" in str(exc)
             auditor.add_finding(

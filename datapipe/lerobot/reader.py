@@ -1,4 +1,4 @@
-"""Reading LeRobot datasets (v2.1 and v3.0 directories) as datapipe episodes.
+"""Reading LeRobot datasets (v2.0, v2.1 and v3.0 directories) as datapipe episodes.
 
 :class:`LeRobotReader` reads ``meta/info.json``, the tasks and the episodes table, then one
 episode at a time: its frame rows from ``data/`` and its segment of each camera's video. Video
@@ -7,6 +7,16 @@ becomes ``reward``; ``next.done`` is dropped; missing ``is_intervention`` / ``re
 An export written by datapipe carries each episode's record (id, source, embodiment, tasks,
 success, meta, lineage and own timestamps), which is restored as it was; other datasets get
 ids from the dataset address and the episode index, and source kind ``community``.
+
+Datasets as found in the wild: v2.0 (v2.1's layout with one ``meta/stats.json`` instead of
+per-episode stats); gapped episode indices; ``info.json`` totals that disagree with the files
+(the files are trusted, the disagreement is recorded in :attr:`LeRobotReader.warnings` and each
+episode's ``meta.lerobot.warnings``); path templates as ``info.json`` gives them (``video/`` or
+``videos/``); no ``frame_index`` column (rows in file order); cameras whose files are missing
+(``on_missing_video``: ``error`` names the file, ``drop`` keeps the numeric data and records the
+dropped cameras in ``meta.lerobot.dropped_cameras``); and feature names mapped by configuration
+(``feature_map``: datapipe name -> dataset features, concatenated) where a dataset does not use
+``observation.state`` / ``action``.
 """
 
 from __future__ import annotations
@@ -29,7 +39,8 @@ from datapipe.record_arrow import row_to_episode, tensor_to_row
 from datapipe.records import CameraStream, Embodiment, Episode, Source, make_episode_id
 from datapipe.storage import Location, resolve
 
-SUPPORTED = ("v2.1", "v3.0")
+SUPPORTED = ("v2.0", "v2.1", "v3.0")
+MISSING_VIDEO = ("error", "drop")
 DROPPED = {"next.done", "frame_index", "episode_index", "index", "task_index", "timestamp"}
 READER_VERSION = "1"
 
@@ -75,7 +86,14 @@ def _decode_segment(data: bytes, start_s: float, end_s: float, where: str) -> np
 class LeRobotReader:
     """A LeRobot dataset directory (local path or pyarrow filesystem URI)."""
 
-    def __init__(self, root: str):
+    def __init__(
+        self, root: str, on_missing_video: str = "error", feature_map: dict[str, list[str] | str] | None = None
+    ):
+        if on_missing_video not in MISSING_VIDEO:
+            raise LeRobotReadError(f"on_missing_video must be one of {MISSING_VIDEO}, got {on_missing_video!r}")
+        self.on_missing_video = on_missing_video
+        self.feature_map = {k: [v] if isinstance(v, str) else list(v) for k, v in (feature_map or {}).items()}
+        self.warnings: list[str] = []
         self.uri = str(root).rstrip("/")
         self.root: Location = resolve(self.uri)
         self.info = self._json(layout.INFO)
@@ -99,9 +117,36 @@ class LeRobotReader:
         for key in ("data_path", "video_path"):
             if self.info.get(key) is not None and not isinstance(self.info[key], str):
                 raise LeRobotReadError(f"{self.uri}/{layout.INFO}: field {key!r}: expected a path template")
+        for target, sources in self.feature_map.items():
+            unknown = [s for s in sources if s not in self.features]
+            if unknown:
+                raise LeRobotReadError(
+                    f"{self.uri}/{layout.INFO}: feature_map {target}: no feature {unknown} "
+                    f"(features: {sorted(self.features)})"
+                )
         self.video_keys = [k for k, f in self.features.items() if f.get("dtype") == "video"]
         self.tasks = self._tasks()
         self.episodes = self._episodes()
+        self._check_totals()
+
+    @property
+    def v2(self) -> bool:
+        """v2.0 and v2.1: one data file and one video per episode, jsonl metadata."""
+        return str(self.version).startswith("v2")
+
+    def _check_totals(self) -> None:
+        """Compare ``info.json``'s totals with the episode table; the files win, a mismatch is a warning."""
+        found = {"total_episodes": len(self.episodes)}
+        if all("length" in e for e in self.episodes.values()):
+            found["total_frames"] = sum(int(e["length"]) for e in self.episodes.values())
+        for key, value in found.items():
+            declared = self.info.get(key)
+            if isinstance(declared, int) and declared != value:
+                self.warnings.append(f"{layout.INFO} says {key} {declared}, the files hold {value}")
+        for message in self.warnings:
+            import logging
+
+            logging.getLogger(__name__).warning("%s: %s (trusting the files)", self.uri, message)
 
     # -- metadata -------------------------------------------------------------------------------
     def _file(self, name: str) -> Location:
@@ -121,7 +166,7 @@ class LeRobotReader:
         return [json.loads(line) for line in text.splitlines() if line.strip()]
 
     def _tasks(self) -> dict[int, str]:
-        if self.version == "v2.1":
+        if self.v2:
             return {int(r["task_index"]): r["task"] for r in self._jsonl("meta/tasks.jsonl")}
         table = pq.read_table(self._file(layout.TASKS).path, filesystem=self.root.fs)
         text_col = next((c for c in ("task", "__index_level_0__") if c in table.column_names), None)
@@ -130,7 +175,7 @@ class LeRobotReader:
         return dict(zip(table.column("task_index").to_pylist(), table.column(text_col).to_pylist()))
 
     def _episodes(self) -> dict[int, dict[str, Any]]:
-        if self.version == "v2.1":
+        if self.v2:
             rows = self._jsonl("meta/episodes.jsonl")
         else:
             folder = self.root.join("meta", "episodes")
@@ -165,7 +210,7 @@ class LeRobotReader:
             ) from None
 
     def _data_path(self, ep: dict[str, Any], index: int) -> str:
-        if self.version == "v2.1":
+        if self.v2:
             chunk = index // int(self.info.get("chunks_size", layout.CHUNKS_SIZE))
             return self._template("data_path", episode_chunk=chunk, episode_index=index)
         return self._template("data_path", chunk_index=ep["data/chunk_index"], file_index=ep["data/file_index"])
@@ -184,25 +229,31 @@ class LeRobotReader:
         table = self._table(path)
         if self.version == "v3.0":
             table = table.filter(pc.equal(table["episode_index"], index))
-        table = table.sort_by("frame_index")
+        if "frame_index" in table.column_names:
+            table = table.sort_by("frame_index")
         if table.num_rows != int(ep["length"]):
             raise LeRobotReadError(
                 f"{self.uri}/{path}: episode {index} has {table.num_rows} rows, its length is {ep['length']}"
             )
         return table
 
-    def _camera(self, ep: dict[str, Any], index: int, key: str, length: int, verify: bool = False) -> CameraStream:
-        if self.version == "v2.1":
+    def video_path(self, ep: dict[str, Any], index: int, key: str) -> str:
+        """The video file of camera feature ``key`` of episode ``index`` (relative to the root)."""
+        if self.v2:
             chunk = index // int(self.info.get("chunks_size", layout.CHUNKS_SIZE))
-            path = self._template("video_path", episode_chunk=chunk, video_key=key, episode_index=index)
+            return self._template("video_path", episode_chunk=chunk, video_key=key, episode_index=index)
+        return self._template(
+            "video_path",
+            video_key=key,
+            chunk_index=ep[f"videos/{key}/chunk_index"],
+            file_index=ep[f"videos/{key}/file_index"],
+        )
+
+    def _camera(self, ep: dict[str, Any], index: int, key: str, length: int, verify: bool = False) -> CameraStream:
+        path = self.video_path(ep, index, key)
+        if self.v2:
             start, end = 0.0, length / self.fps
         else:
-            path = self._template(
-                "video_path",
-                video_key=key,
-                chunk_index=ep[f"videos/{key}/chunk_index"],
-                file_index=ep[f"videos/{key}/file_index"],
-            )
             start, end = float(ep[f"videos/{key}/from_timestamp"]), float(ep[f"videos/{key}/to_timestamp"])
         data = self._file(path).read_bytes()
         h, w = self.features[key]["shape"][:2]
@@ -236,35 +287,48 @@ class LeRobotReader:
         table = self._frames(ep, index)
         T = table.num_rows
         steps: dict[str, np.ndarray] = {}
+        mapped = {s for sources in self.feature_map.values() for s in sources}
         for name in table.column_names:
             spec = self.features.get(name)
-            if name in DROPPED or spec is None or spec.get("dtype") in ("video", "image", "string"):
+            if name in DROPPED or name in mapped or spec is None or spec.get("dtype") in ("video", "image", "string"):
                 continue
             arr = _column_array(table.column(name))
             if arr.ndim == 2 and list(spec.get("shape", [])) == [1]:
                 arr = arr[:, 0]
             steps["reward" if name == "next.reward" else safe_name(name)] = arr
+        for target, sources in self.feature_map.items():
+            missing = [s for s in sources if s not in table.column_names]
+            if missing:
+                raise LeRobotReadError(f"{self.uri}/{self._data_path(ep, index)}: no column {missing} (feature_map)")
+            parts = [_column_array(table.column(s)).reshape(T, -1) for s in sources]
+            steps[target] = np.concatenate(parts, axis=1)
         own_ts, record = ep.get(layout.DATAPIPE_TIMESTAMP), ep.get(layout.DATAPIPE_COLUMN)
         if own_ts is not None:
             steps["timestamp"] = np.asarray(own_ts, dtype=np.float64)
         elif record:  # datapipe wrote frame_index / fps: recompute it in float64, as it was
             steps["timestamp"] = table.column("frame_index").to_numpy() / self.fps
-        else:
+        elif "timestamp" in table.column_names:
             steps["timestamp"] = table.column("timestamp").to_numpy().astype(np.float64)
-        if "observation.state" not in steps:
-            raise LeRobotReadError(
-                f"{self.uri}/{layout.INFO}: no observation.state feature; datapipe episodes need one"
-            )
-        if "action" not in steps:
-            raise LeRobotReadError(f"{self.uri}/{layout.INFO}: no action feature; datapipe episodes need one")
+        else:
+            steps["timestamp"] = np.arange(T, dtype=np.float64) / self.fps
+        for needed in ("observation.state", "action"):
+            if needed not in steps:
+                raise LeRobotReadError(
+                    f"{self.uri}/{layout.INFO}: no {needed} feature (features: {sorted(self.features)}); "
+                    f"map one with feature_map, e.g. {{{needed}: [<feature>, ...]}}"
+                )
         for name in ("observation.state", "action"):
             if steps[name].ndim == 1:
                 steps[name] = steps[name][:, None]
         steps.setdefault("is_intervention", np.zeros(T, dtype=bool))
         steps.setdefault("reward", np.zeros(T, dtype=np.float32))
-        cameras = {
-            safe_name(layout.camera_name(k)): self._camera(ep, index, k, T, verify_videos) for k in self.video_keys
-        }
+        cameras, dropped = {}, {}
+        for k in self.video_keys:
+            path = self.video_path(ep, index, k)
+            if self.on_missing_video == "drop" and not self.root.join(confined(path, self.uri)).exists():
+                dropped[safe_name(layout.camera_name(k))] = path
+                continue
+            cameras[safe_name(layout.camera_name(k))] = self._camera(ep, index, k, T, verify_videos)
         if record:  # written by datapipe: the record as it was
             row = {
                 **json.loads(record),
@@ -281,14 +345,17 @@ class LeRobotReader:
                     for k, c in cameras.items()
                 ],
             }
-            return row_to_episode(row)
+            episode = row_to_episode(row)
+            return episode.with_meta(lerobot_dropped_cameras=dropped) if dropped else episode
         renamed = {
             safe_name(layout.camera_name(k)): k
             for k in self.video_keys
             if safe_name(layout.camera_name(k)) != layout.camera_name(k)
         }
         renamed.update({safe_name(n): n for n in table.column_names if safe_name(n) != n and n in self.features})
-        tasks = [str(t) for t in (ep.get("tasks") or [])] or [self.tasks.get(int(table["task_index"][0].as_py()), "")]
+        tasks = [str(t) for t in (ep.get("tasks") or [])]
+        if not tasks and "task_index" in table.column_names and T:
+            tasks = [self.tasks.get(int(table["task_index"][0].as_py()), "")]
         span = f"episode_index={index}"
         return Episode(
             episode_id=make_episode_id(self.uri, span, READER_VERSION),
@@ -308,6 +375,9 @@ class LeRobotReader:
                     "codebase_version": self.version,
                     "episode_index": index,
                     **({"renamed": renamed} if renamed else {}),
+                    **({"dropped_cameras": dropped} if dropped else {}),
+                    **({"warnings": list(self.warnings)} if self.warnings else {}),
+                    **({"feature_map": self.feature_map} if self.feature_map else {}),
                 }
             },
         )

@@ -21,7 +21,7 @@ from datapipe.errors import DatapipeError
 from datapipe.ownership import OwnedOutput
 from datapipe.shards.sample import npy_array
 from datapipe.shards.stats import Moments, QuantileSample, feature_stats
-from datapipe.shards.writer import SPLITS
+from datapipe.shards.writer import SPLITS, merge_feature_spec
 from datapipe.storage import Location
 from schemas.episode import EPISODE_SCHEMA_VERSION
 from schemas.shard_manifest import EPISODES_NAME, MANIFEST_NAME, MANIFEST_VERSION
@@ -41,6 +41,7 @@ EPISODES_SCHEMA = pa.schema(
         ("source_kind", pa.string()),
         ("robot", pa.string()),
         ("sha256", pa.string()),  # of the sample's members (datapipe.shards.sample.sample_digest)
+        ("camera_shapes", pa.string()),  # JSON {camera: [height, width, 3]}; cameras may differ per episode
     ]
 )
 
@@ -58,11 +59,13 @@ def _check_features(receipts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]
                 f"other episodes have {c['expected']}; write them to separate datasets"
             )
         for name, spec in r["features"].items():
-            if features.setdefault(name, spec) != spec:
+            merged = merge_feature_spec(features.setdefault(name, spec), spec)
+            if merged is None:
                 raise ManifestError(
                     f"feature {name!r} is {spec} in one part and {features[name]} in another; "
                     f"write them to separate datasets"
                 )
+            features[name] = merged
     return features
 
 

@@ -11,6 +11,7 @@ moments of every numeric feature; :mod:`datapipe.shards.manifest` turns receipts
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +64,18 @@ def feature_specs(ep: Episode) -> dict[str, dict[str, Any]]:
     return specs
 
 
+def merge_feature_spec(known: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any] | None:
+    """The spec of a feature seen as ``known`` and now as ``spec``; None if they conflict. Cameras
+    of different sizes agree (sources differ): ``shapes`` lists every size, and ``shape`` is the
+    size when there is one, else None (each episode's sizes are in ``episodes.parquet``)."""
+    if known == spec:
+        return known
+    if known.get("kind") == spec.get("kind") == "video":
+        shapes = sorted({tuple(s) for s in known.get("shapes", [known["shape"]]) + spec.get("shapes", [spec["shape"]])})
+        return {**known, "shape": list(shapes[0]) if len(shapes) == 1 else None, "shapes": [list(s) for s in shapes]}
+    return None
+
+
 def write_part(
     root: Location, episodes: list[Episode], part: str, options: ShardOptions, reject: Any = None
 ) -> dict[str, Any]:
@@ -112,12 +125,16 @@ def write_part(
                 }
             )
             rows[-1]["sha256"] = sample_digest(members)
+            rows[-1]["camera_shapes"] = json.dumps({k: [c.height, c.width, 3] for k, c in sorted(ep.cameras.items())})
             w.add_sample(sample_key(ep.episode_id), members)
             for name, spec in feature_specs(ep).items():
-                if specs.setdefault(name, spec) != spec:
+                merged = merge_feature_spec(specs.setdefault(name, spec), spec)
+                if merged is None:
                     conflicts.append(
                         {"feature": name, "episode_id": ep.episode_id, "spec": spec, "expected": specs[name]}
                     )
+                else:
+                    specs[name] = merged
             for name, values in stats_features(dict(ep.steps)).items():
                 m = Moments.of(values)
                 if name in moments and moments[name].mean.shape == m.mean.shape:

@@ -7,6 +7,7 @@ from typing import Any
 
 from datapipe.config import check
 from datapipe.records import Episode
+from datapipe.resize import resized_cameras
 from datapipe.shards.manifest import build_manifest
 from datapipe.shards.writer import ShardOptions, write_part
 from datapipe.stage import Resources, SinkStage
@@ -32,6 +33,9 @@ class WebDatasetSinkConfig:
     jpeg_crf: int = 18
     # quantiles (q01, q99) use every value up to this many rows per feature, a seeded sample above
     max_quantile_rows: int = 5_000_000
+    # resize every camera to [height, width] pixels (meta.resized_cameras keeps the original
+    # sizes); without it cameras keep their sizes, which may differ between episodes
+    image_size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         check(0 <= self.val_fraction <= 1, "val_fraction", f"must be within 0..1, got {self.val_fraction}")
@@ -39,6 +43,11 @@ class WebDatasetSinkConfig:
         check(self.shard_max_episodes >= 1, "shard_max_episodes", f"must be >= 1, got {self.shard_max_episodes}")
         check(0 <= self.jpeg_crf <= 51, "jpeg_crf", f"must be within 0..51, got {self.jpeg_crf}")
         check(self.max_quantile_rows >= 1, "max_quantile_rows", f"must be >= 1, got {self.max_quantile_rows}")
+        check(
+            self.image_size is None or all(0 < s <= 8192 for s in self.image_size),
+            "image_size",
+            f"must be [height, width] within 1..8192, got {self.image_size}",
+        )
 
 
 class WebDatasetSink(SinkStage):
@@ -64,6 +73,8 @@ class WebDatasetSink(SinkStage):
         )
 
     def write(self, episodes: list[Episode], part: str) -> dict[str, Any]:
+        if self.config.image_size is not None:
+            episodes = [resized_cameras(ep, *self.config.image_size) for ep in episodes]
         return write_part(resolve(self.config.path), episodes, part, self._options(), reject=self.reject)
 
     def finalize(self, receipts: list[dict[str, Any]]) -> dict[str, Any]:
