@@ -14,15 +14,23 @@ from datapipe.shards.dataset import ShardDataset
 from datapipe.stream import ShardStream
 from datapipe.workflow import parse_workflow
 
-CAM = {"cameras": ["front"], "seed": 1}
+CAM = {"cameras": ["front"]}
 
 
 def _mixed(tmp_path, **sink) -> ShardDataset:
     doc = {
         "name": "mixed",
         "stages": [
-            {"id": "small", "uses": "source.synthetic", "with": {**CAM, "episodes": 3, "image_size": [24, 32]}},
-            {"id": "big", "uses": "source.synthetic", "with": {**CAM, "episodes": 2, "image_size": [40, 40]}},
+            {
+                "id": "small",
+                "uses": "source.synthetic",
+                "with": {**CAM, "seed": 1, "episodes": 3, "image_size": [24, 32]},
+            },
+            {
+                "id": "big",
+                "uses": "source.synthetic",
+                "with": {**CAM, "seed": 2, "episodes": 2, "image_size": [40, 40]},
+            },
             {
                 "id": "out",
                 "uses": "sink.webdataset",
