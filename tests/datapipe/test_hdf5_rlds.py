@@ -1,0 +1,112 @@
+"""source.hdf5 (robomimic, raw robosuite with human-in-the-loop arrays, ALOHA) and source.rlds
+(TFDS folders without TensorFlow) on files written by h5py and the tfrecord package's writer in
+each format's documented layout."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from datapipe.hdf5_demos import Hdf5Demos, Hdf5ReadError
+from datapipe.rlds import RldsDataset, RldsReadError
+from datapipe.run import run_workflow
+from datapipe.workflow import parse_workflow
+from tests.community_fixtures import write_aloha, write_rlds, write_robomimic, write_robosuite
+from tests.helpers import read_sink
+
+
+def test_robomimic_file_reads_demos_splits_and_cameras(tmp_path):
+    written = write_robomimic(tmp_path / "lift.hdf5")
+    demos = Hdf5Demos(str(tmp_path / "lift.hdf5"))
+    assert demos.keys() == [f"{tmp_path / 'lift.hdf5'}#demo_{i}" for i in range(3)]
+    ep = demos.read(demos.keys()[1])
+    w = written["demos"]["demo_1"]
+    state = np.concatenate([w["robot0_eef_pos"], w["robot0_eef_quat"], w["robot0_gripper_qpos"]], 1)
+    assert np.allclose(ep.steps["observation.state"], state, atol=1e-6)
+    assert np.allclose(ep.steps["action"], w["actions"], atol=1e-6)
+    assert ep.fps == 20.0 and ep.task == ("Lift",) and ep.success is True
+    assert ep.steps["sim.state"].shape == (12, 32) and ep.embodiment.action_kinds[-1] == "gripper_binary"
+    frames = ep.cameras["agentview"].frames()
+    assert frames.shape == (12, 16, 16, 3) and np.abs(frames.astype(int) - w["agentview_image"]).mean() < 12
+    assert ep.meta["hdf5"]["model_file"] == "<mujoco model='lift_1'/>"
+    valid = Hdf5Demos(str(tmp_path / "lift.hdf5"), split="valid", state_keys=("object",), camera_keys=())
+    (key,) = valid.keys()
+    ep = valid.read(key)
+    assert key.endswith("#demo_1") and ep.cameras == {}
+    assert np.allclose(ep.steps["observation.state"], w["object"], atol=1e-6)
+    with pytest.raises(Hdf5ReadError, match="no split mask/test"):
+        Hdf5Demos(str(tmp_path / "lift.hdf5"), split="test").keys()
+
+
+def test_raw_robosuite_with_human_interventions(tmp_path):
+    written = write_robosuite(tmp_path / "demo.hdf5")
+    demos = Hdf5Demos(str(tmp_path / "demo.hdf5"))
+    assert [k.rsplit("#", 1)[1] for k in demos.keys()] == ["demo_1", "demo_2"]
+    ep = demos.read(demos.keys()[0])
+    w = written["demos"]["demo_1"]
+    assert ep.meta["hdf5"]["layout"] == "robosuite" and ep.task == ("NutAssemblySquare",)
+    assert np.array_equal(ep.steps["sim.state"], w["states"])
+    assert np.array_equal(ep.steps["is_intervention"], w["user"])
+    assert np.array_equal(ep.steps["control_mode"], w["user"].astype(np.int8))
+    assert "square_0" in ep.meta["hdf5"]["model_file"]
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_aloha_episodes_raw_and_jpeg_compressed(tmp_path, compress):
+    written = write_aloha(tmp_path / "aloha", compress=compress)
+    demos = Hdf5Demos(str(tmp_path / "aloha"), task="transfer the cube")
+    assert len(demos.keys()) == 2
+    ep = demos.read(demos.keys()[1])
+    w = written["episode_1.hdf5"]
+    assert np.allclose(ep.steps["observation.state"], w["qpos"], atol=1e-6) and ep.fps == 50.0
+    assert ep.embodiment.action_kinds[6] == "gripper_continuous" and ep.task == ("transfer the cube",)
+    for cam in ("cam_high", "cam_left_wrist"):
+        frames = ep.cameras[cam].frames()
+        assert frames.shape == w[cam].shape and np.abs(frames.astype(int) - w[cam]).mean() < 12
+
+
+def test_hdf5_errors_name_the_file(tmp_path):
+    (tmp_path / "junk.hdf5").write_bytes(b"not hdf5")
+    with pytest.raises(Hdf5ReadError, match="junk.hdf5: not a readable HDF5 file"):
+        Hdf5Demos(str(tmp_path / "junk.hdf5")).keys()
+    import h5py
+
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f.create_dataset("x", data=[1])
+    with pytest.raises(Hdf5ReadError, match="other.h5: not a robomimic"):
+        Hdf5Demos(str(tmp_path / "other.h5")).keys()
+
+
+def test_rlds_reads_episodes_without_tensorflow(tmp_path):
+    written = write_rlds(tmp_path / "toy_rlds" / "1.0.0")
+    ds = RldsDataset(str(tmp_path / "toy_rlds" / "1.0.0"), fps=5.0)
+    eps = [ep for _, ep in ds.episodes(ds.files[0])]
+    assert len(eps) == 3
+    for ep, w in zip(eps, written["episodes"]):
+        assert np.array_equal(ep.steps["observation.state"], w["state"])
+        assert np.array_equal(ep.steps["action"], w["action"])
+        frames = ep.cameras["image"].frames()  # PNG in the record, H.264 in the episode
+        assert frames.shape == w["frames"].shape and np.abs(frames.astype(int) - w["frames"]).mean() < 12
+        assert ep.task == (w["instruction"],) and ep.success is True and ep.fps == 5.0
+        assert ep.steps["reward"][-1] == 1.0 and ep.meta["rlds"]["episode_metadata"]["file_path"].endswith(".npy")
+    with pytest.raises(RldsReadError, match="no split 'val'"):
+        RldsDataset(str(tmp_path / "toy_rlds" / "1.0.0"), split="val")
+
+
+def test_community_sources_on_ray(ray_session, tmp_path):
+    write_robomimic(tmp_path / "lift.hdf5")
+    write_rlds(tmp_path / "rlds")
+    (tmp_path / "rlds" / "toy_rlds-train.tfrecord-00001-of-00002").write_bytes(b"\x00" * 40)  # damaged
+    doc = {
+        "name": "community",
+        "stages": [
+            {"id": "h5", "uses": "source.hdf5", "with": {"path": str(tmp_path / "lift.hdf5"), "demos_per_shard": 2}},
+            {"id": "rl", "uses": "source.rlds", "with": {"path": str(tmp_path / "rlds")}, "max_error_rate": 0.6},
+            {"id": "out", "uses": "sink.parquet", "needs": ["h5", "rl"], "with": {"path": str(tmp_path / "pq")}},
+        ],
+    }
+    result = run_workflow(parse_workflow(doc, "community.yaml"), out=str(tmp_path / "run"), progress=False)
+    assert result.ok, result.error
+    eps = read_sink(tmp_path / "pq")
+    assert sorted(e.source.uri.split(":")[0] for e in eps) == ["hdf5"] * 3 + ["rlds"] * 3
+    assert result.counts("rl")["failed"] == 1
