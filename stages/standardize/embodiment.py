@@ -1,0 +1,53 @@
+"""``standardize.embodiment``: one dataset family's episodes into datapipe's convention, by a
+declarative config (see :mod:`datapipe.standardize`; configs live in ``workflows/datasets/``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from datapipe.config import check
+from datapipe.records import Episode
+from datapipe.stage import Resources, Transform
+from datapipe.standardize import DatasetStandard, StandardizeError, standard_from_dict, standardize
+
+
+def load_standard(path: str) -> DatasetStandard:
+    """The dataset config YAML at ``path``; errors name the file and the field."""
+    from datapipe.workflow import parse_yaml
+
+    file = Path(path)
+    if not file.is_file():
+        raise StandardizeError(f"{path}: dataset config not found")
+    doc = parse_yaml(file.read_text(), str(file))
+    if not isinstance(doc, dict):
+        raise StandardizeError(f"{path}: expected a mapping (dataset, cameras, state, action, gripper...)")
+    return standard_from_dict(doc, str(file))
+
+
+@dataclass(frozen=True)
+class StandardizeEmbodimentConfig:
+    # the dataset family's config YAML, e.g. workflows/datasets/robomimic.yaml
+    config: str
+
+    def __post_init__(self) -> None:
+        check(bool(self.config), "config", "give the dataset config YAML (workflows/datasets/<family>.yaml)")
+        load_standard(self.config)  # a bad config fails at validation, naming its file and field
+
+
+class StandardizeEmbodiment(Transform):
+    """Standardize a dataset family's episodes: camera roles, state and action selection, action
+    space and unit conversions, gripper to [0, 1] (1 = open), no-op steps dropped, one fps and
+    image size; every conversion recorded in meta.standardized."""
+
+    name = "standardize.embodiment"
+    version = "1"
+    Config = StandardizeEmbodimentConfig
+    resources = Resources(cpus=1)
+
+    def setup(self) -> None:
+        self.standard = load_standard(self.config.config)
+
+    def process(self, episode: Episode) -> Iterable[Episode]:
+        yield standardize(episode, self.standard)

@@ -1,0 +1,92 @@
+"""standardize.embodiment with the dataset configs of workflows/datasets/ on community fixtures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from datapipe.hdf5_demos import Hdf5Demos
+from datapipe.standardize import StandardizeError, standard_from_dict, standardize
+from stages.standardize.embodiment import load_standard
+from tests.community_fixtures import write_aloha, write_robomimic
+from tests.conftest import REPO
+
+DATASETS = REPO / "workflows" / "datasets"
+
+
+def test_every_dataset_config_loads():
+    names = sorted(p.stem for p in DATASETS.glob("*.yaml"))
+    assert {"robomimic", "bridge", "lerobot_ee", "aloha", "so100"} <= set(names)
+    for name in names:
+        assert load_standard(str(DATASETS / f"{name}.yaml")).dataset == name
+
+
+def test_robomimic_to_the_convention(tmp_path):
+    written = write_robomimic(tmp_path / "lift.hdf5", lengths=(12,))
+    demos = Hdf5Demos(str(tmp_path / "lift.hdf5"))
+    ep = demos.read(demos.keys()[0])
+    out = standardize(ep, load_standard(str(DATASETS / "robomimic.yaml")))
+    raw = written["demos"]["demo_0"]["actions"][::2]  # 20 -> 10 fps: every other step
+    assert out.fps == 10.0 and out.length == 6
+    np.testing.assert_allclose(out.steps["action"][:, :3], raw[:, :3] * 0.05, atol=1e-6)
+    np.testing.assert_allclose(out.steps["action"][:, 3:6], raw[:, 3:6] * 0.5, atol=1e-6)
+    np.testing.assert_array_equal(out.steps["action"][:, 6], (raw[:, 6] < 0).astype(np.float32))  # -1 = open
+    assert out.embodiment.action_kinds == ("ee_position_delta",) * 3 + ("ee_rotation_delta",) * 3 + ("gripper_binary",)
+    assert out.steps["observation.state"].shape == (6, 16) and not out.steps["observation.state"][:, 9:].any()
+    assert set(out.cameras) == {"primary"} and out.cameras["primary"].frames().shape[1:3] == (64, 64)
+    conversions = out.meta["standardized"]["conversions"]
+    assert any("x0.05" in c for c in conversions) and any("10 fps" in c for c in conversions)
+    assert out.meta["standardized"]["original_robot"] == "robomimic" and out.embodiment.robot == "panda"
+
+
+def test_aloha_grippers_move_last_and_cameras_get_roles(tmp_path):
+    written = write_aloha(tmp_path / "aloha", episodes=1)
+    demos = Hdf5Demos(str(tmp_path / "aloha"))
+    out = standardize(demos.read(demos.keys()[0]), load_standard(str(DATASETS / "aloha.yaml")))
+    action = written["episode_0.hdf5"]["action"]
+    np.testing.assert_allclose(out.steps["action"][:, :12], np.delete(action, [6, 13], axis=1), atol=1e-6)
+    np.testing.assert_allclose(out.steps["action"][:, 12:], np.clip(action[:, [6, 13]], 0, 1), atol=1e-6)
+    assert set(out.cameras) == {"primary", "wrist"}
+    assert out.embodiment.action_kinds[-2:] == ("gripper_continuous",) * 2
+
+
+def _episode(action: np.ndarray, state: np.ndarray):
+    from datapipe.synthetic import synthetic_episode
+
+    ep = synthetic_episode(0, 0, length=len(action), action_dim=action.shape[1], state_dim=state.shape[1])
+    return ep.with_steps(action=action.astype(np.float32), **{"observation.state": state.astype(np.float32)})
+
+
+def test_degrees_become_radians_and_ambiguous_units_are_refused():
+    rng = np.random.default_rng(0)
+    state = np.concatenate([rng.uniform(-120, 120, (20, 5)), rng.uniform(0, 100, (20, 1))], 1)
+    action = state + rng.normal(0, 1, state.shape)
+    out = standardize(_episode(action, state), load_standard(str(DATASETS / "so100.yaml")))
+    kept = out.length
+    assert kept == 20
+    np.testing.assert_allclose(out.steps["action"][:, :5], np.deg2rad(action[:, :5]), atol=1e-5)
+    np.testing.assert_allclose(out.steps["observation.state"][:, :5], np.deg2rad(state[:, :5]), atol=1e-5)
+    np.testing.assert_allclose(out.steps["action"][:, 5], np.clip(action[:, 5] / 100, 0, 1), atol=1e-6)
+    auto = standard_from_dict(
+        {"dataset": "x", "action": {"space": "joint_absolute", "units": "auto"}, "gripper": {"index": -1}}, "x.yaml"
+    )
+    with pytest.raises(StandardizeError, match="degrees or \\+-100 normalized units: declare action.units"):
+        standardize(_episode(action / 2, state / 2), auto)
+
+
+def test_zero_first_action_and_noops_are_dropped():
+    action = np.array([[0, 0, 0], [1, 1, 1], [1, 1, 1], [1, 1, 1], [2, 2, 2]], float)
+    state = np.array([[0, 0, 0], [0, 0, 0], [1, 1, 1], [1, 1, 1], [1, 1, 1]], float)
+    std = standard_from_dict({"dataset": "t", "action": {"space": "joint_absolute", "units": "radians"}}, "t.yaml")
+    out = standardize(_episode(action, state), std)
+    assert out.length == 3 and out.steps["action"][:, 0].tolist() == [1, 1, 2]
+    np.testing.assert_allclose(out.steps["timestamp"], np.arange(3) / out.fps)
+
+
+def test_bad_configs_name_the_field():
+    with pytest.raises(StandardizeError, match="cameras .*roles are"):
+        standard_from_dict({"dataset": "d", "cameras": {"top": "overhead"}}, "d.yaml")
+    with pytest.raises(StandardizeError, match="d.yaml: .*space"):
+        standard_from_dict({"dataset": "d", "action": {"space": "cartesian"}}, "d.yaml")
+    with pytest.raises(StandardizeError, match="need the robot's kinematics"):
+        standard_from_dict({"dataset": "d", "action": {"space": "joint_absolute", "to": "ee_delta"}}, "d.yaml")
