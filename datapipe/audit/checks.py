@@ -15,24 +15,7 @@ import numpy as np
 
 from datapipe.errors import DatapipeError
 from datapipe.records import Episode
-
-PLACEHOLDERS = {
-    "",
-    "task",
-    "todo",
-    "tbd",
-    "n/a",
-    "na",
-    "none",
-    "null",
-    "placeholder",
-    "<task>",
-    "...",
-    "-",
-    "instruction",
-    "do the task",
-    "default task",
-}
+from datapipe.task_text import PLACEHOLDERS
 
 
 @dataclass
