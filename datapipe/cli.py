@@ -72,6 +72,13 @@ def _parser() -> argparse.ArgumentParser:
         help="exit 1 when a finding of this severity or worse exists (info, warning, error)",
     )
     au.add_argument("--no-progress", action="store_true")
+    ins = sub.add_parser(
+        "inspect", help="format, episodes, features, ranges, unit and gripper guesses, and a draft standardize config"
+    )
+    ins.add_argument("dataset", help="a shard dataset, LeRobot dataset, HDF5 file or folder, or TFDS/RLDS folder")
+    ins.add_argument("--max-episodes", type=int, default=20, help="episodes read for ranges and guesses")
+    ins.add_argument("--json", action="store_true", help="print the report as JSON")
+    ins.add_argument("--draft", metavar="FILE", help="write the draft standardize.embodiment config here")
     return p
 
 
@@ -197,6 +204,36 @@ def stages_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _cmd_inspect(args: argparse.Namespace, console: Console) -> int:
+    import json
+    from pathlib import Path
+
+    from datapipe.inspect_dataset import inspect_dataset
+
+    report = inspect_dataset(args.dataset, max(1, args.max_episodes))
+    if args.draft:
+        Path(args.draft).write_text(report["draft_config"])
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return EXIT_OK
+    console.print(
+        f"[bold]{report['path']}[/]: {report['format']} {report['version']}, {report['episodes']} episodes "
+        f"({report['episodes_read']} read, {report['frames_read']} frames), fps {report['fps']}, "
+        f"robot {report['robot']}"
+    )
+    for name, spec in report["steps"].items():
+        console.print(f"  step {name}: {spec['dtype']} {spec['shape']}")
+    for name, sizes in report["cameras"].items():
+        console.print(f"  camera {name}: " + ", ".join(f"{s} ({n} episodes)" for s, n in sizes.items()))
+    for key in ("action", "observation.state"):
+        r = report[key]
+        console.print(f"  {key} min {r['min']}\n  {' ' * len(key)} max {r['max']}")
+    console.print(f"  guesses: {report['guess']}")
+    console.print("[bold]draft standardize.embodiment config[/] (check every line):")
+    console.print(report["draft_config"], markup=False, highlight=False)
+    return EXIT_OK
+
+
 def _cmd_stages(name: str | None, console: Console, markdown: bool = False) -> int:
     if markdown:
         print(stages_markdown(), end="")
@@ -240,6 +277,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _cmd_stages(args.name, out, args.markdown)
     if args.command == "audit":
         return _cmd_audit(args, err)
+    if args.command == "inspect":
+        return _cmd_inspect(args, out)
     if args.command == "validate-dataset":
         return _cmd_validate_dataset(args.path, args.deep, not args.no_progress, err)
     workflow = load_workflow(args.workflow, args.overrides)
