@@ -34,12 +34,19 @@ class TorchShardDataset(IterableDataset):
     """Training samples of a shard dataset for ``torch.utils.data.DataLoader``.
 
     ``path`` and ``config`` are those of :class:`ShardStream` (without ``worker``/``num_workers``,
-    which come from the loader)."""
+    which come from the loader); a ``{name: path}`` mapping streams a mixture
+    (:class:`datapipe.mixture.MixtureStream`, its settings in ``config``)."""
 
-    def __init__(self, path: str, **config: Any):
+    def __init__(self, path: str | dict[str, str], **config: Any):
         super().__init__()
-        self.path, self.config = str(path), config
-        self._stream = ShardStream(self.path, **config)
+        if isinstance(path, dict):  # a mixture {name: path} (weights=..., normalization=... in config)
+            from datapipe.mixture import MixtureStream
+
+            self.path, self.config = dict(path), config
+            self._stream = MixtureStream(self.path, **config)
+        else:
+            self.path, self.config = str(path), config
+            self._stream = ShardStream(self.path, **config)
         self._worker_states: dict[int, dict[str, Any]] = {}
         self._rotate = 0  # loader worker i plays share (i + rotate) % num_workers after a resume
 
