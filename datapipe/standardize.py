@@ -22,6 +22,8 @@ A config (YAML under ``workflows/datasets/``)::
     drop_noops: true
     fps: 10                    # 0: keep
     image_size: [128, 128]     # absent: keep
+    pad_state: 16              # zero-pad the state (0: keep its size)
+    keep_steps: []             # other arrays to keep (default: only the standard ones)
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from datapipe.errors import DatapipeError
 from datapipe.records import CameraStream, Embodiment, Episode
 
 ROLES = ("primary", "secondary", "wrist", "drop")
+STANDARD_STEPS = ("timestamp", "observation.state", "action", "reward", "is_intervention")
 SPACES = ("joint_absolute", "joint_delta", "ee_absolute", "ee_delta")
 ARM_KINDS = {  # action kinds of the end-effector target spaces (joint spaces: joint_position per joint)
     "ee_absolute": ("ee_position",) * 3 + ("ee_rotation",) * 3,
@@ -90,6 +93,7 @@ class DatasetStandard:
     fps: float = 0.0
     image_size: tuple[int, int] | None = None
     pad_state: int = 0  # zero-pad observation.state to this many dims (datasets of several robots)
+    keep_steps: tuple[str, ...] = ()  # source arrays kept besides the standard ones (sim.state...)
 
     def __post_init__(self) -> None:
         bad = {k: v for k, v in self.cameras.items() if v not in ROLES}
@@ -254,7 +258,11 @@ def standardize(ep: Episode, std: DatasetStandard) -> Episode:
         if state.shape[1] < std.pad_state:
             log.append(f"state zero-padded {state.shape[1]} -> {std.pad_state} dims")
             state = np.pad(state, ((0, 0), (0, std.pad_state - state.shape[1])))
-    steps = {**ep.steps, "action": action.astype(np.float32), "observation.state": state.astype(np.float32)}
+    extra = sorted(set(ep.steps) - set(STANDARD_STEPS) - set(std.keep_steps))
+    if extra:
+        log.append(f"dropped source arrays {extra}")
+    steps = {k: v for k, v in ep.steps.items() if k in STANDARD_STEPS or k in std.keep_steps}
+    steps.update({"action": action.astype(np.float32), "observation.state": state.astype(np.float32)})
     cameras = {}
     for name, cam in ep.cameras.items():
         role = std.cameras.get(name, name if std.keep_unmapped_cameras else "drop")

@@ -209,3 +209,20 @@ def write_rlds(folder: Path, lengths=(6, 9, 5), seed: int = 3, image: tuple[int,
         written.append({"frames": frames, "state": state, "action": action, "instruction": instruction})
     writer.close()
     return {"episodes": written}
+
+
+def write_community_inputs(folder: Path, lerobot_writer=None) -> None:
+    """The inputs of ``workflows/community_mix.yaml`` under ``folder``: a robomimic file, an RLDS
+    folder and (with ``lerobot_writer(root)``, LeRobot's own writer) a LeRobot v3.0 dataset."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_robomimic(folder / "robomimic_lift.hdf5", image=(32, 32))
+    write_rlds(folder / "bridge_rlds", image=(32, 32))
+    if lerobot_writer is not None:
+        lerobot_writer(folder / "lerobot_ee")
+
+
+if __name__ == "__main__":
+    import sys
+
+    write_community_inputs(Path(sys.argv[1] if len(sys.argv) > 1 else "out/community_inputs"))
+    print("wrote the robomimic and RLDS inputs (the LeRobot one needs LeRobot's writer: see the tests)")

@@ -158,7 +158,7 @@ class LeRobotWriter:
             self.tasks.setdefault(t, len(self.tasks))
         frame_index = np.arange(T, dtype=np.int64)
         cols: dict[str, Any] = {}
-        for k, v in ep.steps.items():
+        for k, v in sorted(ep.steps.items()):  # one column order whatever order the episode's arrays are in
             if k != "timestamp":
                 cols[RENAMED.get(k, k)] = _column(np.asarray(v))
         done = np.zeros(T, dtype=bool)
