@@ -6,6 +6,7 @@ import argparse
 
 from benchmarks import (
     audit_scaling,
+    community_ingest,
     engine_overhead,
     engine_scaling,
     hand_pose,
@@ -22,6 +23,7 @@ BENCHMARKS = {
     "hand_pose": hand_pose.main,
     "audit": audit_scaling.main,
     "video_ingest": video_ingest.main,
+    "community_ingest": community_ingest.main,
 }
 
 

@@ -142,6 +142,17 @@ def count_frames(data: bytes) -> int:
         raise ValueError(f"not a readable mp4 ({exc})") from None
 
 
+def codec_name(data: bytes) -> str:
+    """The codec of an in-memory video's first video stream (``h264``, ``av1``...); "" if unreadable."""
+    import av
+
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            return container.streams.video[0].codec_context.name if container.streams.video else ""
+    except av.error.FFmpegError:
+        return ""
+
+
 def encode_jpeg(frames: np.ndarray, quality: int = 90) -> list[bytes]:
     """Encode RGB frames ``(T, H, W, 3)`` to one JPEG each (``quality`` 0..100)."""
     import cv2

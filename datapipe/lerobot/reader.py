@@ -257,7 +257,8 @@ class LeRobotReader:
             start, end = float(ep[f"videos/{key}/from_timestamp"]), float(ep[f"videos/{key}/to_timestamp"])
         data = self._file(path).read_bytes()
         h, w = self.features[key]["shape"][:2]
-        if start == 0.0 and h % 2 == 0 and w % 2 == 0 and self._frame_count(data) == length:
+        h264 = video.codec_name(data) == "h264"  # datapipe's mp4 cameras are H.264: others (AV1...) are transcoded
+        if h264 and start == 0.0 and h % 2 == 0 and w % 2 == 0 and self._frame_count(data) == length:
             if verify:  # every frame decodes, and there is one per step
                 try:
                     n = len(video.decode_mp4(data, w, h, strict=True))
