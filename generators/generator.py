@@ -24,6 +24,7 @@ from generators.randomization import (
     TABLE_HEIGHT,
     RandomizationRanges,
     sample_distractors,
+    sample_effects,
     sample_scene,
 )
 from generators.render import RenderQuality, SceneRenderer
@@ -100,6 +101,7 @@ class SimGenerator:
         region = ((0.3, 0.75), (-0.35, 0.35))
         params["distractors"] = sample_distractors(rng, params.pop("n_distractors"), self.task.keep_out(params), region)
         params["distractor_slots"] = self.settings.ranges.max_distractors
+        params["effects"] = sample_effects(np.random.default_rng([seed, 41]), self.settings.ranges)
         return params
 
     def template_params(self) -> dict[str, Any]:
@@ -226,7 +228,7 @@ class SimGenerator:
                     "initial_state": run.recording.initial_state.tolist(),
                     "state_spec": "mjSTATE_FULLPHYSICS",
                 },
-                "render": self.settings.render_quality.as_meta() if render else None,
+                "render": self.effects(run.params).as_meta() if render else None,
                 "action_spaces": {
                     "action": "joint position targets (rad) + gripper (1 open, 0 closed)",
                     "action.ee_delta": "end-effector delta: position (m) and rotation vector "
@@ -243,7 +245,16 @@ class SimGenerator:
         if self._renderer is None:
             self._renderer = SceneRenderer(template.model, self.settings.image_size, self.settings.render_quality)
         cameras = [self._camera_name(c) for c in self.settings.cameras]
-        return self._renderer.render(qpos, qvel, cameras, template.textures_version)
+        return self._renderer.render(qpos, qvel, cameras, template.textures_version, self.effects(params))
+
+    def effects(self, params: dict[str, Any]) -> RenderQuality:
+        """The render quality of an episode: the generator's, plus the episode's drawn effects."""
+        q, drawn = self.settings.render_quality, params.get("effects", {})
+        return RenderQuality(
+            shadows=q.shadows or bool(drawn.get("shadows")),
+            reflections=q.reflections or bool(drawn.get("reflections")),
+            antialias=q.antialias,
+        )
 
     def _camera_name(self, camera: str) -> str:
         """Scene camera name: robot cameras carry the robot prefix."""

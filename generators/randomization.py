@@ -31,6 +31,8 @@ class RandomizationRanges:
     robot_qpos: float = 0.05  # rad per arm joint
     max_distractors: int = 3
     max_lights: int = 3
+    shadows: float = 0.0  # probability that an episode is rendered with shadows (about 10x a CPU frame)
+    reflections: float = 0.0  # probability that an episode is rendered with reflections
 
 
 def _rgb(rng: np.random.Generator, lo: float = 0.1, hi: float = 0.9) -> list[float]:
@@ -85,6 +87,12 @@ def sample_scene(
         "robot": {"qpos_noise": _jitter(rng, ranges.robot_qpos * lv, n_arm_joints)},
         "n_distractors": int(rng.integers(0, ranges.max_distractors + 1)) if lv > 0 else 0,
     }
+
+
+def sample_effects(rng: np.random.Generator, ranges: RandomizationRanges) -> dict[str, bool]:
+    """Costly lighting effects of one episode, drawn with the ranges' probabilities (a generator's
+    own settings can still turn them on for every episode)."""
+    return {"shadows": bool(rng.random() < ranges.shadows), "reflections": bool(rng.random() < ranges.reflections)}
 
 
 def sample_distractors(

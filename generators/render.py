@@ -129,9 +129,16 @@ class SceneRenderer:
         return self._renderer
 
     def render(
-        self, qpos: np.ndarray, qvel: np.ndarray, cameras: list[str], textures_version: int = 0
+        self,
+        qpos: np.ndarray,
+        qvel: np.ndarray,
+        cameras: list[str],
+        textures_version: int = 0,
+        effects: RenderQuality | None = None,
     ) -> dict[str, np.ndarray]:
-        """RGB frames ``(T, height, width, 3)`` uint8 per camera for the states ``qpos`` (T, nq)."""
+        """RGB frames ``(T, height, width, 3)`` uint8 per camera for the states ``qpos`` (T, nq);
+        ``effects`` overrides shadows and reflections for this call (an episode's own)."""
+        effects = effects or self.quality
         renderer = self._current(textures_version)
         h, w = self.size
         data = mujoco.MjData(self.model)
@@ -142,8 +149,8 @@ class SceneRenderer:
             mujoco.mj_forward(self.model, data)
             for cam in cameras:
                 renderer.update_scene(data, camera=cam)
-                renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = self.quality.shadows
-                renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = self.quality.reflections
+                renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = effects.shadows
+                renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = effects.reflections
                 renderer.render(out=frames[cam][t])
         return frames
 

@@ -34,6 +34,10 @@ class GenerateSimConfig(SimSceneConfig):
     seeds_per_shard: int = 10
     # scale of every randomization range (0 = the nominal scene)
     randomization: float = 1.0
+    # probability that an episode is rendered with shadows / reflections (a randomization of the
+    # light quality; shadows: true renders every episode with them)
+    shadow_probability: float = 0.0
+    reflection_probability: float = 0.0
     # expert retries of a failed plan phase
     max_retries: int = 2
     # re-simulate each kept episode from its stored state and commands; drop it unless it succeeds again
@@ -44,6 +48,8 @@ class GenerateSimConfig(SimSceneConfig):
         check(0 <= self.episodes <= 10_000_000, "episodes", f"must be within 0..10000000, got {self.episodes}")
         check(self.seeds_per_shard >= 1, "seeds_per_shard", f"must be >= 1, got {self.seeds_per_shard}")
         check(self.randomization >= 0, "randomization", f"must be >= 0, got {self.randomization}")
+        for name in ("shadow_probability", "reflection_probability"):
+            check(0 <= getattr(self, name) <= 1, name, f"must be within 0..1, got {getattr(self, name)}")
         check(0 <= self.max_retries <= 100, "max_retries", f"must be within 0..100, got {self.max_retries}")
 
 
@@ -62,7 +68,10 @@ class GenerateSim(SourceStage):
 
     def setup(self) -> None:
         c = self.config
-        settings = c.sim_settings(ranges=RandomizationRanges(level=c.randomization), max_retries=c.max_retries)
+        ranges = RandomizationRanges(
+            level=c.randomization, shadows=c.shadow_probability, reflections=c.reflection_probability
+        )
+        settings = c.sim_settings(ranges=ranges, max_retries=c.max_retries)
         self.generator = SimGenerator(settings, c.robot_config())
 
     def shards(self) -> list[str]:

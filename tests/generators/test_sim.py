@@ -152,3 +152,20 @@ def test_demonstrations_vary_like_human_ones():
     assert len(again.recording) == lengths[0] and again.params["expert_style"] == style
     nominal = SimGenerator(SimSettings(task="pick_place", ranges=RandomizationRanges(level=0.0)))
     assert len({len(nominal.simulate(s).recording) for s in (1, 2, 3)}) == 1  # level 0: the nominal expert
+
+
+def test_light_quality_is_a_randomization_parameter():
+    """Shadows and reflections drawn per episode (seeded, in meta.render), on top of the generator's
+    own setting; an episode with shadows renders differently from the same one without."""
+    ranges = RandomizationRanges(shadows=0.5, reflections=0.0)
+    gen = SimGenerator(SimSettings(task="pick_place", cameras=("front",), image_size=(48, 48), ranges=ranges))
+    drawn = [gen.scene_params(s)["effects"]["shadows"] for s in range(40)]
+    assert 5 < sum(drawn) < 35 and drawn == [gen.scene_params(s)["effects"]["shadows"] for s in range(40)]
+    seed = drawn.index(True)
+    run = gen.simulate(seed)
+    ep = gen.episode(run)
+    assert ep.meta["render"]["shadows"] is True
+    a = run.recording.arrays()
+    lit = gen.render(run.params, a["qpos"][:2], a["qvel"][:2])["front"]
+    flat = gen.render({**run.params, "effects": {"shadows": False}}, a["qpos"][:2], a["qvel"][:2])["front"]
+    assert not np.array_equal(lit, flat)
