@@ -247,6 +247,19 @@ class SimGenerator:
         cameras = [self._camera_name(c) for c in self.settings.cameras]
         return self._renderer.render(qpos, qvel, cameras, template.textures_version, self.effects(params))
 
+    def segment(self, params: dict[str, Any], qpos: np.ndarray) -> dict[str, np.ndarray]:
+        """Segmentation classes ``(T, height, width)`` uint8 per camera of the generator's settings
+        (see :mod:`generators.views`) for the states ``qpos`` in the scene of ``params``."""
+        from generators.views import classes_of, geom_classes
+
+        self.render(params, qpos[:0], qpos[:0])  # the scene of params, and the renderer
+        template = self.template()
+        ids = self._renderer.segment(
+            qpos, [self._camera_name(c) for c in self.settings.cameras], template.textures_version
+        )
+        classes = geom_classes(template.model, self.task.objects(params))
+        return {c: classes_of(ids[self._camera_name(c)], classes) for c in self.settings.cameras}
+
     def effects(self, params: dict[str, Any]) -> RenderQuality:
         """The render quality of an episode: the generator's, plus the episode's drawn effects."""
         q, drawn = self.settings.render_quality, params.get("effects", {})

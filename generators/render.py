@@ -154,6 +154,27 @@ class SceneRenderer:
                 renderer.render(out=frames[cam][t])
         return frames
 
+    def segment(self, qpos: np.ndarray, cameras: list[str], textures_version: int = 0) -> dict[str, np.ndarray]:
+        """Geom ids ``(T, height, width)`` int32 per camera (-1 where no geom is seen) for the
+        states ``qpos`` (T, nq)."""
+        renderer = self._current(textures_version)
+        h, w = self.size
+        data = mujoco.MjData(self.model)
+        out = {c: np.full((len(qpos), h, w), -1, dtype=np.int32) for c in cameras}
+        renderer.enable_segmentation_rendering()
+        try:
+            for t in range(len(qpos)):
+                data.qpos[:] = qpos[t]
+                mujoco.mj_forward(self.model, data)
+                for cam in cameras:
+                    renderer.update_scene(data, camera=cam)
+                    seg = renderer.render()
+                    geom = seg[..., 1] == mujoco.mjtObj.mjOBJ_GEOM
+                    out[cam][t][geom] = seg[..., 0][geom]
+        finally:
+            renderer.disable_segmentation_rendering()
+        return out
+
     def close(self) -> None:
         if self._renderer is not None:
             try:
