@@ -34,9 +34,10 @@ class GenerateSimConfig(SimSceneConfig):
     seeds_per_shard: int = 10
     # scale of every randomization range (0 = the nominal scene)
     randomization: float = 1.0
-    # probability that an episode is rendered with shadows / reflections (a randomization of the
-    # light quality; shadows: true renders every episode with them)
+    # probability that an episode is rendered with shadows (a randomization of the light
+    # quality; shadows: true renders every episode with them)
     shadow_probability: float = 0.0
+    # probability that an episode is rendered with reflections
     reflection_probability: float = 0.0
     # expert retries of a failed plan phase
     max_retries: int = 2
