@@ -1,0 +1,115 @@
+"""``augment.background``: GreenAug-style background replacement from masks (see
+:mod:`datapipe.backgrounds`)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from datapipe.augmentation import augmented
+from datapipe.backgrounds import (
+    TEXTURES,
+    PersonSegmenter,
+    chroma_mask,
+    composite,
+    folder_images,
+    image_background,
+    procedural,
+)
+from datapipe.config import check
+from datapipe.records import CameraStream, Episode
+from datapipe.stage import Resources, Transform
+
+
+@dataclass(frozen=True)
+class BackgroundConfig:
+    # where the masks come from: segmentation (sim masks: segmentation.<camera> arrays), chroma
+    # (a colour key), person (MediaPipe selfie segmentation, for human video)
+    mask: Literal["segmentation", "chroma", "person"] = "segmentation"
+    # segmentation classes replaced: background, table, distractor (robot and object never)
+    replace: tuple[str, ...] = ("background",)
+    # chroma key hue, degrees (green 120, blue 240), and the hue tolerance
+    key_hue: float = 120.0
+    hue_tolerance: float = 30.0
+    # a folder of background images (empty: procedural textures)
+    images: str = ""
+    # procedural textures to draw from
+    textures: tuple[str, ...] = TEXTURES
+    # new episodes per input
+    variants: int = 1
+    # cameras to change (empty: every camera with a mask)
+    cameras: tuple[str, ...] = ()
+    # pass the input episode on as well
+    keep_original: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check(0 <= self.variants <= 1000, "variants", f"must be within 0..1000, got {self.variants}")
+        bad = sorted(set(self.replace) - {"background", "table", "distractor"})
+        check(not bad, "replace", f"classes {bad} cannot be replaced (background, table, distractor)")
+        check(not self.images or Path(self.images).is_dir(), "images", f"folder {self.images} not found")
+        unknown = sorted(set(self.textures) - set(TEXTURES))
+        check(not unknown, "textures", f"unknown textures {unknown} (known: {list(TEXTURES)})")
+
+
+class Background(Transform):
+    """Replace the background of every frame (one new background per episode, stable across its
+    frames) where sim segmentation, a chroma key or MediaPipe's person segmentation says so;
+    robot and object pixels are left exactly as they were."""
+
+    name = "augment.background"
+    version = "1"
+    Config = BackgroundConfig
+    resources = Resources(cpus=1)
+
+    def setup(self) -> None:
+        self.images = folder_images(self.config.images) if self.config.images else []
+        self.person = PersonSegmenter() if self.config.mask == "person" else None
+
+    def _mask(self, ep: Episode, camera: str, frames: np.ndarray) -> np.ndarray | None:
+        c = self.config
+        if c.mask == "segmentation":
+            from generators.views import SEGMENT_CLASSES
+
+            classes = ep.steps.get(f"segmentation.{camera}")
+            if classes is None:
+                return None
+            return np.isin(np.asarray(classes), [SEGMENT_CLASSES[k] for k in c.replace])
+        if c.mask == "chroma":
+            return chroma_mask(frames, c.key_hue, c.hue_tolerance)
+        return self.person.background(frames)
+
+    def process(self, episode: Episode) -> Iterable[Episode]:
+        c = self.config
+        if c.keep_original:
+            yield episode
+        names = [n for n in episode.cameras if not c.cameras or n in c.cameras]
+        frames = {n: episode.cameras[n].frames() for n in names}
+        masks = {n: self._mask(episode, n, frames[n]) for n in names}
+        masks = {n: m for n, m in masks.items() if m is not None}
+        if not masks:
+            return
+        key = uuid.UUID(episode.episode_id).int % 2**63
+        for i in range(c.variants):
+            rng = np.random.default_rng([c.seed, key, i])
+            cameras, chosen = dict(episode.cameras), {}
+            for name, mask in masks.items():
+                h, w = frames[name].shape[1:3]
+                if self.images:
+                    path = self.images[int(rng.integers(len(self.images)))]
+                    bg, chosen[name] = image_background(path, h, w), {"image": path.name}
+                else:
+                    kind = c.textures[int(rng.integers(len(c.textures)))]
+                    texture_seed = int(rng.integers(2**31))
+                    bg = procedural(np.random.default_rng(texture_seed), h, w, kind)
+                    chosen[name] = {"texture": kind, "texture_seed": texture_seed}
+                chosen[name]["replaced_fraction"] = round(float(mask.mean()), 4)
+                out = composite(frames[name], mask, bg)
+                cameras[name] = CameraStream.from_frames(out, episode.fps, episode.cameras[name].encoding, quality=95)
+            params = {"mask": c.mask, "replace": list(c.replace), "seed": c.seed, "cameras": chosen}
+            yield augmented(episode, self.name, self.version, i, params, cameras=cameras)
