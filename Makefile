@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml Makefile
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11); set PYTHON=..."; exit 2; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,torch]'
+	$(PY) -m pip install --quiet -e '.[test,torch,augment]'
 	$(PY) -m pip install --quiet --no-deps mediapipe==0.10.14 gym-hil==0.1.14
 	touch $(STAMP)
 

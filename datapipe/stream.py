@@ -68,9 +68,13 @@ class StreamConfig:
     on_error: str = "raise"
     decode_threads: int = 2
     equal_shares: bool = False  # every consumer stops at the smallest consumer's sample count (DDP)
+    instruction: str = "first"  # "first": the episode's first task text; "sample": one of them per sample
 
     def __post_init__(self) -> None:
         check(self.split in (None, "train", "val"), "split", f"must be train, val or None (all), got {self.split!r}")
+        check(
+            self.instruction in ("first", "sample"), "instruction", f"must be first or sample, got {self.instruction!r}"
+        )
         check(
             self.normalize in NORMALIZE_MODES, "normalize", f"must be one of {NORMALIZE_MODES}, got {self.normalize!r}"
         )
@@ -372,7 +376,7 @@ class ShardStream:
                 "episode_id": ep.episode_id,
                 "frame_index": t,
                 "timestamp": float(ts[t]),
-                "task": ep.task[0],
+                "task": self._instruction(ep, t),
                 "reward": float(reward[t]),
                 "is_intervention": bool(interv[t]),
             }
@@ -391,6 +395,16 @@ class ShardStream:
                 s[f"observation.images.{cam}"] = f[t].copy()
             out[t] = s
         return out
+
+    def _instruction(self, ep: Episode, t: int) -> str:
+        """The episode's first instruction, or (``instruction="sample"``) one of its instructions
+        drawn per sample from (seed, epoch, episode, step): seeded, and the same after a resume."""
+        if self.config.instruction == "first" or len(ep.task) == 1:
+            return ep.task[0]
+        import hashlib
+
+        key = f"{self.config.seed}:{self.epoch}:{ep.episode_id}:{t}".encode()
+        return ep.task[int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") % len(ep.task)]
 
     # -- iteration -----------------------------------------------------------------------------
     def __iter__(self) -> Iterator[dict[str, Any]]:

@@ -49,7 +49,8 @@ PLACEHOLDERS = {
 FUNCTION_WORDS = set(
     "a an the this that these those it its it's them their there here to into onto on in inside out of off from "
     "with without at by for and or then after before while until up down over under near next left right top "
-    "bottom side front back of as is are be please can you your my me i we robot arm gripper hand".split()
+    "bottom side front back of as is are be please can could would should you your my me i we robot arm gripper "
+    "hand now task ahead toward towards over".split()
 )
 VERBS = set(
     "pick picks picked picking place places placed placing put puts putting move moves moved moving push pushes "
@@ -58,7 +59,7 @@ VERBS = set(
     "slide slides slid sliding drop drops dropped dropping insert inserts inserted inserting turn turns turned "
     "turning rotate rotates rotated rotating flip flips flipped flipping fold folds folded folding wipe wipes "
     "wiped wiping pour pours poured pouring press presses pressed pressing set sets place get gets bring brings "
-    "hold holds holding release releases go goes reach reaches".split()
+    "hold holds holding release releases go goes reach reaches shove shoves nudge nudges pile piles".split()
 )
 
 
