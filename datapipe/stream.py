@@ -69,12 +69,17 @@ class StreamConfig:
     decode_threads: int = 2
     equal_shares: bool = False  # every consumer stops at the smallest consumer's sample count (DDP)
     instruction: str = "first"  # "first": the episode's first task text; "sample": one of them per sample
+    augment: str | None = None  # photometric preset applied on the fly (datapipe.photometric: openvla, octo, light)
 
     def __post_init__(self) -> None:
         check(self.split in (None, "train", "val"), "split", f"must be train, val or None (all), got {self.split!r}")
         check(
             self.instruction in ("first", "sample"), "instruction", f"must be first or sample, got {self.instruction!r}"
         )
+        if self.augment is not None:
+            from datapipe.photometric import PRESETS
+
+            check(self.augment in PRESETS, "augment", f"must be one of {sorted(PRESETS)} or None, got {self.augment!r}")
         check(
             self.normalize in NORMALIZE_MODES, "normalize", f"must be one of {NORMALIZE_MODES}, got {self.normalize!r}"
         )
@@ -392,9 +397,22 @@ class ShardStream:
             s["action"] = chunk[0].copy() if c.action_horizon == 1 else chunk
             s["action_is_pad"] = idx >= T
             for cam, f in frames.items():
-                s[f"observation.images.{cam}"] = f[t].copy()
+                s[f"observation.images.{cam}"] = self._augmented(f[t], ep.episode_id, t, cam)
             out[t] = s
         return out
+
+    def _augmented(self, frame: np.ndarray, episode_id: str, t: int, camera: str) -> np.ndarray:
+        """A frame, photometrically augmented (``augment``) with parameters drawn per sample and
+        camera from (seed, epoch, episode, step): the same after a resume."""
+        if self.config.augment is None:
+            return frame.copy()
+        import hashlib
+
+        from datapipe.photometric import apply, ranges_of, sample_params
+
+        key = f"{self.config.seed}:{self.epoch}:{episode_id}:{t}:{camera}".encode()
+        rng = np.random.default_rng(int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little"))
+        return apply(frame, sample_params(rng, ranges_of(self.config.augment)))
 
     def _instruction(self, ep: Episode, t: int) -> str:
         """The episode's first instruction, or (``instruction="sample"``) one of its instructions
