@@ -84,6 +84,9 @@ def _camera_mp4(ep: Episode, name: str, cam: CameraStream, crf: int) -> bytes:
     return data
 
 
+CONVERSATIONS = "conversations.json"
+
+
 def episode_members(ep: Episode, jpeg_crf: int = 18) -> dict[str, bytes]:
     """The members of ``ep``'s sample: suffix (after ``<id>.``) -> bytes.
 
@@ -116,6 +119,8 @@ def episode_members(ep: Episode, jpeg_crf: int = 18) -> dict[str, bytes]:
         members[f"{name}.npy"] = npy_bytes(arr)
     for name, cam in ep.cameras.items():
         members[f"{name}.mp4"] = _camera_mp4(ep, name, cam, jpeg_crf)
+    if "conversations" in ep.meta:  # augment.conversations: a member of its own, for training readers
+        members[CONVERSATIONS] = json.dumps(ep.meta["conversations"]).encode()
     return members
 
 
