@@ -17,10 +17,13 @@ checker, stripes, gradient) in random colours.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 TEXTURES = ("noise", "checker", "stripes", "gradient")
+# per-pixel classes of segmentation.<camera> arrays (written by augment.sim_views, generators.views)
+SEGMENT_CLASSES = {"background": 0, "table": 1, "robot": 2, "object": 3, "distractor": 4}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
@@ -87,6 +90,32 @@ def chroma_mask(frames: np.ndarray, key_hue: float = 120.0, hue: float = 30.0, m
     h, s, v = hsv[..., 0] * 2.0, hsv[..., 1] / 255.0, hsv[..., 2] / 255.0  # OpenCV hue is 0..180
     dist = np.abs((h - key_hue + 180.0) % 360.0 - 180.0)
     return (dist <= hue) & (s >= min_sat) & (v >= 0.2)
+
+
+def episode_mask(
+    ep: Any,
+    camera: str,
+    frames: np.ndarray,
+    kind: str,
+    replace: tuple[str, ...] = ("background",),
+    key_hue: float = 120.0,
+    hue_tolerance: float = 30.0,
+    person: PersonSegmenter | None = None,
+) -> np.ndarray | None:
+    """The ``(T, H, W)`` bool mask of one camera of an episode (None when ``kind`` is
+    ``segmentation`` and the episode has no ``segmentation.<camera>`` array)."""
+    if kind == "segmentation":
+        classes = ep.steps.get(f"segmentation.{camera}")
+        if classes is None:
+            return None
+        return np.isin(np.asarray(classes), [SEGMENT_CLASSES[k] for k in replace])
+    if kind == "chroma":
+        return chroma_mask(frames, key_hue, hue_tolerance)
+    if kind == "person":
+        if person is None:
+            raise ValueError("person masks need a PersonSegmenter")
+        return person.background(frames)
+    raise ValueError(f"unknown mask kind {kind!r} (segmentation, chroma, person)")
 
 
 class PersonSegmenter:

@@ -20,10 +20,9 @@ from typing import Any
 import mujoco
 import numpy as np
 
+from datapipe.backgrounds import SEGMENT_CLASSES
 from generators.randomization import RandomizationRanges, sample_scene
 from generators.scene import ROBOT_PREFIX
-
-SEGMENT_CLASSES = {"background": 0, "table": 1, "robot": 2, "object": 3, "distractor": 4}
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from datapipe.augmentation import augmented
 from datapipe.backgrounds import (
     TEXTURES,
     PersonSegmenter,
-    chroma_mask,
     composite,
+    episode_mask,
     folder_images,
     image_background,
     procedural,
@@ -73,16 +73,7 @@ class Background(Transform):
 
     def _mask(self, ep: Episode, camera: str, frames: np.ndarray) -> np.ndarray | None:
         c = self.config
-        if c.mask == "segmentation":
-            from generators.views import SEGMENT_CLASSES
-
-            classes = ep.steps.get(f"segmentation.{camera}")
-            if classes is None:
-                return None
-            return np.isin(np.asarray(classes), [SEGMENT_CLASSES[k] for k in c.replace])
-        if c.mask == "chroma":
-            return chroma_mask(frames, c.key_hue, c.hue_tolerance)
-        return self.person.background(frames)
+        return episode_mask(ep, camera, frames, c.mask, tuple(c.replace), c.key_hue, c.hue_tolerance, self.person)
 
     def process(self, episode: Episode) -> Iterable[Episode]:
         c = self.config
