@@ -111,6 +111,9 @@ class Auditor:
             {
                 "episode_id": ep.episode_id,
                 "source_kind": ep.source.kind,
+                "augmented_by": (ep.meta.get("augmentation") or {}).get("stage", "")
+                if ep.source.kind == "augmented"
+                else "",
                 "task": ep.task[0],
                 "robot": ep.embodiment.robot,
                 "fps": float(ep.fps),
@@ -241,6 +244,11 @@ class Auditor:
             "hours": round(float(df["duration_s"].sum()) / 3600, 6) if n else 0.0,
             "fps": {f"{k:g}": v for k, v in st.fps.items()},
             "counts": {"source_kind": counts("source_kind"), "task": counts("task"), "robot": counts("robot")},
+            "augmentation": {
+                "original": int((df["augmented_by"] == "").sum()) if n else 0,
+                "augmented": int((df["augmented_by"] != "").sum()) if n else 0,
+                "by_stage": {k: v for k, v in counts("augmented_by").items() if k},
+            },
             "length": {
                 "min": int(lengths.min()) if n else 0,
                 "max": int(lengths.max()) if n else 0,

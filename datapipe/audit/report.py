@@ -152,7 +152,10 @@ def render_report(summary: dict[str, Any], auditor: Auditor, other: dict[str, An
         ("fps", ", ".join(summary["fps"]) or "-"),
         ("success", summary["success_rate"]),
         ("findings", len(summary["findings"])),
+        ("original episodes", summary["augmentation"]["original"]),
+        ("augmented episodes", summary["augmentation"]["augmented"]),
     ]
+    by_stage = summary["augmentation"]["by_stage"]
     findings = "".join(
         f"<tr><td class='{e(f['severity'])}'>{e(f['severity'])}</td><td>{e(f['kind'])}</td><td>{e(f['message'])}</td>"
         f"<td>{_links(f['episode_ids'])}</td></tr>"
@@ -176,6 +179,11 @@ def render_report(summary: dict[str, Any], auditor: Auditor, other: dict[str, An
         f"<style>{CSS}</style></head><body>",
         f"<h1>Audit of <code>{e(summary['dataset'])}</code> ({e(summary['format'])})</h1>",
         "".join(f"<span class='kpi'><b>{e(str(v))}</b>{k}</span>" for k, v in kpis),
+        (
+            "<p>augmented by stage: " + ", ".join(f"{e(k)} {v}" for k, v in by_stage.items()) + "</p>"
+            if by_stage
+            else ""
+        ),
         "<h2>Findings</h2>",
         findings_html,
         "<h2>Distributions</h2>",
