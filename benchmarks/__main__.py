@@ -6,6 +6,7 @@ import argparse
 
 from benchmarks import (
     audit_scaling,
+    augmentation,
     community_ingest,
     engine_overhead,
     engine_scaling,
@@ -24,6 +25,7 @@ BENCHMARKS = {
     "audit": audit_scaling.main,
     "video_ingest": video_ingest.main,
     "community_ingest": community_ingest.main,
+    "augmentation": augmentation.main,
 }
 
 
