@@ -92,3 +92,29 @@ def test_person_segmentation_keeps_the_person():
     (out,) = stage.process(ep)
     after, before = out.cameras["ego"].frames().astype(int), ep.cameras["ego"].frames().astype(int)
     assert np.abs(after - before)[~mask].mean() < 6
+
+
+def test_backgrounds_from_a_folder_of_images(tmp_path):
+    import cv2
+
+    folder = tmp_path / "backgrounds"
+    folder.mkdir()
+    for i, colour in enumerate(([255, 0, 0], [0, 0, 255])):
+        cv2.imwrite(str(folder / f"bg{i}.png"), np.full((50, 90, 3), colour[::-1], dtype=np.uint8))
+    frames = np.zeros((3, 24, 32, 3), dtype=np.uint8)
+    frames[..., 1] = 200
+    frames[:, 4:20, 8:24] = [90, 90, 90]
+    ep = synthetic_episode(0, 0, length=3).replace(
+        cameras={"front": CameraStream.from_frames(frames, 10.0, "jpeg", 100)}
+    )
+    stage = _stage(Background, BackgroundConfig(mask="chroma", images=str(folder), variants=4, keep_original=False))
+    outs = list(stage.process(ep))
+    chosen = {o.meta["augmentation"]["params"]["cameras"]["front"]["image"] for o in outs}
+    assert chosen <= {"bg0.png", "bg1.png"} and chosen
+    for o in outs:
+        colour = (
+            [255, 0, 0] if o.meta["augmentation"]["params"]["cameras"]["front"]["image"] == "bg0.png" else [0, 0, 255]
+        )
+        after = o.cameras["front"].frames().astype(int)
+        assert np.abs(after[:, :4, :4] - colour).mean() < 8  # the image, where the screen was
+        assert np.abs(after[:, 8:16, 12:20] - 90).mean() < 8  # the object kept (away from JPEG chroma bleed)
