@@ -10,6 +10,7 @@ import argparse
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -79,7 +80,18 @@ def _parser() -> argparse.ArgumentParser:
     ins.add_argument("--max-episodes", type=int, default=20, help="episodes read for ranges and guesses")
     ins.add_argument("--json", action="store_true", help="print the report as JSON")
     ins.add_argument("--draft", metavar="FILE", help="write the draft standardize.embodiment config here")
+    _plugin_commands(sub)
     return p
+
+
+def _plugin_commands(sub: Any) -> None:
+    """Commands of the layers above the core (``datapipe evaluate`` from ``generators``...), found
+    through the ``datapipe.commands`` entry point group: each is a ``register(subparsers)`` that
+    adds its parser and sets ``handler``."""
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group="datapipe.commands"), key=lambda e: e.name):
+        ep.load()(sub)
 
 
 def _read_limits(path: str) -> dict:
@@ -277,6 +289,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _cmd_stages(args.name, out, args.markdown)
     if args.command == "audit":
         return _cmd_audit(args, err)
+    if getattr(args, "handler", None) is not None:
+        return args.handler(args)
     if args.command == "inspect":
         return _cmd_inspect(args, out)
     if args.command == "validate-dataset":

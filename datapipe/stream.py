@@ -69,6 +69,7 @@ class StreamConfig:
     decode_threads: int = 2
     equal_shares: bool = False  # every consumer stops at the smallest consumer's sample count (DDP)
     instruction: str = "first"  # "first": the episode's first task text; "sample": one of them per sample
+    extra_steps: tuple[str, ...] = ()  # other step arrays to yield at t (e.g. object.poses)
     augment: str | None = None  # photometric preset applied on the fly (datapipe.photometric: openvla, octo, light)
 
     def __post_init__(self) -> None:
@@ -398,6 +399,8 @@ class ShardStream:
             s["action_is_pad"] = idx >= T
             for cam, f in frames.items():
                 s[f"observation.images.{cam}"] = self._augmented(f[t], ep.episode_id, t, cam)
+            for key in c.extra_steps:
+                s[key] = np.asarray(ep.steps[key][t], dtype=np.float32)
             out[t] = s
         return out
 

@@ -1,0 +1,132 @@
+"""``datapipe evaluate``: a command of the robotics library, registered with the ``datapipe``
+command line through the ``datapipe.commands`` entry point group (the core does not import the
+library layers above it).
+
+    datapipe evaluate --policy SPEC --task TASK --episodes N --seed S [--out result.json]
+                      [--record DATASET] [--videos DIR] [--robot ROBOT] [--local]
+
+``SPEC``: ``expert`` (``expert:noise=RAD`` for noisy actions), a checkpoint folder of
+``datapipe train``, or a ``ws://host:port`` policy server. Rollouts run in parallel on Ray (a
+chunk of seeds per task), or in this process with ``--local``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from generators.evaluate import EVAL_SEED_BASE
+
+
+def register(sub: Any) -> None:
+    ev = sub.add_parser("evaluate", help="roll out a policy in a simulated task: success rate, lengths, failures")
+    ev.add_argument("--policy", required=True, help="expert, expert:noise=RAD, a checkpoint folder, or ws://host:port")
+    ev.add_argument("--task", default="pick_place", help="pick_place, stack, push or open_drawer")
+    ev.add_argument("--episodes", type=int, default=50)
+    ev.add_argument("--seed", type=int, default=EVAL_SEED_BASE, help=f"first seed (default {EVAL_SEED_BASE}: held out)")
+    ev.add_argument("--robot", default="franka_emika_panda", help="built-in robot or robot config YAML")
+    ev.add_argument("--max-steps", type=int, default=400)
+    ev.add_argument("--execute", type=int, default=1, help="actions of each chunk executed before asking again")
+    ev.add_argument("--out", help="write the result JSON here")
+    ev.add_argument("--record", metavar="DATASET", help="write the rollouts as a shard dataset here")
+    ev.add_argument("--videos", metavar="DIR", help="write one front-camera mp4 per rollout here")
+    ev.add_argument("--local", action="store_true", help="run in this process, without Ray")
+    ev.set_defaults(handler=run)
+
+
+def _generator(task: str, robot: str, cameras: tuple[str, ...] = ()):
+    from generators.generator import SimGenerator, SimSettings
+    from generators.robots.config import resolve_robot
+
+    return SimGenerator(SimSettings(task=task, cameras=cameras or ("front",)), resolve_robot(robot))
+
+
+def evaluate_seeds(spec: str, task: str, robot: str, seeds: list[int], max_steps: int, execute: int, record: bool):
+    """Rollouts of ``seeds`` (one worker's share)."""
+    from generators.evaluate import rollout
+    from generators.policy import load_policy
+
+    gen = _generator(task, robot)
+    policy = load_policy(spec, _generator(task, robot))
+    try:
+        return [rollout(gen, policy, s, max_steps, execute, record) for s in seeds]
+    finally:
+        getattr(policy, "close", lambda: None)()
+
+
+def evaluate(
+    spec: str,
+    task: str,
+    robot: str,
+    seeds: list[int],
+    max_steps: int = 400,
+    execute: int = 1,
+    record: bool = False,
+    local: bool = False,
+) -> list:
+    if local or len(seeds) <= 1:
+        return evaluate_seeds(spec, task, robot, seeds, max_steps, execute, record)
+    import ray
+
+    from datapipe.runners.ray_runner import init_ray
+
+    started = init_ray()
+    try:
+        workers = max(1, min(len(seeds), int(ray.available_resources().get("CPU", 1))))
+        remote = ray.remote(num_cpus=1)(evaluate_seeds)
+        chunks = [seeds[i::workers] for i in range(workers)]
+        results = ray.get([remote.remote(spec, task, robot, c, max_steps, execute, record) for c in chunks if c])
+        return sorted((r for chunk in results for r in chunk), key=lambda r: r.seed)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def run(args: argparse.Namespace) -> int:
+    from datapipe.errors import DatapipeError
+    from generators.evaluate import rollout_episode, summarize
+
+    if args.episodes < 1:
+        raise DatapipeError(f"--episodes must be >= 1, got {args.episodes}")
+    seeds = list(range(args.seed, args.seed + args.episodes))
+    try:
+        rollouts = evaluate(
+            args.policy,
+            args.task,
+            args.robot,
+            seeds,
+            args.max_steps,
+            args.execute,
+            record=bool(args.record or args.videos),
+            local=args.local,
+        )
+    except ValueError as exc:
+        raise DatapipeError(str(exc)) from exc
+    result = {"policy": args.policy, "task": args.task, "robot": args.robot, **summarize(rollouts)}
+    lo, hi = result["confidence_95"]
+    print(
+        f"{args.policy} on {args.task}: success {result['successes']}/{result['episodes']} "
+        f"= {result['success_rate']:.0%} "
+        f"(95% interval {lo:.0%} to {hi:.0%}), mean length {result['length']['mean']:.0f} steps, "
+        f"failures {result['failure_modes'] or 'none'}"
+    )
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=1))
+    if args.record or args.videos:
+        gen = _generator(args.task, args.robot)
+        episodes = [rollout_episode(gen, r, args.policy, render=True) for r in rollouts]
+        if args.record:
+            from datapipe.shards.manifest import build_manifest
+            from datapipe.shards.writer import ShardOptions, write_part
+            from datapipe.storage import resolve
+
+            receipt = write_part(resolve(args.record), episodes, "part-00000000000e7a1", ShardOptions(val_fraction=0.0))
+            build_manifest(resolve(args.record), [receipt], 0.0, "")
+        if args.videos:
+            Path(args.videos).mkdir(parents=True, exist_ok=True)
+            for ep in episodes:
+                status = "success" if ep.success else "failure"
+                (Path(args.videos) / f"seed{ep.meta['seed']}-{status}.mp4").write_bytes(ep.cameras["front"].data[0])
+    return 0
