@@ -68,20 +68,13 @@ def evaluate(
 ) -> list:
     if local or len(seeds) <= 1:
         return evaluate_seeds(spec, task, robot, seeds, max_steps, execute, record)
-    import ray
+    from datapipe.runners.ray_runner import available_cpus, map_on_ray
 
-    from datapipe.runners.ray_runner import init_ray
-
-    started = init_ray()
-    try:
-        workers = max(1, min(len(seeds), int(ray.available_resources().get("CPU", 1))))
-        remote = ray.remote(num_cpus=1)(evaluate_seeds)
-        chunks = [seeds[i::workers] for i in range(workers)]
-        results = ray.get([remote.remote(spec, task, robot, c, max_steps, execute, record) for c in chunks if c])
-        return sorted((r for chunk in results for r in chunk), key=lambda r: r.seed)
-    finally:
-        if started:
-            ray.shutdown()
+    workers = max(1, min(len(seeds), available_cpus()))
+    chunks = [seeds[i::workers] for i in range(workers)]
+    calls = [(spec, task, robot, c, max_steps, execute, record) for c in chunks if c]
+    results = map_on_ray(evaluate_seeds, calls)
+    return sorted((r for chunk in results for r in chunk), key=lambda r: r.seed)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -381,3 +381,26 @@ def _ray_error_text(exc: BaseException) -> tuple[str | None, str, bool]:
         if lines:
             return None, f"{type(cause).__name__}: {lines[-1]}", is_bad_input(cause)
     return None, type(exc).__name__, False
+
+
+def map_on_ray(fn: Any, calls: list[tuple], num_cpus: float = 1.0) -> list[Any]:
+    """``fn(*args)`` for each ``args`` of ``calls`` as Ray tasks (an embedded local Ray is started
+    and shut down again when none is running); results in the order of ``calls``."""
+    import ray
+
+    started = init_ray()
+    try:
+        remote = ray.remote(num_cpus=num_cpus)(fn)
+        return ray.get([remote.remote(*args) for args in calls])
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def available_cpus() -> int:
+    """CPUs of the running Ray (or of this machine when Ray is not running)."""
+    import ray
+
+    if ray.is_initialized():
+        return max(1, int(ray.available_resources().get("CPU", 1)))
+    return max(1, os.cpu_count() or 1)

@@ -33,8 +33,9 @@ class BackgroundConfig:
     mask: Literal["segmentation", "chroma", "person"] = "segmentation"
     # segmentation classes replaced: background, table, distractor (robot and object never)
     replace: tuple[str, ...] = ("background",)
-    # chroma key hue, degrees (green 120, blue 240), and the hue tolerance
+    # chroma key hue, degrees (green 120, blue 240)
     key_hue: float = 120.0
+    # chroma key: hues within this many degrees of key_hue are the screen
     hue_tolerance: float = 30.0
     # a folder of background images (empty: procedural textures)
     images: str = ""
@@ -46,6 +47,7 @@ class BackgroundConfig:
     cameras: tuple[str, ...] = ()
     # pass the input episode on as well
     keep_original: bool = True
+    # seed of the backgrounds drawn (with each episode's id and the variant index)
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -42,15 +42,19 @@ class InpaintConfig:
     replace: tuple[str, ...] = ("background", "table")
     # prompt templates; {surface}, {room} and {light} are drawn from word lists
     prompts: tuple[str, ...] = PROMPTS
-    # diffusion steps, guidance scale and working size (pixels, a multiple of 8)
+    # diffusion steps
     steps: int = 20
+    # classifier-free guidance scale
     guidance: float = 7.5
+    # working size, pixels (a multiple of 8): frames are resized to it and back
     size: int = 512
     # new episodes per input
     variants: int = 1
     # cameras to change (empty: every camera with a mask)
     cameras: tuple[str, ...] = ()
+    # pass the input episode on as well
     keep_original: bool = True
+    # seed of the prompts and of the diffusion noise
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -23,12 +23,15 @@ class LanguageConfig:
     # chat endpoint) or local (a transformers causal language model folder); the model's answers
     # are checked, and the templates fill in for rejected ones
     backend: Literal["templates", "endpoint", "local"] = "templates"
-    # endpoint: base URL (e.g. http://127.0.0.1:8000/v1), model name, API key variable
+    # endpoint: base URL (e.g. http://127.0.0.1:8000/v1)
     rewrite_url: str = ""
+    # endpoint: the model name it serves
     rewrite_model: str = ""
+    # endpoint: environment variable holding the API key (empty: none)
     rewrite_api_key_env: str = ""
     # local: the model folder
     model_folder: str = ""
+    # seed of the template choices (with each episode's id)
     seed: int = 0
 
     def __post_init__(self) -> None:

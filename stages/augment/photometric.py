@@ -24,6 +24,7 @@ class PhotometricConfig:
     variants: int = 1
     # pass the input episode on as well
     keep_original: bool = True
+    # seed of the parameters drawn (with each episode's id and the variant index)
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -23,7 +23,9 @@ class GenerateRolloutsConfig(SimSceneConfig):
     action_noise: float = 0.0
     # seeds to roll out (seed, seed + 1, ...)
     episodes: int = 100
+    # first seed (away from generate.sim's and evaluate's)
     seed: int = 2_000_000
+    # seeds per shard (the unit of parallelism and resume)
     seeds_per_shard: int = 10
     # keep failed rollouts as well (success: false)
     keep_failures: bool = False
