@@ -2,9 +2,10 @@
 confidence interval, lengths and failure modes, and the rollouts recorded as episodes.
 
 A rollout builds the seed's scene (the same randomization as ``generate.sim``), settles it, then
-each control step observes (``observation.state``: arm joints and gripper opening), asks the
-policy for an action chunk, executes up to ``execute`` of its actions (arm joint targets, gripper
-1 open / 0 closed), and stops at success or after ``max_steps``. Failure modes are read off the
+each control step observes (``observation.state``: arm joints and gripper opening;
+``object.poses``; ``task.state``), asks the policy for an action chunk, executes up to ``execute``
+of its actions (arm joint targets; the gripper command thresholded at 0.5, 1 open / 0 closed, as
+the simulated embodiment's gripper is binary), and stops at success or after ``max_steps``. Failure modes are read off the
 task objects: ``untouched`` (no object moved more than 1 cm) or ``moved, not placed``.
 
 Held-out seeds: evaluation seeds start at :data:`EVAL_SEED_BASE`, away from the seeds
@@ -62,6 +63,7 @@ def rollout(
         observation = {
             "observation.state": state,
             "object.poses": sim.object_poses().astype(np.float32),
+            "task.state": task.observation(sim, params),
             "task": instruction,
             "step": step,
         }
@@ -77,7 +79,7 @@ def rollout(
                 ):
                     rows.setdefault(key, []).append(np.asarray(value))
             arm = np.asarray(action[:-1], dtype=np.float64)
-            sim.control_step(arm, gripper_ctrl(sim, float(np.clip(action[-1], 0.0, 1.0))))
+            sim.control_step(arm, gripper_ctrl(sim, 1.0 if action[-1] >= 0.5 else 0.0))  # a binary gripper
             step += 1
             success = task.success(sim, params)
             if success or step >= max_steps:

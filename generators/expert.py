@@ -98,6 +98,7 @@ class Expert:
         self.command = sim.arm_q()
         self.gripper = OPEN
         self.waypoints_done = 0
+        self.observe = lambda s: np.zeros(0, dtype=np.float32)  # the task's state, set by run()
 
     def _record_step(self, rec: Recording, target: np.ndarray, gripper: float) -> None:
         sim = self.sim
@@ -108,6 +109,7 @@ class Expert:
             ee_pos=pos,
             ee_quat=quat,
             object_poses=sim.object_poses(),
+            task_state=self.observe(sim),
             qpos=sim.data.qpos.copy(),
             qvel=sim.data.qvel.copy(),
             action_joint=np.concatenate([target, [gripper]]),
@@ -136,6 +138,7 @@ class Expert:
     def run(self, task: SimTask, params: dict[str, Any]) -> tuple[Recording, bool]:
         """Execute ``task``'s plan from the current state; return the recording and success."""
         sim = self.sim
+        self.observe = lambda s: task.observation(s, params)
         self.command, self.gripper = sim.arm_q(), OPEN
         rec = Recording(initial_state=sim.get_state())
         for attempt in range(self.max_retries + 1):

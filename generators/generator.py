@@ -35,7 +35,7 @@ from generators.scene_edit import SceneTemplate, apply_scene, make_template
 from generators.sim import Sim
 from generators.tasks import get_task
 
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 SETTLE_STEPS = 10  # control steps the scene settles (objects come to rest) before recording
 
 
@@ -180,6 +180,7 @@ class SimGenerator:
             "action.ee_delta": a["action_ee"].astype(np.float32),
             "ee.pose": np.concatenate([a["ee_pos"], a["ee_quat"]], 1),
             "object.poses": a["object_poses"],
+            "task.state": a["task_state"],
             "sim.qpos": a["qpos"],
             "sim.qvel": a["qvel"],
             "sim.ctrl": a["ctrl"],

@@ -90,6 +90,7 @@ class DemoMultiplier:
         ik = gen.ik(sim)
         expert = Expert(sim, ik)
         expert.command, expert.gripper = sim.arm_q(), 1.0
+        expert.observe = lambda s: self.task.observation(s, params)
         rec = Recording(initial_state=sim.get_state(), stats=ExpertStats(attempts=1))
         ee = np.asarray(source.steps["ee.pose"])
         grip = np.asarray(source.steps["action"])[:, -1]

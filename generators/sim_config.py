@@ -72,7 +72,7 @@ class SimSceneConfig:
         return resolve_robot(self.robot)
 
 
-SIM_STEPS = ("action.ee_delta", "ee.pose", "object.poses", "sim.qpos", "sim.qvel", "sim.ctrl")
+SIM_STEPS = ("action.ee_delta", "ee.pose", "object.poses", "task.state", "sim.qpos", "sim.qvel", "sim.ctrl")
 
 
 def sim_wiring(config: SimSceneConfig) -> Wiring:

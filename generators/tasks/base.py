@@ -96,6 +96,22 @@ class SimTask:
         """(x, y, radius) discs distractors must avoid."""
         return []
 
+    def observation(self, sim: Sim, params: dict[str, Any]) -> np.ndarray:
+        """The task's privileged low-dimensional state (``task.state``, float32), what a
+        state-based policy needs besides the robot's own: per task object its position (m, world)
+        and the cosine and sine of four times its yaw (a box looks the same every quarter turn),
+        then the position of each target frame (``target:<name>`` segments)."""
+        parts = []
+        for name in self.objects(params):
+            pos, quat = sim.body_pose(name)
+            w, x, y, z = quat
+            yaw = np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+            parts += [pos, [np.cos(4 * yaw), np.sin(4 * yaw)]]
+        for seg in self.segments:
+            if seg.frame.startswith("target:"):
+                parts.append(self.frame_pose(sim, params, seg.frame)[0])
+        return np.concatenate(parts).astype(np.float32)
+
     # -- helpers --------------------------------------------------------------------------------------
     @staticmethod
     def instruction(rng: np.random.Generator, templates: tuple[str, ...], **words: str) -> str:
