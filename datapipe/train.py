@@ -86,7 +86,8 @@ def build_model(in_dim: int, out_dim: int, hidden: int, camera: bool) -> Any:
 
 def _inputs(batch: dict[str, Any], cfg: TrainConfig) -> tuple[Any, Any]:
     torch = _torch()
-    parts = [batch["observation.state"].float()] + [batch[k].float().flatten(1) for k in cfg.state_keys]
+    n = len(batch["observation.state"])
+    parts = [batch["observation.state"].float()] + [batch[k].float().reshape(n, -1) for k in cfg.state_keys]
     state = torch.cat(parts, dim=-1)
     image = None
     if cfg.camera:
@@ -98,12 +99,8 @@ def _stats(dataset: str, keys: tuple[str, ...]) -> dict[str, list[float]]:
     from datapipe.shards.dataset import ShardDataset
 
     st = ShardDataset(dataset).stats
-    missing = [k for k in keys if k not in st]
-    if missing:
-        from datapipe.errors import DatapipeError
-
-        raise DatapipeError(f"{dataset}: no statistics for {missing} in index.json")
-    return {k: st[k] for k in keys}
+    # arrays without statistics (timestamp) are used as they are (mean 0, std 1)
+    return {k: st.get(k, {"mean": [0.0], "std": [1.0]}) for k in keys}
 
 
 def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:

@@ -5,8 +5,9 @@ A rollout builds the seed's scene (the same randomization as ``generate.sim``), 
 each control step observes (``observation.state``: arm joints and gripper opening;
 ``object.poses``; ``task.state``), asks the policy for an action chunk, executes up to ``execute``
 of its actions (arm joint targets; the gripper command thresholded at 0.5, 1 open / 0 closed, as
-the simulated embodiment's gripper is binary), and stops at success or after ``max_steps``. Failure modes are read off the
-task objects: ``untouched`` (no object moved more than 1 cm) or ``moved, not placed``.
+the simulated embodiment's gripper is binary), and stops at success or after ``max_steps``.
+``timestamp`` (s since the start) is observed too. Failure modes are read off the task
+objects: ``untouched`` (no object moved more than 1 cm) or ``moved, not placed``.
 
 Held-out seeds: evaluation seeds start at :data:`EVAL_SEED_BASE`, away from the seeds
 ``generate.sim`` uses by default.
@@ -64,6 +65,7 @@ def rollout(
             "observation.state": state,
             "object.poses": sim.object_poses().astype(np.float32),
             "task.state": task.observation(sim, params),
+            "timestamp": np.float32(step / generator.settings.control_fps),
             "task": instruction,
             "step": step,
         }

@@ -169,3 +169,17 @@ def test_light_quality_is_a_randomization_parameter():
     lit = gen.render(run.params, a["qpos"][:2], a["qvel"][:2])["front"]
     flat = gen.render({**run.params, "effects": {"shadows": False}}, a["qpos"][:2], a["qvel"][:2])["front"]
     assert not np.array_equal(lit, flat)
+
+
+def test_task_state_holds_object_and_target_positions():
+    """task.state (what a state-based policy needs): object position and quarter-turn yaw
+    features, then target positions; for pick_place the block and the zone."""
+    gen = SimGenerator(SimSettings(task="pick_place", cameras=()))
+    run = gen.simulate(2)
+    ep = gen.episode(run, render=False)
+    state = ep.steps["task.state"]
+    assert state.shape == (ep.length, 3 + 2 + 3)
+    np.testing.assert_allclose(state[:, :3], ep.steps["object.poses"][:, 0, :3], atol=1e-5)
+    zone = run.params["task"]["zone"]["xy"]
+    np.testing.assert_allclose(state[:, 5:7], np.broadcast_to(zone, (ep.length, 2)), atol=1e-5)
+    np.testing.assert_allclose(np.hypot(state[:, 3], state[:, 4]), 1.0, atol=1e-5)
