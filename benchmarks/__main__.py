@@ -13,6 +13,7 @@ from benchmarks import (
     hand_pose,
     sim_generation,
     stream_throughput,
+    usefulness,
     video_ingest,
 )
 
@@ -26,6 +27,7 @@ BENCHMARKS = {
     "video_ingest": video_ingest.main,
     "community_ingest": community_ingest.main,
     "augmentation": augmentation.main,
+    "usefulness": usefulness.main,
 }
 
 

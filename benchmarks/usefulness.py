@@ -21,9 +21,9 @@ from pathlib import Path
 DEMOS = int(os.environ.get("BENCH_USEFULNESS_DEMOS", "200"))
 FEW = int(os.environ.get("BENCH_USEFULNESS_FEW", "10"))
 EVAL = int(os.environ.get("BENCH_USEFULNESS_EVAL", "50"))
-STEPS = int(os.environ.get("BENCH_USEFULNESS_STEPS", "6000"))
-HORIZON = int(os.environ.get("BENCH_USEFULNESS_HORIZON", "8"))  # action chunk predicted
-EXECUTE = int(os.environ.get("BENCH_USEFULNESS_EXECUTE", "4"))  # of which executed before asking again
+STEPS = int(os.environ.get("BENCH_USEFULNESS_STEPS", "8000"))
+HORIZON = int(os.environ.get("BENCH_USEFULNESS_HORIZON", "32"))  # action chunk predicted
+EXECUTE = int(os.environ.get("BENCH_USEFULNESS_EXECUTE", "16"))  # of which executed before asking again
 HIDDEN = int(os.environ.get("BENCH_USEFULNESS_HIDDEN", "512"))
 TASK = "pick_place"
 
@@ -83,20 +83,9 @@ def _train_eval(dataset: str, out: Path, label: str) -> float:
     from generators.evaluate import EVAL_SEED_BASE, summarize
 
     started = time.perf_counter()
-    train(
-        TrainConfig(
-            dataset,
-            str(out),
-            steps=STEPS,
-            batch_size=256,
-            lr=1e-3,
-            hidden=256,
-            horizon=1,
-            state_keys=("task.state",),
-            save_every=STEPS,
-        ),
-        progress=False,
-    )
+    cfg = TrainConfig(dataset, str(out), steps=STEPS, batch_size=256, lr=1e-3, hidden=HIDDEN, horizon=HORIZON)
+    cfg.state_keys, cfg.save_every = ("task.state", "timestamp"), STEPS
+    train(cfg, progress=False)
     trained = time.perf_counter() - started
     seeds = list(range(EVAL_SEED_BASE, EVAL_SEED_BASE + EVAL))
     result = summarize(evaluate(str(out), TASK, "franka_emika_panda", seeds, execute=EXECUTE))

@@ -78,6 +78,7 @@ def rollout(
                     ("qpos", sim.data.qpos.copy()),
                     ("qvel", sim.data.qvel.copy()),
                     ("objects", sim.object_poses()),
+                    ("task_state", task.observation(sim, params)),
                 ):
                     rows.setdefault(key, []).append(np.asarray(value))
             arm = np.asarray(action[:-1], dtype=np.float64)
@@ -136,6 +137,7 @@ def rollout_episode(generator: Any, r: Rollout, policy_name: str, render: bool =
         "observation.state": a["state"].astype(np.float32),
         "action": a["action"].astype(np.float32),
         "object.poses": a["objects"],
+        "task.state": a["task_state"],
         "sim.qpos": a["qpos"],
         "sim.qvel": a["qvel"],
         "is_intervention": np.zeros(T, dtype=bool),

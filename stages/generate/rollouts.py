@@ -68,7 +68,8 @@ class GenerateRollouts(SourceStage):
 
     @classmethod
     def produces(cls, config: GenerateRolloutsConfig, upstream: Wiring) -> Wiring:
-        return Wiring().plus(("object.poses", "sim.qpos", "sim.qvel"), config.cameras if config.render else ())
+        steps = ("object.poses", "task.state", "sim.qpos", "sim.qvel")
+        return Wiring().plus(steps, config.cameras if config.render else ())
 
     def setup(self) -> None:
         from generators.generator import SimGenerator
