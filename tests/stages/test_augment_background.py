@@ -45,9 +45,14 @@ def test_sim_masks_replace_the_background_and_keep_robot_and_objects():
     before = masked.cameras["front"].frames().astype(int)
     classes = masked.steps["segmentation.front"]
     kept = np.isin(classes, [SEGMENT_CLASSES["robot"], SEGMENT_CLASSES["object"]])
+    import cv2
+
+    # away from the edges, where H.264 mixes old and new pixels within a block
+    interior = np.stack([cv2.erode(k.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0 for k in kept])
+    assert interior.sum() > 500
     for out in (a, b):
         after = out.cameras["front"].frames().astype(int)
-        assert np.abs(after - before)[kept].mean() < 4  # H.264 noise only
+        assert np.abs(after - before)[interior].mean() < 4  # H.264 noise only
         assert np.abs(after - before)[~kept].mean() > 10  # a new background
         assert out.meta["augmentation"]["parent"] == masked.episode_id
         assert np.array_equal(out.steps["action"], masked.steps["action"])
