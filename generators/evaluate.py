@@ -126,7 +126,8 @@ def summarize(rollouts: list[Rollout]) -> dict[str, Any]:
 def rollout_episode(generator: Any, r: Rollout, policy_name: str, render: bool = False) -> Any:
     """A recorded rollout (``rollout(..., record=True)``) as an :class:`Episode`, like the expert's
     (source kind ``sim``; ``meta.rollout`` names the policy)."""
-    from datapipe.records import CameraStream, Embodiment, Episode, Source, make_episode_id
+    from datapipe.records import CameraStream, Episode, Source, make_episode_id
+    from generators.robots.config import arm_gripper_embodiment
 
     a = r.arrays
     T = len(a["action"])
@@ -154,15 +155,7 @@ def rollout_episode(generator: Any, r: Rollout, policy_name: str, render: bool =
     return Episode(
         episode_id=make_episode_id(uri, f"seed={r.seed}", "rollout-1"),
         source=Source(kind="sim", uri=uri, span=f"seed={r.seed}", licence="generated"),
-        embodiment=Embodiment(
-            robot=robot.name,
-            action_names=(*robot.arm_joints, "gripper"),
-            action_units=("rad",) * len(robot.arm_joints) + ("1",),
-            action_frame="joint",
-            state_names=(*robot.arm_joints, "gripper_width"),
-            control_fps=fps,
-            action_kinds=("joint_position",) * len(robot.arm_joints) + ("gripper_binary",),
-        ),
+        embodiment=arm_gripper_embodiment(robot, fps),
         task=(r.params["task"]["instruction"],),
         fps=fps,
         steps=steps,

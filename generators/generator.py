@@ -16,7 +16,7 @@ from typing import Any
 import mujoco
 import numpy as np
 
-from datapipe.records import CameraStream, Embodiment, Episode, Source, make_episode_id
+from datapipe.records import CameraStream, Episode, Source, make_episode_id
 from generators.expert import Expert, Recording, sample_style
 from generators.ik import ArmIK
 from generators.lod import lod_reduction
@@ -28,7 +28,7 @@ from generators.randomization import (
     sample_scene,
 )
 from generators.render import RenderQuality, SceneRenderer
-from generators.robots.config import RobotConfig
+from generators.robots.config import RobotConfig, arm_gripper_embodiment
 from generators.robots.franka import franka_config
 from generators.scene import DEFAULT_CAMERAS, ROBOT_PREFIX, build_scene
 from generators.scene_edit import SceneTemplate, apply_scene, make_template
@@ -198,15 +198,7 @@ class SimGenerator:
         return Episode(
             episode_id=make_episode_id(uri, span, GENERATOR_VERSION),
             source=Source(kind="sim", uri=uri, span=span, licence="generated"),
-            embodiment=Embodiment(
-                robot=robot.name,
-                action_names=(*robot.arm_joints, "gripper"),
-                action_units=("rad",) * len(robot.arm_joints) + ("1",),
-                action_frame="joint",
-                state_names=(*robot.arm_joints, "gripper_width"),
-                control_fps=fps,
-                action_kinds=("joint_position",) * len(robot.arm_joints) + ("gripper_binary",),
-            ),
+            embodiment=arm_gripper_embodiment(robot, fps),
             task=(run.params["task"]["instruction"],),
             fps=fps,
             steps=steps,

@@ -61,6 +61,24 @@ class RobotConfig:
             raise RobotConfigError(f"robot {self.name}: finger_pads names two geoms, got {list(self.finger_pads)}")
 
 
+def arm_gripper_embodiment(config: RobotConfig, fps: float):
+    """The :class:`~datapipe.records.Embodiment` of episodes whose actions are this robot's arm
+    joint targets (rad) and a binary gripper command (1 open, 0 closed), and whose state is the
+    arm joints and the gripper opening."""
+    from datapipe.records import Embodiment
+
+    joints = config.arm_joints
+    return Embodiment(
+        robot=config.name,
+        action_names=(*joints, "gripper"),
+        action_units=("rad",) * len(joints) + ("1",),
+        action_frame="joint",
+        state_names=(*joints, "gripper_width"),
+        control_fps=fps,
+        action_kinds=("joint_position",) * len(joints) + ("gripper_binary",),
+    )
+
+
 def load_robot_spec(config: RobotConfig) -> mujoco.MjSpec:
     """The robot's spec: the embedded arm, a Menagerie robot, or ``config.mjcf``, checked against the
     config's names."""

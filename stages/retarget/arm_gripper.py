@@ -9,14 +9,14 @@ from typing import Literal
 import numpy as np
 
 from datapipe.config import check, narrow
-from datapipe.records import Embodiment, Episode
+from datapipe.records import Episode
 from datapipe.stage import Resources, Transform, Wiring
 from generators.hands.hand_frame import intrinsics
 from generators.retarget.arm import (
     ArmRetargeter,
     ArmRetargetSettings,
 )
-from generators.robots.config import robot_config_or_default
+from generators.robots.config import arm_gripper_embodiment, robot_config_or_default
 
 
 @dataclass(frozen=True)
@@ -78,15 +78,7 @@ class ArmGripper(Transform):
         )
         robot = self.retargeter.robot
         steps = {**result.arrays}
-        embodiment = Embodiment(
-            robot=robot.name,
-            action_names=(*robot.arm_joints, "gripper"),
-            action_units=("rad",) * len(robot.arm_joints) + ("1",),
-            action_frame="joint",
-            state_names=(*robot.arm_joints, "gripper_width"),
-            control_fps=episode.fps,
-            action_kinds=("joint_position",) * len(robot.arm_joints) + ("gripper_binary",),
-        )
+        embodiment = arm_gripper_embodiment(robot, episode.fps)
         yield episode.replace(
             embodiment=embodiment,
             steps={**episode.steps, **steps},
