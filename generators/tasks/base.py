@@ -155,6 +155,22 @@ def grasp_yaw(quat: np.ndarray) -> float:
     return float((yaw + np.pi / 4) % (np.pi / 2) - np.pi / 4)
 
 
+def box_args(name: str, box: dict[str, Any], top: float, friction: float) -> tuple:
+    """The arguments after the spec (or model) of :func:`generators.scene.add_box_object` and
+    :func:`generators.scene_edit.set_box_object` for a cube task object ``box`` (``xy``, ``yaw``,
+    ``half``, ``colour``, ``mass``) resting on the table top ``top``."""
+    half = box["half"]
+    return (
+        name,
+        [box["xy"][0], box["xy"][1], top + half],
+        box["yaw"],
+        [half] * 3,
+        COLOURS[box["colour"]],
+        box["mass"],
+        friction,
+    )
+
+
 def set_marker(model: mujoco.MjModel, geom: str, marker: dict[str, Any], top: float) -> None:
     """Place a flat target disc (a zone or goal geom with ``xy`` and ``colour``) on the table."""
     g = model.geom(geom).id

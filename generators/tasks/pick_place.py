@@ -23,6 +23,7 @@ from generators.tasks.base import (
     Segment,
     SimTask,
     Waypoint,
+    box_args,
     grasp_yaw,
     pick_colours,
     sample_xy,
@@ -64,16 +65,7 @@ class PickPlace(SimTask):
     def build(self, spec: mujoco.MjSpec, params: dict[str, Any]) -> None:
         tp, top = params["task"], params["table"]["top"]
         b = tp["block"]
-        add_box_object(
-            spec,
-            BLOCK,
-            [b["xy"][0], b["xy"][1], top + b["half"]],
-            b["yaw"],
-            [b["half"]] * 3,
-            COLOURS[b["colour"]],
-            b["mass"],
-            params["physics"]["friction_scale"],
-        )
+        add_box_object(spec, *box_args(BLOCK, b, top, params["physics"]["friction_scale"]))
         z = tp["zone"]
         spec.worldbody.add_geom(
             name="zone",
@@ -88,16 +80,7 @@ class PickPlace(SimTask):
     def apply(self, model: mujoco.MjModel, params: dict[str, Any], nominal: mujoco.MjModel) -> None:
         tp, top = params["task"], params["table"]["top"]
         b = tp["block"]
-        set_box_object(
-            model,
-            BLOCK,
-            [b["xy"][0], b["xy"][1], top + b["half"]],
-            b["yaw"],
-            [b["half"]] * 3,
-            COLOURS[b["colour"]],
-            b["mass"],
-            params["physics"]["friction_scale"],
-        )
+        set_box_object(model, *box_args(BLOCK, b, top, params["physics"]["friction_scale"]))
         set_marker(model, "zone", tp["zone"], top)
 
     def objects(self, params: dict[str, Any]) -> tuple[str, ...]:

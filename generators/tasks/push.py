@@ -24,6 +24,7 @@ from generators.tasks.base import (
     Segment,
     SimTask,
     Waypoint,
+    box_args,
     pick_colours,
     sample_xy,
     set_marker,
@@ -68,16 +69,7 @@ class Push(SimTask):
     def build(self, spec: mujoco.MjSpec, params: dict[str, Any]) -> None:
         tp, top = params["task"], params["table"]["top"]
         b = tp["block"]
-        add_box_object(
-            spec,
-            BLOCK,
-            [b["xy"][0], b["xy"][1], top + b["half"]],
-            b["yaw"],
-            [b["half"]] * 3,
-            COLOURS[b["colour"]],
-            b["mass"],
-            0.5 * params["physics"]["friction_scale"],
-        )
+        add_box_object(spec, *box_args(BLOCK, b, top, 0.5 * params["physics"]["friction_scale"]))
         g = tp["goal"]
         spec.worldbody.add_geom(
             name="goal",
@@ -92,16 +84,7 @@ class Push(SimTask):
     def apply(self, model: mujoco.MjModel, params: dict[str, Any], nominal: mujoco.MjModel) -> None:
         tp, top = params["task"], params["table"]["top"]
         b = tp["block"]
-        set_box_object(
-            model,
-            BLOCK,
-            [b["xy"][0], b["xy"][1], top + b["half"]],
-            b["yaw"],
-            [b["half"]] * 3,
-            COLOURS[b["colour"]],
-            b["mass"],
-            0.5 * params["physics"]["friction_scale"],
-        )
+        set_box_object(model, *box_args(BLOCK, b, top, 0.5 * params["physics"]["friction_scale"]))
         set_marker(model, "goal", tp["goal"], top)
 
     def objects(self, params: dict[str, Any]) -> tuple[str, ...]:

@@ -18,12 +18,12 @@ from generators.scene_edit import set_box_object
 from generators.sim import Sim
 from generators.tasks.base import (
     CLOSED,
-    COLOURS,
     OPEN,
     Phase,
     Segment,
     SimTask,
     Waypoint,
+    box_args,
     grasp_yaw,
     pick_colours,
     sample_xy,
@@ -70,31 +70,13 @@ class Stack(SimTask):
         tp, top = params["task"], params["table"]["top"]
         for name, key in ((TOP, "top"), (BOTTOM, "bottom")):
             b = tp[key]
-            add_box_object(
-                spec,
-                name,
-                [b["xy"][0], b["xy"][1], top + b["half"]],
-                b["yaw"],
-                [b["half"]] * 3,
-                COLOURS[b["colour"]],
-                b["mass"],
-                params["physics"]["friction_scale"],
-            )
+            add_box_object(spec, *box_args(name, b, top, params["physics"]["friction_scale"]))
 
     def apply(self, model: mujoco.MjModel, params: dict[str, Any], nominal: mujoco.MjModel) -> None:
         tp, top = params["task"], params["table"]["top"]
         for name, key in ((TOP, "top"), (BOTTOM, "bottom")):
             b = tp[key]
-            set_box_object(
-                model,
-                name,
-                [b["xy"][0], b["xy"][1], top + b["half"]],
-                b["yaw"],
-                [b["half"]] * 3,
-                COLOURS[b["colour"]],
-                b["mass"],
-                params["physics"]["friction_scale"],
-            )
+            set_box_object(model, *box_args(name, b, top, params["physics"]["friction_scale"]))
 
     def objects(self, params: dict[str, Any]) -> tuple[str, ...]:
         return (TOP, BOTTOM)
