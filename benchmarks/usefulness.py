@@ -23,8 +23,9 @@ FEW = int(os.environ.get("BENCH_USEFULNESS_FEW", "10"))
 EVAL = int(os.environ.get("BENCH_USEFULNESS_EVAL", "50"))
 STEPS = int(os.environ.get("BENCH_USEFULNESS_STEPS", "8000"))
 HORIZON = int(os.environ.get("BENCH_USEFULNESS_HORIZON", "32"))  # action chunk predicted
-EXECUTE = int(os.environ.get("BENCH_USEFULNESS_EXECUTE", "16"))  # of which executed before asking again
+EXECUTE = int(os.environ.get("BENCH_USEFULNESS_EXECUTE", "24"))  # of which executed before asking again
 HIDDEN = int(os.environ.get("BENCH_USEFULNESS_HIDDEN", "512"))
+KEYS = tuple(os.environ.get("BENCH_USEFULNESS_KEYS", "task.state,ee.pose,timestamp").split(","))  # state inputs
 TASK = "pick_place"
 
 
@@ -84,7 +85,7 @@ def _train_eval(dataset: str, out: Path, label: str) -> float:
 
     started = time.perf_counter()
     cfg = TrainConfig(dataset, str(out), steps=STEPS, batch_size=256, lr=1e-3, hidden=HIDDEN, horizon=HORIZON)
-    cfg.state_keys, cfg.save_every = ("task.state", "timestamp"), STEPS
+    cfg.state_keys, cfg.save_every = KEYS, STEPS
     train(cfg, progress=False)
     trained = time.perf_counter() - started
     seeds = list(range(EVAL_SEED_BASE, EVAL_SEED_BASE + EVAL))

@@ -34,6 +34,7 @@ class TrainConfig:
     steps: int = 2000
     batch_size: int = 64
     lr: float = 1e-3
+    lr_schedule: str = "cosine"  # cosine: from lr down to lr/100 at the last step; constant
     hidden: int = 256
     horizon: int = 1
     state_keys: tuple[str, ...] = ()
@@ -192,6 +193,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
                 pad = batch["action_is_pad"].reshape(len(state), cfg.horizon, 1).float()
                 pred = model(state, image).reshape(len(state), cfg.horizon, action_dim)
                 loss = (((pred - target) ** 2) * (1 - pad)).sum() / ((1 - pad).sum() * action_dim).clamp(min=1)
+                for group in optimizer.param_groups:
+                    group["lr"] = learning_rate(cfg, step)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -212,6 +215,18 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
             bar.stop()
     save()
     return {"step": step, "loss": loss_value, "checkpoint": str(out)}
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """The learning rate of ``step`` (0-based): constant, or a cosine from ``lr`` to ``lr / 100``."""
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    if cfg.lr_schedule != "cosine":
+        from datapipe.errors import DatapipeError
+
+        raise DatapipeError(f"lr_schedule {cfg.lr_schedule!r}: expected cosine or constant")
+    progress = min(1.0, step / max(1, cfg.steps))
+    return cfg.lr * (0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * progress)))
 
 
 def _position(dataset: str, stream_kw: dict[str, Any], epoch: int, batches: int, batch_size: int) -> dict[str, Any]:
@@ -278,6 +293,7 @@ def register(sub: Any) -> None:
     ):
         tr.add_argument(f"--{name}", type=int, default=default)
     tr.add_argument("--lr", type=float, default=1e-3)
+    tr.add_argument("--lr-schedule", default="cosine", choices=("cosine", "constant"))
     tr.add_argument("--state-keys", default="", help="more step arrays in the input, comma-separated (object.poses)")
     tr.add_argument("--camera", default="", help="a camera for a small CNN (default: state only)")
     tr.add_argument("--no-progress", action="store_true")
@@ -291,6 +307,7 @@ def _run(args: argparse.Namespace) -> int:
         steps=args.steps,
         batch_size=args.batch_size,
         lr=args.lr,
+        lr_schedule=args.lr_schedule,
         hidden=args.hidden,
         horizon=args.horizon,
         seed=args.seed,

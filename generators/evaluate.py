@@ -3,7 +3,8 @@ confidence interval, lengths and failure modes, and the rollouts recorded as epi
 
 A rollout builds the seed's scene (the same randomization as ``generate.sim``), settles it, then
 each control step observes (``observation.state``: arm joints and gripper opening;
-``object.poses``; ``task.state``), asks the policy for an action chunk, executes up to ``execute``
+``object.poses``; ``task.state``; ``ee.pose``: end-effector position (m) and quaternion wxyz,
+world), asks the policy for an action chunk, executes up to ``execute``
 of its actions (arm joint targets; the gripper command thresholded at 0.5, 1 open / 0 closed, as
 the simulated embodiment's gripper is binary), and stops at success or after ``max_steps``.
 ``timestamp`` (s since the start) is observed too. Failure modes are read off the task
@@ -65,6 +66,7 @@ def rollout(
             "observation.state": state,
             "object.poses": sim.object_poses().astype(np.float32),
             "task.state": task.observation(sim, params),
+            "ee.pose": np.concatenate(sim.ee_pose()).astype(np.float32),
             "timestamp": np.float32(step / generator.settings.control_fps),
             "task": instruction,
             "step": step,
@@ -79,6 +81,7 @@ def rollout(
                     ("qvel", sim.data.qvel.copy()),
                     ("objects", sim.object_poses()),
                     ("task_state", task.observation(sim, params)),
+                    ("ee_pose", np.concatenate(sim.ee_pose())),
                 ):
                     rows.setdefault(key, []).append(np.asarray(value))
             arm = np.asarray(action[:-1], dtype=np.float64)
@@ -139,6 +142,7 @@ def rollout_episode(generator: Any, r: Rollout, policy_name: str, render: bool =
         "action": a["action"].astype(np.float32),
         "object.poses": a["objects"],
         "task.state": a["task_state"],
+        "ee.pose": a["ee_pose"],
         "sim.qpos": a["qpos"],
         "sim.qvel": a["qvel"],
         "is_intervention": np.zeros(T, dtype=bool),

@@ -8,9 +8,13 @@ into the new frame of the object (or target) the segment is about,
 
     T_ee_new(t) = T_frame_new  @  inv(T_frame_src)  @  T_ee_src(t),
 
-with the frame pose taken when the segment starts; the robot moves from where it is to the first
-transformed pose by interpolation, then follows the segment with IK, replaying the source's
-gripper commands. The new episode is kept when the task's success predicate holds.
+with the frame pose taken when the segment starts. Only a segment's object-centric part is
+replayed: from :data:`APPROACH_STEPS` before its first gripper switch (the descent to the grasp or
+to the release) to its end; the free-space motion before it would, carried into the new frame,
+swing the arm around the object for nothing. The robot gets from where it is to the first
+replayed pose as the expert would, rising first (to that pose's height, if it is higher) and
+then moving there, each by smooth interpolation; then it follows the segment with IK, replaying
+the source's gripper commands. The new episode is kept when the task's success predicate holds.
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ from generators.generator import SimGenerator, Simulated
 from generators.geometry import mat_to_pose, pose_to_mat
 from generators.tasks.base import ExpertStats, SimTask, Waypoint
 
-INTERP_STEPS = 20  # control steps from the current pose to a segment's first pose
+INTERP_STEPS = 30  # control steps of the transit to a segment's first replayed pose
+RISE_STEPS = 20  # control steps of the rise before that transit (when the first pose is higher)
+APPROACH_STEPS = 25  # source steps replayed before a segment's first gripper switch
 MULTIPLY_VERSION = "1"
 
 
@@ -40,6 +46,15 @@ class SourceSegment:
     frame: str
     start: int
     stop: int  # exclusive
+
+    def replayed(self, grip: np.ndarray) -> range:
+        """The steps replayed in a new scene: from ``APPROACH_STEPS`` before the segment's first
+        gripper switch (open <-> closed, at the 0.5 threshold) to its end; all of it without one."""
+        closed = grip[self.start : self.stop] < 0.5
+        switches = np.flatnonzero(closed[1:] != closed[:-1])
+        if not len(switches):
+            return range(self.start, self.stop)
+        return range(max(self.start, self.start + int(switches[0]) + 1 - APPROACH_STEPS), self.stop)
 
 
 def segment_source(ep: Episode, task: SimTask) -> list[SourceSegment]:
@@ -58,6 +73,21 @@ def segment_source(ep: Episode, task: SimTask) -> list[SourceSegment]:
             bounds.append(ep.length * (seg_i + 1) // len(task.segments))
     bounds.append(ep.length)
     return [SourceSegment(s.name, s.frame, bounds[i], bounds[i + 1]) for i, s in enumerate(task.segments)]
+
+
+def nearest_quarter_turn(frame: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``frame`` (4x4, world) turned about its own z axis by the multiple of 90 degrees that brings
+    its yaw closest to ``reference``'s. Task objects are upright boxes, alike every quarter turn
+    (as :meth:`SimTask.observation`'s yaw features say): without this, a grasp would be carried
+    through up to 180 degrees of needless wrist rotation, and demonstrations of scenes that look
+    the same would disagree."""
+    yaw = np.arctan2(frame[1, 0], frame[0, 0])
+    ref = np.arctan2(reference[1, 0], reference[0, 0])
+    k = np.round((ref - yaw) / (np.pi / 2))
+    c, s = np.cos(k * np.pi / 2), np.sin(k * np.pi / 2)
+    turn = np.eye(4)
+    turn[:2, :2] = [[c, -s], [s, c]]
+    return frame @ turn
 
 
 def _source_frame(task: SimTask, ep: Episode, frame: str, t: int) -> np.ndarray:
@@ -99,15 +129,21 @@ class DemoMultiplier:
                 new_pos, new_quat = sim.body_pose(seg.frame.split(":", 1)[1])
             else:
                 new_pos, new_quat = self.task.frame_pose(sim, params, seg.frame)
-            relative = pose_to_mat(new_pos, new_quat) @ np.linalg.inv(
-                _source_frame(self.task, source, seg.frame, seg.start)
-            )
-            targets = [mat_to_pose(relative @ pose_to_mat(ee[t, :3], ee[t, 3:])) for t in range(seg.start, seg.stop)]
+            src_frame = _source_frame(self.task, source, seg.frame, seg.start)
+            new_frame = pose_to_mat(new_pos, new_quat)
+            if seg.frame.startswith("object:"):
+                new_frame = nearest_quarter_turn(new_frame, src_frame)
+            relative = new_frame @ np.linalg.inv(src_frame)
+            steps = seg.replayed(grip)
+            targets = [mat_to_pose(relative @ pose_to_mat(ee[t, :3], ee[t, 3:])) for t in steps]
             if not targets:
                 continue
             first_pos, first_quat = targets[0]
-            expert.go_to(rec, Waypoint(first_pos, first_quat, float(grip[seg.start]), INTERP_STEPS))
-            for (pos, quat), t in zip(targets[1:], range(seg.start + 1, seg.stop)):
+            pos, quat = sim.ee_pose()
+            if first_pos[2] > pos[2] + 0.02:  # rise before moving over, as the expert does
+                expert.go_to(rec, Waypoint(np.array([pos[0], pos[1], first_pos[2]]), quat, expert.gripper, RISE_STEPS))
+            expert.go_to(rec, Waypoint(first_pos, first_quat, expert.gripper, INTERP_STEPS))
+            for (pos, quat), t in zip(targets[1:], steps[1:]):
                 result = ik.solve(sim.data.qpos, pos, quat, max_iters=30)
                 if not result.converged:
                     rec.stats.ik_failures += 1
