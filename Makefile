@@ -58,7 +58,7 @@ lint: install
 
 test: install lint
 	@$(MAKE) --no-print-directory lerobot-venv || echo "warning: the LeRobot venv could not be built; its test will be skipped"
-	@$(MAKE) --no-print-directory browser || echo "warning: Chromium could not be installed; the report screenshot test will be skipped"
+	@$(MAKE) --no-print-directory browser || echo "warning: Chromium could not be installed; the browser tests will be skipped"
 	$(PY) -m pytest -ra
 
 test-fast: install

@@ -13,6 +13,7 @@ from benchmarks import (
     hand_pose,
     sim_generation,
     stream_throughput,
+    teleop,
     usefulness,
     video_ingest,
 )
@@ -28,6 +29,7 @@ BENCHMARKS = {
     "community_ingest": community_ingest.main,
     "augmentation": augmentation.main,
     "usefulness": usefulness.main,
+    "teleop": teleop.main,
 }
 
 

@@ -240,6 +240,16 @@ class SimGenerator:
         cameras = [self._camera_name(c) for c in self.settings.cameras]
         return self._renderer.render(qpos, qvel, cameras, template.textures_version, self.effects(params))
 
+    def live_frame(self, sim: Sim, params: dict[str, Any], camera: str) -> np.ndarray:
+        """A frame ``(height, width, 3)`` uint8 of the running ``sim`` (built by :meth:`build` from
+        ``params``, the scene last built) from ``camera``: the renderer draws the sim's own data,
+        without editing the scene again (a live view at tens of frames per second)."""
+        if self._renderer is None:
+            self.render(params, sim.data.qpos[None][:0], sim.data.qvel[None][:0])
+        return self._renderer.render_live(
+            sim.data, self._camera_name(camera), self.template().textures_version, self.effects(params)
+        )
+
     def segment(self, params: dict[str, Any], qpos: np.ndarray) -> dict[str, np.ndarray]:
         """Segmentation classes ``(T, height, width)`` uint8 per camera of the generator's settings
         (see :mod:`generators.views`) for the states ``qpos`` in the scene of ``params``."""

@@ -154,6 +154,18 @@ class SceneRenderer:
                 renderer.render(out=frames[cam][t])
         return frames
 
+    def render_live(
+        self, data: mujoco.MjData, camera: str, textures_version: int = 0, effects: RenderQuality | None = None
+    ) -> np.ndarray:
+        """One RGB frame ``(height, width, 3)`` uint8 of a running simulation's ``data`` (already
+        forward-computed: no copy, no ``mj_forward``), as a live view needs."""
+        effects = effects or self.quality
+        renderer = self._current(textures_version)
+        renderer.update_scene(data, camera=camera)
+        renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = effects.shadows
+        renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = effects.reflections
+        return renderer.render()
+
     def segment(self, qpos: np.ndarray, cameras: list[str], textures_version: int = 0) -> dict[str, np.ndarray]:
         """Geom ids ``(T, height, width)`` int32 per camera (-1 where no geom is seen) for the
         states ``qpos`` (T, nq)."""

@@ -1,0 +1,160 @@
+"""Recording teleoperated episodes: the per-step buffer of one robot, and the dataset writer that
+puts each finished episode on disk atomically, one at a time, through the same record and sink
+code as every other source.
+
+Per step (``T`` control steps at the simulation's rate): ``timestamp`` (s), ``observation.state``
+(arm joints rad + gripper opening m), ``action`` (arm joint targets rad + gripper command, 1 open
+0 closed), ``ee.pose`` (position m + quaternion wxyz, world), ``object.poses`` (n, 7),
+``task.state``, ``sim.qpos``/``sim.qvel``, ``is_intervention`` (a human controlled the step
+after a policy had controlled the episode), ``control_mode`` (int8: 0 policy, 1 human,
+2 correcting), ``policy_action`` (the policy's own action where one ran, zeros elsewhere) and
+``has_policy_action`` (bool: where it ran; no NaN, which the audit would rightly flag). The view
+the operator saw is the ``front`` camera.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from datapipe.records import CameraStream, Episode, Source, make_episode_id
+from datapipe.storage import resolve
+
+FORMATS = ("webdataset", "lerobot")
+RECEIPTS = ".teleop/receipts.json"  # the committed episodes of the dataset (one receipt each)
+
+
+@dataclass
+class StepRow:
+    state: np.ndarray
+    action: np.ndarray
+    ee_pose: np.ndarray
+    objects: np.ndarray
+    task_state: np.ndarray
+    qpos: np.ndarray
+    qvel: np.ndarray
+    control_mode: int
+    is_intervention: bool
+    policy_action: np.ndarray  # NaN where no policy ran (stored as zeros + has_policy_action)
+    jpeg: bytes
+
+
+@dataclass
+class EpisodeBuffer:
+    """The steps of the episode in progress (cut back on a rewind)."""
+
+    rows: list[StepRow] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def cut(self, t: int) -> list[StepRow]:
+        """Keep steps ``[0, t)``; return the cut-off steps (the abandoned branch)."""
+        tail, self.rows = self.rows[t:], self.rows[:t]
+        return tail
+
+    def episode(
+        self,
+        rows: list[StepRow],
+        fps: float,
+        embodiment: Any,
+        instruction: str,
+        success: bool,
+        uri: str,
+        span: str,
+        meta: dict[str, Any],
+    ) -> Episode:
+        """An :class:`Episode` of ``rows`` (the buffer's own, or a branch cut off it)."""
+        if not rows:
+            raise ValueError("an episode needs at least one step")
+        T = len(rows)
+        steps = {
+            "timestamp": np.arange(T, dtype=np.float64) / fps,
+            "observation.state": np.stack([r.state for r in rows]).astype(np.float32),
+            "action": np.stack([r.action for r in rows]).astype(np.float32),
+            "ee.pose": np.stack([r.ee_pose for r in rows]),
+            "object.poses": np.stack([r.objects for r in rows]),
+            "task.state": np.stack([r.task_state for r in rows]).astype(np.float32),
+            "sim.qpos": np.stack([r.qpos for r in rows]),
+            "sim.qvel": np.stack([r.qvel for r in rows]),
+            "is_intervention": np.array([r.is_intervention for r in rows], dtype=bool),
+            "control_mode": np.array([r.control_mode for r in rows], dtype=np.int8),
+            "policy_action": np.stack([np.nan_to_num(r.policy_action) for r in rows]).astype(np.float32),
+            "has_policy_action": np.array([bool(np.isfinite(r.policy_action).all()) for r in rows]),
+            "reward": np.zeros(T, dtype=np.float32),
+        }
+        steps["reward"][-1] = 1.0 if success else 0.0
+        frames = np.stack([cv2.imdecode(np.frombuffer(r.jpeg, np.uint8), cv2.IMREAD_COLOR)[..., ::-1] for r in rows])
+        return Episode(
+            episode_id=make_episode_id(uri, span, "teleop-1"),
+            source=Source(kind="teleop", uri=uri, span=span, licence="recorded"),
+            embodiment=embodiment,
+            task=(instruction,),
+            fps=fps,
+            steps=steps,
+            cameras={"front": CameraStream.from_frames(np.ascontiguousarray(frames), fps)},
+            success=success,
+            meta=meta,
+        )
+
+
+class DatasetRecorder:
+    """Writes episodes into ``path`` one at a time. WebDataset: each episode is a part of its own
+    (``write_part``), then the manifest is rebuilt from every committed receipt; LeRobot v3.0:
+    each episode is staged (atomic parquet), then the dataset is exported again from every staged
+    episode. The receipts list (``.teleop/receipts.json``, replaced atomically) is the commit: a
+    crash loses at most the episode being written, and a new session on the same folder appends."""
+
+    def __init__(self, path: str, fmt: str = "webdataset"):
+        if fmt not in FORMATS:
+            raise ValueError(f"format {fmt!r}: expected one of {', '.join(FORMATS)}")
+        self.path, self.fmt = path, fmt
+        self.root = resolve(path)
+        self.root.makedirs()
+        self._lock = threading.Lock()
+        loc = self.root.join(RECEIPTS)
+        self.receipts: list[dict[str, Any]] = json.loads(loc.read_bytes()) if loc.exists() else []
+        self._prefix = f"{time.time_ns() // 1_000_000:012x}"  # parts sort in the order they were written
+        self._count = 0
+
+    def write(self, ep: Episode) -> None:
+        from datapipe.shards.manifest import build_manifest
+        from datapipe.shards.writer import ShardOptions, write_part
+        from datapipe.staging import stage_episodes
+
+        with self._lock:
+            part = f"part-{self._prefix}{self._count:04x}"
+            self._count += 1
+            if self.fmt == "webdataset":
+                receipt = write_part(self.root, [ep], part, ShardOptions(val_fraction=0.0))
+            else:
+                receipt = stage_episodes(self.path, [ep], part)
+            receipts = [*self.receipts, receipt]
+            self.root.join(RECEIPTS).write_bytes_atomic(json.dumps(receipts).encode())
+            self.receipts = receipts
+            if self.fmt == "webdataset":
+                build_manifest(self.root, receipts, 0.0, "")
+            else:
+                self._export_lerobot()
+
+    def _export_lerobot(self) -> None:
+        from datapipe.lerobot.writer import LeRobotWriter
+        from datapipe.staging import staged_episodes
+
+        writer = None
+        for ep in staged_episodes(self.path, self.receipts):
+            if writer is None:
+                writer = LeRobotWriter(self.root, robot_type=ep.embodiment.robot)
+            writer.add(ep)
+        if writer is not None:
+            writer.close()
+
+    @property
+    def episodes(self) -> int:
+        return len(self.receipts)
