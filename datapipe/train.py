@@ -42,6 +42,7 @@ class TrainConfig:
     image_size: int = 64
     seed: int = 0
     save_every: int = 500
+    stop_at: int = 0  # stop after this step (an interruption on purpose; the schedule is still that of steps)
 
 
 def _torch():
@@ -173,6 +174,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
         (out / POLICY).write_text(json.dumps(meta, indent=1))
 
     loss_value = float("nan")
+    end = min(cfg.steps, cfg.stop_at) if cfg.stop_at else cfg.steps
     bar = None
     if progress:
         from rich.progress import BarColumn, Progress, TextColumn
@@ -183,7 +185,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
         bar.start()
         task = bar.add_task("train", total=cfg.steps, completed=step, loss="-")
     try:
-        while step < cfg.steps:
+        while step < end:
             loader = torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, num_workers=0)
             for batch in loader:
                 for k in cfg.state_keys:
@@ -201,9 +203,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
                 step, batches, loss_value = step + 1, batches + 1, float(loss.item())
                 if bar is not None:
                     bar.update(task, completed=step, loss=f"{loss_value:.4f}")
-                if step % cfg.save_every == 0 or step >= cfg.steps:
+                if step % cfg.save_every == 0 or step >= end:
                     save()
-                if step >= cfg.steps:
+                if step >= end:
                     break
             else:
                 epoch, batches = epoch + 1, 0
@@ -289,6 +291,7 @@ def register(sub: Any) -> None:
         ("horizon", 1),
         ("seed", 0),
         ("save-every", 500),
+        ("stop-at", 0),
         ("image-size", 64),
     ):
         tr.add_argument(f"--{name}", type=int, default=default)
@@ -312,6 +315,7 @@ def _run(args: argparse.Namespace) -> int:
         horizon=args.horizon,
         seed=args.seed,
         save_every=args.save_every,
+        stop_at=args.stop_at,
         state_keys=tuple(k for k in args.state_keys.split(",") if k),
         camera=args.camera,
         image_size=args.image_size,

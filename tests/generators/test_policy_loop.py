@@ -74,9 +74,11 @@ def test_trainer_overfits_and_resumes_to_the_same_weights(tmp_path):
     )
     err = np.abs(pred[:, :7] - ep.steps["action"][::5, :7]).mean()
     assert err < 0.05, err
-    # interrupted after 45 steps, resumed to 60: the same weights as 60 steps straight
+    # interrupted after 45 of 60 steps, resumed: the same weights as 60 steps straight (the cosine
+    # learning rate of the 60-step run throughout)
     assert cli_main(["train", *common, "--out", str(tmp_path / "b"), "--steps", "60"]) == 0
-    assert cli_main(["train", *common, "--out", str(tmp_path / "c"), "--steps", "45"]) == 0
+    assert cli_main(["train", *common, "--out", str(tmp_path / "c"), "--steps", "60", "--stop-at", "45"]) == 0
+    assert torch.load(tmp_path / "c" / "checkpoint.pt", weights_only=False)["step"] == 45
     assert cli_main(["train", *common, "--out", str(tmp_path / "c"), "--steps", "60"]) == 0
     b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["model"]
     c = torch.load(tmp_path / "c" / "checkpoint.pt", weights_only=False)["model"]
