@@ -8,6 +8,7 @@ from benchmarks import (
     audit_scaling,
     augmentation,
     community_ingest,
+    ego_curation,
     engine_overhead,
     engine_scaling,
     hand_pose,
@@ -30,6 +31,7 @@ BENCHMARKS = {
     "augmentation": augmentation.main,
     "usefulness": usefulness.main,
     "teleop": teleop.main,
+    "ego_curation": ego_curation.main,
 }
 
 

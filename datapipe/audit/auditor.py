@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from datapipe.audit import curation
 from datapipe.audit.checks import AuditThresholds, Finding, check_episode
 from datapipe.records import Episode
 from datapipe.shards.dataset import DatasetError
@@ -62,6 +63,8 @@ class AuditState:
     camera_episodes: Counter = field(default_factory=Counter)
     camera_sizes: dict[str, Counter] = field(default_factory=dict)  # camera -> "HxW" -> episodes
     frames: int = 0
+    curation: list[dict[str, Any]] = field(default_factory=list)  # clips with meta.egocentric (capped)
+    curation_counts: Counter = field(default_factory=Counter)  # clips, kept, and per failed test
 
 
 def _signature(action: np.ndarray) -> np.ndarray:
@@ -145,6 +148,13 @@ class Auditor:
         st.hashes.setdefault(content, []).append(ep.episode_id)
         if action.shape[1] and np.isfinite(action).all():
             st.signatures.append((ep.episode_id, _signature(action)))
+        if ep.meta.get("egocentric"):
+            decision = ep.meta["egocentric"]
+            st.curation_counts["clips"] += 1
+            st.curation_counts["kept"] += bool(decision.get("keep"))
+            st.curation_counts.update(f"rejected_by:{t}" for t in decision.get("rejected_by", []))
+            if len(st.curation) < curation.MAX_CLIPS:
+                st.curation.append(curation.clip_record(ep, frames))
         for cam, f in frames.items():
             st.camera_episodes[cam] += 1
             thumb = f[len(f) // 2]
@@ -244,6 +254,13 @@ class Auditor:
             "hours": round(float(df["duration_s"].sum()) / 3600, 6) if n else 0.0,
             "fps": {f"{k:g}": v for k, v in st.fps.items()},
             "counts": {"source_kind": counts("source_kind"), "task": counts("task"), "robot": counts("robot")},
+            "curation": {
+                "clips": st.curation_counts["clips"],
+                "kept": st.curation_counts["kept"],
+                "rejected_by": {
+                    k.split(":", 1)[1]: v for k, v in st.curation_counts.most_common() if k.startswith("rejected_by:")
+                },
+            },
             "augmentation": {
                 "original": int((df["augmented_by"] == "").sum()) if n else 0,
                 "augmented": int((df["augmented_by"] != "").sum()) if n else 0,

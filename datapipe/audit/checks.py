@@ -62,7 +62,13 @@ def check_episode(ep: Episode, th: AuditThresholds, frames: dict[str, np.ndarray
     for name, arr in ep.steps.items():
         a = np.asarray(arr)
         if a.dtype.kind == "f" and not np.isfinite(a).all():
-            bad = int((~np.isfinite(a)).reshape(len(a), -1).any(axis=1).sum())
+            nonfinite = (~np.isfinite(a)).reshape(len(a), -1).any(axis=1)
+            present = ep.steps.get(name.rsplit(".", 1)[0] + ".present")
+            if present is not None and len(present) == len(a):  # NaN by design where absent (hand tracks)
+                nonfinite &= np.asarray(present, bool)
+            bad = int(nonfinite.sum())
+            if not bad:
+                continue
             out.append(Finding("non_finite", "error", eid, f"{name}: {bad} step(s) hold NaN or infinite values"))
     for name, lim in th.limits.items():
         if name in ep.steps:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from datapipe.audit import curation
 from datapipe.audit.auditor import Auditor
 
 CSS = """
@@ -191,6 +192,8 @@ def render_report(summary: dict[str, Any], auditor: Auditor, other: dict[str, An
         "<h2>Contact sheet</h2>",
         *(_contact_sheets(auditor) or ["<p>No cameras.</p>"]),
     ]
+    if summary.get("curation", {}).get("clips"):
+        parts += ["<h2>Egocentric curation</h2>", curation.render(auditor.state.curation, summary["curation"])]
     if other is not None:
         parts += ["<h2>Comparison</h2>", _compare(summary, other)]
     parts += [

@@ -88,7 +88,10 @@ class HandTracker:
             taken: set[str] = set()
             for score, side, lm, world in found:
                 if side in taken:  # two hands with one label: the weaker takes the other side
-                    side = next(s for s in SIDES if s not in taken)
+                    free = [s for s in SIDES if s not in taken]
+                    if not free:  # more sightings than sides (the tracker can overshoot): keep the best
+                        break
+                    side = free[0]
                 taken.add(side)
                 tr = tracks[side]
                 tr.image[t] = [(p.x * W, p.y * H) for p in lm.landmark]
@@ -96,6 +99,46 @@ class HandTracker:
                 tr.score[t] = score
                 tr.present[t] = True
         return tracks
+
+
+def zoomed_out(frame: np.ndarray, pad: float) -> tuple[np.ndarray, int, int]:
+    """``frame`` centred on a black canvas ``1 + pad`` times its size, and the frame's offset
+    (x, y) in the canvas: hands that fill a close-up look like hands to the palm detector again."""
+    h, w = frame.shape[:2]
+    canvas = np.zeros((int(round(h * (1 + pad))), int(round(w * (1 + pad))), 3), np.uint8)
+    y0, x0 = (canvas.shape[0] - h) // 2, (canvas.shape[1] - w) // 2
+    canvas[y0 : y0 + h, x0 : x0 + w] = frame
+    return canvas, x0, y0
+
+
+def track_closeups(
+    tracker: HandTracker, frames: np.ndarray, pad: float, mirrored: bool = False
+) -> dict[str, HandTrack]:
+    """Tracks of ``frames`` seen zoomed out (:func:`zoomed_out`), in the frames' own pixels. Use a
+    tracker of its own: MediaPipe's video mode carries state from frame to frame."""
+    canvases, offsets = [], []
+    for f in frames:
+        canvas, x0, y0 = zoomed_out(f, pad)
+        canvases.append(canvas)
+        offsets.append((x0, y0))
+    tracks = tracker.track(np.stack(canvases), mirrored)
+    shift = np.array(offsets, np.float64)[:, None, :]
+    for track in tracks.values():
+        track.image = track.image - shift
+    return tracks
+
+
+def merge_tracks(primary: dict[str, HandTrack], extra: dict[str, HandTrack]) -> dict[str, HandTrack]:
+    """``primary``'s tracks, with ``extra``'s detections where ``primary`` found no hand at all."""
+    none = ~np.any([t.present for t in primary.values()], axis=0)
+    out = {}
+    for side, track in primary.items():
+        add = none & extra[side].present
+        image, world, score, present = track.image.copy(), track.world.copy(), track.score.copy(), track.present.copy()
+        image[add], world[add], score[add] = extra[side].image[add], extra[side].world[add], extra[side].score[add]
+        present |= add
+        out[side] = HandTrack(image, world, score, present, np.zeros(len(present), bool))
+    return out
 
 
 def fill_gaps(track: HandTrack, max_gap: int) -> HandTrack:

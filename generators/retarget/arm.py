@@ -40,6 +40,10 @@ DEFAULT_CAMERA_POS = (-0.1, 0.0, 0.45)
 DEFAULT_CAMERA_QUAT = tuple(quat_from_mat(np.array([[0, 0, 1], [-1, 0, 0], [0, -1, 0]], float)).round(12))
 
 
+class NoUsableHand(ValueError):
+    """No frame of the clip has a hand that can be retargeted (absent, or no PnP solution)."""
+
+
 @dataclass(frozen=True)
 class ArmRetargetSettings:
     """How a hand's wrist becomes an arm's end-effector target (units: m, s, degrees)."""
@@ -155,7 +159,7 @@ class ArmRetargeter:
             ap[t] = aperture(world[t])
         valid = np.isfinite(pos).all(axis=1)
         if not valid.any():
-            raise ValueError("no frame with a usable hand: nothing to retarget")
+            raise NoUsableHand("no frame with a usable hand: nothing to retarget")
         first = int(np.argmax(valid))
         for arr in (pos, yaw, ap):  # hold the last seen value (the first one before it)
             arr[:first] = arr[first]

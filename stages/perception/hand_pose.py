@@ -11,7 +11,7 @@ import numpy as np
 from datapipe.config import check
 from datapipe.records import Episode
 from datapipe.stage import Resources, Transform, Wiring
-from generators.hands.tracking import SIDES, HandTracker, fill_gaps, jitter, smooth
+from generators.hands.tracking import SIDES, HandTracker, fill_gaps, jitter, merge_tracks, smooth, track_closeups
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,9 @@ class HandPoseConfig:
     min_detection: float = 0.5
     # tracking confidence threshold (below it the palm detector runs again), 0..1
     min_tracking: float = 0.5
+    # close-ups: frames where no hand is found are tracked again zoomed out (the frame centred on a
+    # canvas 1 + closeup_pad times its size), so hands that fill the view are found; 0 = off
+    closeup_pad: float = 0.6
     # fill gaps of at most this many frames by linear interpolation (marked as interpolated)
     max_gap: int = 5
     # One Euro filter: minimum cutoff frequency, Hz (lower = smoother at rest)
@@ -37,6 +40,7 @@ class HandPoseConfig:
 
     def __post_init__(self) -> None:
         check(self.model_complexity in (0, 1), "model_complexity", f"must be 0 or 1, got {self.model_complexity}")
+        check(0 <= self.closeup_pad <= 4, "closeup_pad", f"must be within 0..4, got {self.closeup_pad}")
 
 
 class HandPose(Transform):
@@ -45,7 +49,7 @@ class HandPose(Transform):
     Euro filter; steps hand.<side>.* and meta.hand_pose (detection rate, jitter before/after)."""
 
     name = "perception.hand_pose"
-    version = "1"
+    version = "2"  # 2: the zoomed-out pass for close-ups
     Config = HandPoseConfig
     resources = Resources(cpus=1)
     use_actors = True  # long-lived workers: MediaPipe and its models are loaded once per process
@@ -70,6 +74,16 @@ class HandPose(Transform):
             raw = tracker.track(frames, c.mirrored)
         finally:
             tracker.close()
+        missing = ~np.any([t.present for t in raw.values()], axis=0)
+        closeup_frames = 0
+        if c.closeup_pad > 0 and missing.any():
+            zoomed = HandTracker(2, c.model_complexity, c.min_detection, c.min_tracking)
+            try:
+                extra = track_closeups(zoomed, frames, c.closeup_pad, c.mirrored)
+            finally:
+                zoomed.close()
+            raw = merge_tracks(raw, extra)
+            closeup_frames = int((missing & np.any([t.present for t in raw.values()], axis=0)).sum())
         steps, quality = {}, {}
         for side in SIDES:
             filled = fill_gaps(raw[side], c.max_gap)
@@ -93,6 +107,7 @@ class HandPose(Transform):
             "image_size": [int(h), int(w)],
             "camera": c.camera,
             "mirrored": c.mirrored,
+            "closeup_frames": closeup_frames,  # frames whose hands only the zoomed-out pass found
             "one_euro": {"min_cutoff": c.min_cutoff, "beta": c.beta, "d_cutoff": c.d_cutoff},
         }
         yield episode.with_steps(**steps).with_meta(hand_pose=meta)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -15,8 +16,11 @@ from generators.hands.hand_frame import intrinsics
 from generators.retarget.arm import (
     ArmRetargeter,
     ArmRetargetSettings,
+    NoUsableHand,
 )
 from generators.robots.config import arm_gripper_embodiment, robot_config_or_default
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -69,13 +73,17 @@ class ArmGripper(Transform):
         if h is None:
             raise KeyError("meta.hand_pose.image_size missing: run perception.hand_pose first")
         K = intrinsics(w, h, self.config.hfov_deg)
-        result = self.retargeter.retarget(
-            np.asarray(episode.steps[f"{key}.world"], np.float64),
-            np.asarray(episode.steps[f"{key}.image"], np.float64),
-            np.asarray(episode.steps[f"{key}.present"], bool),
-            K,
-            episode.fps,
-        )
+        try:
+            result = self.retargeter.retarget(
+                np.asarray(episode.steps[f"{key}.world"], np.float64),
+                np.asarray(episode.steps[f"{key}.image"], np.float64),
+                np.asarray(episode.steps[f"{key}.present"], bool),
+                K,
+                episode.fps,
+            )
+        except NoUsableHand as exc:  # a clip without the hand: filtered with its reason, not a failure
+            log.info("%s: dropped by %s: %s (%s hand)", episode.episode_id, self.name, exc, side)
+            return
         robot = self.retargeter.robot
         steps = {**result.arrays}
         embodiment = arm_gripper_embodiment(robot, episode.fps)

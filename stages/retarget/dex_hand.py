@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -13,6 +14,8 @@ from datapipe.records import Embodiment, Episode
 from datapipe.stage import Resources, Transform, Wiring
 from generators.retarget.dex import DexRetargeter, DexSettings
 from generators.robots.dex_hand import HandModelConfig
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -60,8 +63,9 @@ class DexHand(Transform):
             raise KeyError(f"no {key}.* steps: run perception.hand_pose first")
         worlds = np.asarray(episode.steps[f"{key}.world"], np.float64)
         present = np.asarray(episode.steps[f"{key}.present"], bool)
-        if not present.any():
-            raise ValueError(f"the {c.hand} hand is never seen: nothing to retarget")
+        if not present.any():  # a clip without the hand: filtered with its reason, not a failure
+            log.info("%s: dropped by %s: the %s hand is never seen", episode.episode_id, self.name, c.hand)
+            return
         q, err, scale = self.retargeter.retarget(worlds, present, c.scale or None)
         m = self.retargeter.model
         names = tuple(m.joint(i).name for i in range(m.njnt))

@@ -12,7 +12,7 @@ from datapipe.records import Episode
 from datapipe.stage import Resources, Transform, Wiring
 from stages.curate.egocentric.scores import (
     EgoThresholds,
-    FaceDetector,
+    PersonDetector,
     decide,
     hand_scores,
     sharpness,
@@ -23,7 +23,7 @@ from stages.curate.egocentric.scores import (
 class EgocentricConfig(EgoThresholds):
     """The thresholds of :class:`EgoThresholds` (inherited), and what to check them on."""
 
-    # camera whose frames are checked for faces and blur
+    # camera whose frames are checked for people and blur
     camera: str = "ego"
     # frames sampled for the face and blur checks
     sample_frames: int = 12
@@ -32,11 +32,13 @@ class EgocentricConfig(EgoThresholds):
 
 
 class Egocentric(Transform):
-    """Score a clip (hand ratio, faces, hands entering from below, hand size, motion, sharpness),
-    store every score and decision in meta.egocentric, and drop clips that fail a test."""
+    """Score a clip (hand presence over time, another person confirmed by face and body evidence,
+    hands entering from below and pointing up, hand size, motion per second, sharpness), store
+    every score, threshold, test and the reasons in meta.egocentric, and drop clips that fail a
+    test (or keep them all with ``annotate_only``)."""
 
     name = "curate.egocentric"
-    version = "1"
+    version = "2"  # 2: scores per second and per window, person evidence, upright hands
     Config = EgocentricConfig
     resources = Resources(cpus=1)
 
@@ -46,15 +48,16 @@ class Egocentric(Transform):
         return Wiring.needs(steps, cameras=(config.camera,))
 
     def setup(self) -> None:
-        self.faces = FaceDetector()
+        self.people = PersonDetector()
 
     def process(self, episode: Episode) -> Iterable[Episode]:
         c = self.config
         frames = episode.cameras[c.camera].frames()
         idx = np.unique(np.linspace(0, len(frames) - 1, min(c.sample_frames, len(frames))).astype(int))
         scores = hand_scores(dict(episode.steps), frames.shape[1], frames.shape[2])
-        scores["face_ratio"] = self.faces.face_ratio(frames[idx])
+        scores["face_ratio"], scores["person_ratio"] = self.people.ratios(frames[idx])
         scores["sharpness"] = sharpness(frames[idx])
         decision = decide(scores, narrow(c, EgoThresholds))
+        decision["sampled_frames"], decision["camera"] = idx.tolist(), c.camera
         if decision["keep"] or c.annotate_only:
             yield episode.with_meta(egocentric=decision)
