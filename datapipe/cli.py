@@ -25,8 +25,29 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 SEVERITIES = ("info", "warning", "error")
 
 
+def _version() -> str:
+    """datapipe's version, and the versions of what it runs on."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    from datapipe import __version__
+
+    parts = [f"datapipe {__version__}", f"Python {platform.python_version()}"]
+    for dist in ("ray", "mujoco", "mediapipe", "torch"):
+        try:
+            parts.append(f"{dist} {version(dist)}")
+        except PackageNotFoundError:
+            parts.append(f"{dist} (not installed)")
+    return ", ".join(parts)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="datapipe", description="Data collection and curation for VLA robot policies.")
+    p = argparse.ArgumentParser(
+        prog="datapipe",
+        description="Data collection and curation for VLA robot policies.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # the version line unwrapped
+    )
+    p.add_argument("--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a workflow")
     run.add_argument("workflow", help="workflow YAML file")

@@ -382,3 +382,14 @@ def test_crafted_feature_keys_never_reach_paths_outside_the_dataset(tmp_path):
         if k.startswith("observation.images.")
     ]
     assert len(cams) == 1 and ".." not in cams[0] and "/" not in cams[0]
+
+
+def test_version_names_datapipe_and_what_it_runs_on(capsys):
+    from datapipe import __version__
+    from datapipe.cli import main as cli_main
+
+    with pytest.raises(SystemExit) as done:
+        cli_main(["--version"])
+    assert done.value.code == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"datapipe {__version__}, Python 3.") and "ray " in line and "\n" not in line

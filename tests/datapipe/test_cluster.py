@@ -61,8 +61,10 @@ def _processes_under(temp_dir: Path) -> list[psutil.Process]:
 
 
 @pytest.fixture
-def two_node_cluster(tmp_path_factory):
-    """Head (1 CPU) and worker (2 CPUs) nodes on 127.0.0.1, each with its own temp dir."""
+def two_node_cluster(request):
+    """Head (1 CPU) and worker (2 CPUs; ``worker_gpus`` declared GPUs where the test is
+    parametrized with it) nodes on 127.0.0.1, each with its own temp dir."""
+    worker_gpus = getattr(request, "param", 0)
     base = Path("/tmp") / f"dp-cluster-{os.getpid()}"  # short: Ray's socket paths have a length limit
     head_dir, worker_dir = base / "head", base / "worker"
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
@@ -94,6 +96,8 @@ def two_node_cluster(tmp_path_factory):
             "127.0.0.1",
             "--num-cpus",
             "2",
+            "--num-gpus",
+            str(worker_gpus),
             "--temp-dir",
             str(worker_dir),
             env=env,
@@ -186,3 +190,58 @@ stages:
         assert noise not in proc.stderr, proc.stderr
     logs = "".join(p.read_text() for p in (tmp_path / "run" / "logs").glob("worker-*.log"))
     assert "TensorFlow Lite" in logs or "W0000" in logs
+
+
+GPU_WF = """
+name: gpu_stage
+defaults: {batch_size: 2}
+stages:
+  - id: src
+    uses: source.synthetic
+    with: {episodes: 6, episodes_per_shard: 3, min_length: 5, max_length: 8}
+  - id: on_gpu
+    uses: debug.where
+    needs: [src]
+    resources: {gpus: 1}
+  - id: out
+    uses: sink.parquet
+    needs: [on_gpu]
+    with: {path: OUT}
+"""
+
+
+@pytest.mark.parametrize("two_node_cluster", [1], indirect=True)
+def test_a_gpu_stage_is_scheduled_on_the_node_that_declares_a_gpu(two_node_cluster, write_workflow, tmp_path):
+    """The worker node declares one GPU (``ray start --num-gpus 1``; no real device is needed for
+    Ray's scheduling), the head none: every episode of the ``gpus: 1`` stage runs on the worker,
+    with the GPU Ray assigned in CUDA_VISIBLE_DEVICES."""
+    address, worker_dir, env = two_node_cluster
+    out, run = tmp_path / "data", tmp_path / "run"
+    path = write_workflow(GPU_WF.replace("OUT", str(out)))
+    proc = subprocess.run(
+        [sys.executable, "-m", "datapipe", "run", str(path), "--out", str(run), "--address", address, "--no-progress"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    nodes = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import ray, json; ray.init(address='{address}', logging_level='ERROR'); "
+            "print(json.dumps([(n['NodeID'], n['Resources'].get('GPU', 0)) for n in ray.nodes() if n['Alive']]))",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    gpu_nodes = {node for node, gpus in json.loads(nodes.stdout.strip().splitlines()[-1]) if gpus >= 1}
+    assert len(gpu_nodes) == 1
+    wheres = [e.meta["where"] for e in read_sink(out)]
+    assert len(wheres) == 6
+    assert {w["node_id"] for w in wheres} == gpu_nodes
+    assert all(w["cuda_visible_devices"] == "0" for w in wheres)

@@ -175,3 +175,25 @@ def _alert(severity: int):
     from teleop.sentinel import Alert
 
     return Alert(f"severity {severity}", severity)
+
+
+def test_releasing_stops_the_robot_and_a_lost_heartbeat_puts_it_on_hold(server):
+    import time
+
+    from teleop.control import HEARTBEAT_TIMEOUT_S, HOLD_AFTER_S
+
+    url, session, token = server
+    robot = session.robots[0]
+    with connect(url.replace("http", "ws") + f"/ws/robot/0?token={token}", open_timeout=10) as ws:
+        ws.send(json.dumps({"type": "claim"}))
+        assert _reply(ws, "claim")["controller"] is True
+        ws.send(json.dumps({"type": "mode", "mode": "teleop"}))
+        _reply(ws, "mode")
+        ws.send(json.dumps({"type": "move", "v": [0, 0, 0.1]}))  # one command, then nothing: released
+        _reply(ws, "move")
+        time.sleep(HOLD_AFTER_S + 0.3)
+        held = np.asarray(robot.target).copy()
+        time.sleep(0.5)
+        assert np.allclose(robot.target, held), "the robot kept moving after the command stopped"
+        time.sleep(HEARTBEAT_TIMEOUT_S + 0.5)  # the page went quiet: no heartbeat
+        assert robot.describe()["mode"] == "paused" and robot.describe()["reason"] == "heartbeat lost"
