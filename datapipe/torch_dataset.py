@@ -27,7 +27,12 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 
 
 def _to_torch(sample: dict[str, Any]) -> dict[str, Any]:
-    return {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in sample.items()}
+    """Arrays as tensors; read-only arrays (views of decoded buffers) are copied first, so a tensor
+    a training loop writes to never aliases memory it must not change."""
+    return {
+        k: torch.from_numpy(v if v.flags.writeable else v.copy()) if isinstance(v, np.ndarray) else v
+        for k, v in sample.items()
+    }
 
 
 class TorchShardDataset(IterableDataset):
