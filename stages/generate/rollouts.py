@@ -31,6 +31,8 @@ class GenerateRolloutsConfig(SimSceneConfig):
     keep_failures: bool = False
     # control steps before a rollout is stopped as a failure
     max_steps: int = 400
+    # actions of each chunk the policy returns that run before it is asked again (0: all of them)
+    execute: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -38,6 +40,7 @@ class GenerateRolloutsConfig(SimSceneConfig):
         check(self.seeds_per_shard >= 1, "seeds_per_shard", f"must be >= 1, got {self.seeds_per_shard}")
         check(self.action_noise >= 0, "action_noise", f"must be >= 0, got {self.action_noise}")
         check(self.max_steps >= 1, "max_steps", f"must be >= 1, got {self.max_steps}")
+        check(self.execute >= 0, "execute", f"must be >= 0 (0: the whole chunk), got {self.execute}")
 
 
 class NoisyPolicy:
@@ -63,7 +66,7 @@ class GenerateRollouts(SourceStage):
     failures labelled success: false), recorded like expert demonstrations."""
 
     name = "generate.rollouts"
-    version = "1"
+    version = "2"  # 2: execute (a chunk at a time)
     Config = GenerateRolloutsConfig
 
     @classmethod
@@ -92,6 +95,7 @@ class GenerateRollouts(SourceStage):
 
         _, lo, hi = shard.split("-")
         for seed in range(int(lo), int(hi) + 1):
-            r = rollout(self.generator, self.policy, seed, self.config.max_steps, record=True)
+            execute = self.config.execute or max(1, self.policy.spec.horizon)
+            r = rollout(self.generator, self.policy, seed, self.config.max_steps, execute, record=True)
             if r.success or self.config.keep_failures:
                 yield rollout_episode(self.generator, r, self.config.policy, render=self.config.render)

@@ -157,3 +157,29 @@ def test_learning_rate_follows_a_cosine_from_lr_to_a_hundredth():
     assert rates[50] == pytest.approx(0.505e-3) and all(a >= b for a, b in zip(rates, rates[1:]))
     cfg.lr_schedule = "constant"
     assert learning_rate(cfg, 70) == 1e-3
+
+
+def test_generate_rollouts_runs_a_whole_chunk_before_asking_again():
+    from generators.policy import PolicySpec
+    from stages.generate.rollouts import GenerateRollouts, GenerateRolloutsConfig
+
+    class FiveAtATime:
+        """The expert's actions, handed out five at a time (a chunking policy)."""
+
+        def __init__(self, expert):
+            self.expert, self.calls = expert, 0
+            self.spec = PolicySpec(action_dim=expert.spec.action_dim, horizon=5)
+
+        def reset(self, instruction, seed):
+            self.expert.reset(instruction, seed)
+
+        def act(self, observation):
+            self.calls += 1
+            t = int(observation["step"])
+            return np.stack([self.expert.act({**observation, "step": t + k})[0] for k in range(5)])
+
+    stage = GenerateRollouts(GenerateRolloutsConfig(policy="expert", episodes=1, render=False, max_steps=300))
+    stage.setup()
+    stage.policy = FiveAtATime(stage.policy)
+    (ep,) = list(stage.read(stage.shards()[0]))
+    assert ep.success and stage.policy.calls == -(-ep.length // 5)
