@@ -42,9 +42,7 @@ class OperatorActions:
         if self.status.estop and mode != "paused":
             raise ValueError("the e-stop is engaged: release it first")
         if mode in ("teleop", "correcting"):  # the operator starts where the end effector is
-            pos, _ = self.sim.ee_pose()
-            self.target, self.yaw = self.workspace.clip(pos), self._ee_yaw()
-            self.goal = self.goal_yaw = self.goal_gripper = None
+            self._target_at_ee()
             self.move_time = 0.0
         self.chunk = []
         self.status.mode, self.status.reason = mode, ""
@@ -73,9 +71,7 @@ class OperatorActions:
         self.status.branches.append(Branch(step, len(full) - step, branch_id))
         self.sim.set_state(snap.state)
         self.command, self.gripper = snap.command.copy(), snap.gripper
-        pos, _ = self.sim.ee_pose()
-        self.target, self.yaw = self.workspace.clip(pos), snap.yaw
-        self.goal = self.goal_yaw = self.goal_gripper = None
+        self._target_at_ee(snap.yaw)
         self.chunk, self.move_time = [], 0.0
         self.sentinel.reset()
         self.status.mode, self.status.reason = "correcting", f"rewound to step {step}"

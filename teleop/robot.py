@@ -209,9 +209,7 @@ class RobotSession(OperatorActions):
         self.ring: deque[Snapshot] = deque(maxlen=max(1, int(self.settings.rewind_s * self.settings.fps)))
         self.command = self.sim.arm_q()
         self.gripper = 1.0
-        pos, _ = self.sim.ee_pose()
-        self.target, self.yaw = self.workspace.clip(pos), self._ee_yaw()
-        self.goal = self.goal_yaw = self.goal_gripper = None
+        self._target_at_ee()
         self.object_start = self.sim.object_poses()[:, :3].copy()
         self.policy_ran = False
         self.chunk: list[np.ndarray] = []
@@ -228,16 +226,18 @@ class RobotSession(OperatorActions):
     def instruction(self) -> str:
         return self.instruction_override or self.params["task"]["instruction"]
 
-    def _ee_yaw(self) -> float:
-        _, quat = self.sim.ee_pose()
-        w, x, y, z = quat
-        # the yaw of the end effector's x axis, for a gripper pointing down (top_down_quat's inverse)
-        R = np.array(
-            [
-                [1 - 2 * (y * y + z * z), 2 * (x * y - w * z)],
-                [2 * (x * y + w * z), 1 - 2 * (x * x + z * z)],
-            ]
-        )
+    def _target_at_ee(self, yaw: float | None = None) -> None:
+        """Put the operator's end-effector target where the end effector is (its yaw, unless
+        ``yaw`` is given) and clear pointer and webcam goals: a takeover starts here, never with a
+        jump."""
+        pos, _ = self.sim.ee_pose()
+        self.target = self.workspace.clip(pos)
+        self.yaw = self.ee_yaw() if yaw is None else float(yaw)
+        self.goal = self.goal_yaw = self.goal_gripper = None
+
+    def ee_yaw(self) -> float:
+        """The yaw (rad, about world z) of the end effector's x axis."""
+        R = self.sim.data.site_xmat[self.sim.index.ee_site].reshape(3, 3)
         return float(np.arctan2(R[1, 0], R[0, 0]))
 
     # -- one control step ---------------------------------------------------------------------------
@@ -289,8 +289,7 @@ class RobotSession(OperatorActions):
             self.command = blend(self.command, wanted[:-1], MAX_JOINT_STEP)
             self.gripper = 1.0 if wanted[-1] >= 0.5 else 0.0
             self.policy_ran = True
-            pos, _ = sim.ee_pose()
-            self.target, self.yaw = self.workspace.clip(pos), self._ee_yaw()  # a takeover starts here
+            self._target_at_ee()  # a takeover starts here
         else:
             self.chunk = []
             self._human_command(dt)

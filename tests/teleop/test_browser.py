@@ -59,7 +59,7 @@ def _drive_to(page, robot, goal: np.ndarray, tol: float = 0.006, budget_s: float
 
 def _align_yaw(page, robot, want: float) -> None:
     for _ in range(60):
-        diff = (want - robot._ee_yaw() + np.pi / 4) % (np.pi / 2) - np.pi / 4
+        diff = (want - robot.ee_yaw() + np.pi / 4) % (np.pi / 2) - np.pi / 4
         if abs(diff) < np.radians(4):
             return
         _tap(page, "KeyQ" if diff > 0 else "KeyE", float(np.clip(abs(diff) / 0.8, 0.03, 0.3)))
