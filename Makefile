@@ -7,7 +7,7 @@ export RAY_USAGE_STATS_ENABLED ?= 0
 export RAY_AUTH_MODE ?= disabled
 export MUJOCO_GL ?= egl
 
-.PHONY: install demo test test-fast lint bench clean lerobot-venv browser
+.PHONY: install demo test test-fast lint bench clean lerobot-venv browser robosuite-demos
 
 # A separate venv with LeRobot 0.4.4 (format v3.0, Python 3.11), used only by tests: LeRobot's own
 # LeRobotDataset loads datapipe's exports, and LeRobot's writers (0.4.4: v3.0, 0.3.2: v2.1) make
@@ -49,7 +49,15 @@ browser:
 	command -v chromium >/dev/null 2>&1 || (apt-get install -y -q chromium >/dev/null 2>&1 || \
 	  (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null))
 
-demo: install
+# robosuite 1.4.1's human demonstrations and the assets their models name, from its wheel on
+# PyPI (pip download, no install; about 190 MB once): the community source of the demo.
+ROBOSUITE := data/robosuite-1.4.1
+$(ROBOSUITE)/.fetched: | $(STAMP)
+	$(PY) -m generators.robosuite_assets $(ROBOSUITE)
+
+robosuite-demos: $(ROBOSUITE)/.fetched
+
+demo: install robosuite-demos
 	$(VENV)/bin/datapipe run workflows/demo.yaml
 
 lint: install
@@ -59,6 +67,7 @@ lint: install
 test: install lint
 	@$(MAKE) --no-print-directory lerobot-venv || echo "warning: the LeRobot venv could not be built; its test will be skipped"
 	@$(MAKE) --no-print-directory browser || echo "warning: Chromium could not be installed; the browser tests will be skipped"
+	@$(MAKE) --no-print-directory robosuite-demos || echo "warning: robosuite's demonstrations could not be fetched; the demo test will be skipped"
 	$(PY) -m pytest -ra
 
 test-fast: install

@@ -253,7 +253,7 @@ def plan_run(workflow: Workflow, run_uri: str, force: bool = False) -> RunPlan:
     for chain_specs in chains_of(workflow):
         chain = []
         for spec in chain_specs:
-            h = output_hash(spec.config_hash, [hashes[n] for n in spec.needs])
+            h = output_hash(spec.config_hash, [hashes[n] for n in (*spec.needs, *spec.after)])
             hashes[spec.id] = h
             if spec is not chain_specs[-1]:
                 mode = "fused"

@@ -113,3 +113,7 @@ def print_summary(plan: Any, console: Console | None = None) -> None:
             f"{sp.duration_s:.1f}",
         )
     console.print(table)
+    for sp in plan.stages:  # what the sinks wrote, in their own words
+        if sp.spec.kind == "sink" and sp.status in ("succeeded", "reused") and sp.result:
+            for line in sp.spec.stage_cls.describe(sp.result):
+                console.print(f"[bold]{sp.spec.id}[/] {line}", highlight=False, soft_wrap=True)

@@ -136,6 +136,12 @@ class Stage:
         return upstream
 
     @classmethod
+    def fingerprint(cls, config: Any) -> dict[str, Any]:
+        """What decides this stage's outputs besides its parameters (the contents of a file a
+        parameter names...); part of its hash, so editing that file recomputes the stage."""
+        return {}
+
+    @classmethod
     def summary(cls) -> str:
         """The first sentence of the class docstring (its first paragraph, joined)."""
         doc = inspect.getdoc(cls) or ""
@@ -229,3 +235,8 @@ class SinkStage(Stage):
     def finalize(self, receipts: list[dict[str, Any]]) -> dict[str, Any]:
         """Write indexes / manifests from all receipts; return a JSON-able summary."""
         return {}
+
+    @classmethod
+    def describe(cls, result: dict[str, Any]) -> list[str]:
+        """Lines that tell a person what ``finalize`` wrote (printed after the run)."""
+        return []

@@ -18,10 +18,12 @@ A config (YAML under ``workflows/datasets/``)::
       units: auto              # joint spaces: auto | radians | degrees | normalized100
       ranges: []               # normalized100: [low, high] radians per joint
       state_joints: ""         # joint spaces: the state slice of the measured joints ("a:b")
+      lookahead: 0             # arm action of step t = the keys at t + lookahead (measured -> target)
     gripper: {index: -1, kind: binary, range: [-1, 1], open: low, output: binary}
     drop_noops: true
     fps: 10                    # 0: keep
     image_size: [128, 128]     # absent: keep
+    image_fit: stretch         # stretch (whole frame) or crop (the centre at the size's aspect ratio)
     pad_state: 16              # zero-pad the state (0: keep its size)
     keep_steps: []             # other arrays to keep (default: only the standard ones)
 """
@@ -77,6 +79,9 @@ class ActionSpec:
     state_joints: str = ""
     position_scale: float = 1.0  # ee positions (or deltas) to metres: 0.001 for mm, 0.05 for robosuite's OSC
     rotation_scale: float = 1.0  # ee rotations (deltas) to radians: 0.5 for robosuite's OSC
+    # the arm action of step t is the keys' value at step t + lookahead (the last step repeats): a
+    # target recorded as the measured position it led to, for datasets that keep no joint commands
+    lookahead: int = 0
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,7 @@ class DatasetStandard:
     drop_zero_first_action: bool = True
     fps: float = 0.0
     image_size: tuple[int, int] | None = None
+    image_fit: Literal["stretch", "crop"] = "stretch"
     pad_state: int = 0  # zero-pad observation.state to this many dims (datasets of several robots)
     keep_steps: tuple[str, ...] = ()  # source arrays kept besides the standard ones (sim.state...)
 
@@ -99,6 +105,10 @@ class DatasetStandard:
         bad = {k: v for k, v in self.cameras.items() if v not in ROLES}
         if bad:
             raise StandardizeError(f"dataset {self.dataset}: cameras {bad}: roles are {ROLES}")
+        if self.action.lookahead < 0:
+            raise StandardizeError(
+                f"dataset {self.dataset}: action.lookahead must be >= 0, got {self.action.lookahead}"
+            )
         if self.action.to and self.action.space.split("_")[0] != self.action.to.split("_")[0]:
             raise StandardizeError(
                 f"dataset {self.dataset}: action.space {self.action.space} cannot become {self.action.to} "
@@ -242,7 +252,11 @@ def standardize(ep: Episode, std: DatasetStandard) -> Episode:
         log.append(
             f"gripper {std.gripper.kind} [{lo:g}, {hi:g}] open at {std.gripper.open} -> {std.gripper.output} 1=open"
         )
-    arm, state = _convert_arm(raw[:, arm_dims], state, std.action, std.dataset, log)
+    arm = raw[:, arm_dims]
+    if std.action.lookahead:
+        arm = arm[np.minimum(np.arange(len(arm)) + std.action.lookahead, len(arm) - 1)]
+        log.append(f"arm action = {', '.join(std.action.keys)} {std.action.lookahead} step(s) later")
+    arm, state = _convert_arm(arm, state, std.action, std.dataset, log)
     target = std.action.to or std.action.space
     kinds = list(ARM_KINDS[target]) if not target.startswith("joint") else ["joint_position"] * arm.shape[1]
     n_grip = 0 if gripper is None else gripper.shape[1]
@@ -295,7 +309,7 @@ def standardize(ep: Episode, std: DatasetStandard) -> Episode:
         log.append(f"resampled {out.fps:g} -> {std.fps:g} fps")
         out = resample(out, std.fps)
     if std.image_size is not None:
-        out = resized_cameras(out, *std.image_size)
+        out = resized_cameras(out, *std.image_size, fit=std.image_fit)
     record = {
         "dataset": std.dataset,
         "conversions": log,

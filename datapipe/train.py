@@ -265,7 +265,11 @@ class LoadedPolicy:
 
     def predict(self, observation: dict[str, Any]) -> np.ndarray:
         torch = _torch()
-        parts = [self._norm("observation.state", observation["observation.state"])]
+        state = np.asarray(observation["observation.state"], np.float32).reshape(-1)
+        width = self.stats["observation.state"]["mean"].size
+        if state.size < width:  # trained on standardized states zero-padded to one width (pad_state)
+            state = np.pad(state, (0, width - state.size))
+        parts = [self._norm("observation.state", state)]
         parts += [self._norm(k, observation[k]) for k in self.keys]
         with torch.no_grad():
             y = self.model(torch.from_numpy(np.concatenate(parts))[None]).numpy().reshape(self.horizon, self.action_dim)

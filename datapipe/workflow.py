@@ -55,6 +55,7 @@ class StageSpec:
     batch_size: int
     max_error_rate: float
     checkpoint: bool = False
+    after: tuple[str, ...] = ()  # sinks this stage starts after (finalized), without reading their episodes
 
     @property
     def kind(self) -> str:
@@ -64,7 +65,8 @@ class StageSpec:
     @property
     def config_hash(self) -> str:
         """Hash of stage name, version and config (see :mod:`datapipe.hashing`)."""
-        return config_hash(self.uses, self.stage_cls.version, config_to_dict(self.config))
+        extra = self.stage_cls.fingerprint(self.config)
+        return config_hash(self.uses, self.stage_cls.version, {**config_to_dict(self.config), **extra})
 
     def instantiate(self) -> Stage:
         """A stage object with this config (``setup`` not yet called)."""
@@ -154,6 +156,11 @@ def _schema_error(file: str, doc: Any, err: jsonschema.ValidationError) -> Workf
     return WorkflowError(file, stage_id, ".".join(map(str, path)) or None, message)
 
 
+def _deps(entry: dict[str, Any]) -> list[str]:
+    """What a stage waits for: its ``needs`` (episodes) and its ``after`` (finalized sinks)."""
+    return [*entry.get("needs", []), *entry.get("after", [])]
+
+
 def _toposort(file: str, specs: dict[str, dict[str, Any]]) -> list[str]:
     """Stage ids, every stage after its needs (depth-first, without recursion: chains of
     thousands of stages are fine); a cycle raises :class:`WorkflowError` naming it."""
@@ -164,7 +171,7 @@ def _toposort(file: str, specs: dict[str, dict[str, Any]]) -> list[str]:
             continue
         trail: list[str] = [start]
         state[start] = 1
-        pending: list[list[str]] = [list(specs[start].get("needs", []))]
+        pending: list[list[str]] = [_deps(specs[start])]
         while trail:
             if not pending[-1]:
                 node = trail.pop()
@@ -180,7 +187,7 @@ def _toposort(file: str, specs: dict[str, dict[str, Any]]) -> list[str]:
                 raise WorkflowError(file, dep, "needs", "cycle: " + " -> ".join(cycle))
             state[dep] = 1
             trail.append(dep)
-            pending.append(list(specs[dep].get("needs", [])))
+            pending.append(_deps(specs[dep]))
     return order
 
 
@@ -230,9 +237,10 @@ def parse_workflow(doc: Any, file: str = "<workflow>", registry: Registry | None
             raise WorkflowError(file, entry["id"], "id", "duplicate stage id")
         raw_stages[entry["id"]] = entry
     for sid, entry in raw_stages.items():
-        for dep in entry.get("needs", []):
-            if dep not in raw_stages:
-                raise WorkflowError(file, sid, "needs", f"unknown stage id {dep!r}; defined: {', '.join(raw_stages)}")
+        for key in ("needs", "after"):
+            for dep in entry.get(key, []):
+                if dep not in raw_stages:
+                    raise WorkflowError(file, sid, key, f"unknown stage id {dep!r}; defined: {', '.join(raw_stages)}")
     order = _toposort(file, raw_stages)
     specs: dict[str, StageSpec] = {}
     for sid in order:
@@ -252,7 +260,18 @@ def parse_workflow(doc: Any, file: str = "<workflow>", registry: Registry | None
             raise WorkflowError(file, sid, "needs", f"{entry['uses']} is a {cls.kind} and needs an upstream stage")
         for dep in needs:
             if specs[dep].kind == "sink":
-                raise WorkflowError(file, sid, "needs", f"{dep!r} is a sink; sinks have no outputs to consume")
+                raise WorkflowError(
+                    file,
+                    sid,
+                    "needs",
+                    f"{dep!r} is a sink; sinks have no outputs to consume (to start after it: after)",
+                )
+        after = tuple(entry.get("after", []))
+        for dep in after:
+            if specs[dep].kind != "sink":
+                raise WorkflowError(
+                    file, sid, "after", f"{dep!r} is a {specs[dep].kind}; after names sinks (their output is final)"
+                )
         res = {
             **{"cpus": cls.resources.cpus, "gpus": cls.resources.gpus, "memory": cls.resources.memory},
             **entry.get("resources", {}),
@@ -275,6 +294,7 @@ def parse_workflow(doc: Any, file: str = "<workflow>", registry: Registry | None
             ),
             max_error_rate=float(entry.get("max_error_rate", defaults.get("max_error_rate", DEFAULT_MAX_ERROR_RATE))),
             checkpoint=bool(entry.get("checkpoint", defaults.get("checkpoint", False))),
+            after=after,
         )
     check_wiring(file, [specs[s] for s in order])
     return Workflow(

@@ -59,7 +59,8 @@ class AuditState:
     hashes: dict[str, list[str]] = field(default_factory=dict)
     signatures: list[tuple[str, np.ndarray]] = field(default_factory=list)
     fps: Counter = field(default_factory=Counter)
-    shapes: dict[str, list[str]] = field(default_factory=dict)
+    arrays: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # step array -> spec -> episodes
+    origins: dict[str, str] = field(default_factory=dict)  # augmented episode -> the episode it derives from
     camera_episodes: Counter = field(default_factory=Counter)
     camera_sizes: dict[str, Counter] = field(default_factory=dict)  # camera -> "HxW" -> episodes
     frames: int = 0
@@ -72,10 +73,10 @@ def _signature(action: np.ndarray) -> np.ndarray:
     return action[idx].astype(np.float64)
 
 
-def _shape_key(ep: Episode) -> str:
-    """Step arrays' dtypes and shapes: they must agree within a dataset (camera sizes may differ:
-    sources differ, and the manifest lists each episode's)."""
-    return ",".join(f"{k}:{v.dtype.str}{list(v.shape[1:])}" for k, v in sorted(ep.steps.items()))
+def _array_spec(arr: np.ndarray) -> str:
+    """A step array's dtype and per-step shape: they must agree within a dataset (camera sizes
+    may differ: sources differ, and the manifest lists each episode's)."""
+    return f"{arr.dtype.str}{list(arr.shape[1:])}"
 
 
 class Auditor:
@@ -132,7 +133,10 @@ class Auditor:
         st.fps[float(ep.fps)] += 1
         for name, cam in ep.cameras.items():
             st.camera_sizes.setdefault(name, Counter())[f"{cam.height}x{cam.width}"] += 1
-        st.shapes.setdefault(_shape_key(ep), []).append(ep.episode_id)
+        for name, arr in ep.steps.items():
+            st.arrays.setdefault(name, {}).setdefault(_array_spec(np.asarray(arr)), []).append(ep.episode_id)
+        if ep.source.kind == "augmented" and (ep.meta.get("augmentation") or {}).get("parent"):
+            st.origins[ep.episode_id] = ep.meta["augmentation"]["parent"]
         for name, arr in (("action", action), ("observation.state", state)):
             finite = arr[np.isfinite(arr).all(axis=1)] if arr.shape[1] else arr[:0]
             if len(finite):
@@ -165,7 +169,7 @@ class Auditor:
     def _dataset_findings(self) -> list[Finding]:
         st, out = self.state, []
         for ids in st.hashes.values():
-            if len(ids) > 1:
+            if len({self._origin(i) for i in ids}) > 1:  # copies of one parent keep its actions by design
                 out.append(
                     Finding(
                         "duplicate", "warning", sorted(ids), f"{len(ids)} episodes have identical actions and states"
@@ -198,15 +202,50 @@ class Auditor:
             common = st.fps.most_common(1)[0][0]
             odd = [r["episode_id"] for r in st.rows if r["fps"] != common]
             out.append(Finding("mismatched_fps", "error", odd, f"fps differs from the dataset's usual {common:g}"))
-        if len(st.shapes) > 1:
-            common = max(st.shapes, key=lambda k: len(st.shapes[k]))
-            odd = sorted(i for k, ids in st.shapes.items() if k != common for i in ids)
+        out += self._array_findings()
+        return out
+
+    def _origin(self, episode_id: str) -> str:
+        """The episode an augmented one derives from, through stacked augmentations."""
+        seen = {episode_id}
+        while episode_id in self.state.origins and self.state.origins[episode_id] not in seen:
+            episode_id = self.state.origins[episode_id]
+            seen.add(episode_id)
+        return episode_id
+
+    def _array_findings(self) -> list[Finding]:
+        """``mismatched_shapes`` (error): a step array with different dtypes or shapes in different
+        episodes; ``partial_steps`` (info): arrays that only some episodes carry, as in a mixture
+        of sources whose source-specific arrays (``task.state``...) the others lack."""
+        st, out = self.state, []
+        n = len(st.rows)
+        for name, specs in sorted(st.arrays.items()):
+            if len(specs) > 1:
+                common = max(specs, key=lambda k: len(specs[k]))
+                odd = sorted(i for k, ids in specs.items() if k != common for i in ids)
+                others = ", ".join(sorted(k for k in specs if k != common))
+                out.append(
+                    Finding(
+                        "mismatched_shapes",
+                        "error",
+                        odd,
+                        f"step array {name!r} is {others} in {len(odd)} episode(s), {common} in the others",
+                    )
+                )
+        partial: dict[tuple[str, ...], set[str]] = {}
+        for name, specs in st.arrays.items():
+            have = {i for ids in specs.values() for i in ids}
+            if len(have) < n:
+                lacking = frozenset(r["episode_id"] for r in st.rows) - have
+                partial.setdefault(tuple(sorted(lacking)), set()).add(name)
+        for lacking, names in sorted(partial.items(), key=lambda kv: sorted(kv[1])):
             out.append(
                 Finding(
-                    "mismatched_shapes",
-                    "error",
-                    odd,
-                    "step arrays differ from the dataset's usual ones",
+                    "partial_steps",
+                    "info",
+                    list(lacking),
+                    f"{len(lacking)} of {n} episodes lack the step array(s) {', '.join(sorted(names))} that the others "
+                    "carry; train on those only from the episodes that have them",
                 )
             )
         return out

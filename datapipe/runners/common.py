@@ -32,6 +32,7 @@ def note_reused(plan: RunPlan) -> None:
         sp.counts = committed.counts
         if sp.complete_before:
             sp.status = "reused"
+            sp.result = sp.dir.completion().get("result") or {}
 
 
 def finish_segment(plan: RunPlan, segment: list[StagePlan], started: float) -> None:

@@ -397,6 +397,13 @@ def map_on_ray(fn: Any, calls: list[tuple], num_cpus: float = 1.0) -> list[Any]:
             ray.shutdown()
 
 
+def ray_running() -> bool:
+    """Whether this process is connected to a Ray (so work may fan out onto it)."""
+    import ray
+
+    return ray.is_initialized()
+
+
 def available_cpus() -> int:
     """CPUs of the running Ray (or of this machine when Ray is not running)."""
     import ray

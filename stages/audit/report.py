@@ -58,4 +58,32 @@ class AuditReport(SinkStage):
         root.join("report.html").write_bytes_atomic(render_report(summary, auditor, other).encode())
         OwnedOutput(root).complete({"summary.json", "report.html"})
         clear_staging(c.path)
-        return {"path": root.uri, "episodes": summary["episodes"], "findings": summary["finding_counts"]}
+        severities: dict[str, int] = {}
+        for f in summary["findings"]:
+            severities[f["severity"]] = severities.get(f["severity"], 0) + 1
+        return {
+            "path": root.uri,
+            "episodes": summary["episodes"],
+            "frames": summary["frames"],
+            "hours": summary["hours"],
+            "source_kinds": summary["counts"].get("source_kind", {}),
+            "tasks": len(summary["counts"].get("task", {})),
+            "success_rate": summary["success_rate"],
+            "distinct_instructions": summary["language"]["distinct_instructions"],
+            "findings": summary["finding_counts"],
+            "severities": {s: severities.get(s, 0) for s in ("error", "warning", "info")},
+        }
+
+    @classmethod
+    def describe(cls, result: dict[str, Any]) -> list[str]:
+        if "episodes" not in result:
+            return []
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(result["source_kinds"].items()))
+        found = result["severities"]
+        success = "" if result["success_rate"] is None else f", success {result['success_rate']:.0%} of labelled"
+        return [
+            f"dataset: {result['episodes']} episodes, {result['frames']} frames ({result['hours'] * 60:.1f} min) "
+            f"from {kinds}{success}; {result['distinct_instructions']} distinct instructions",
+            f"audit: {found['error']} error, {found['warning']} warning and {found['info']} info finding(s) "
+            f"{result['findings'] or ''}; open {result['path'].removeprefix('file://')}/report.html",
+        ]

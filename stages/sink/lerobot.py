@@ -9,7 +9,7 @@ from datapipe.config import check
 from datapipe.lerobot import layout
 from datapipe.lerobot.writer import LeRobotWriter
 from datapipe.ownership import OwnedOutput
-from datapipe.records import Episode
+from datapipe.records import REQUIRED_STEPS, Episode
 from datapipe.stage import SinkStage
 from datapipe.staging import clear_staging, stage_episodes, staged_episodes
 from datapipe.storage import resolve
@@ -29,6 +29,11 @@ class LeRobotSinkConfig:
     fps: float = 0.0
     # roll data/ parquet files at about this many MiB
     data_file_mb: float = 100.0
+    # step arrays to export besides the required ones (timestamp, observation.state, action,
+    # is_intervention, reward); absent: all of them, and every episode must carry the same ones.
+    # A mixed dataset exports its standard arrays ([]) and leaves source-specific ones (task.state,
+    # ee.pose...) to the shards
+    steps: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         check(self.fps >= 0, "fps", f"must be >= 0 (0 = keep), got {self.fps}")
@@ -55,7 +60,10 @@ class LeRobotSink(SinkStage):
         if "meta/info.json" in owned.removable(set()):  # an earlier export: incomplete until rewritten
             root.join("meta/info.json").delete()
         writer: LeRobotWriter | None = None
+        keep = {*REQUIRED_STEPS, *(self.config.steps or ())}
         for ep in staged_episodes(self.config.path, receipts):
+            if self.config.steps is not None:
+                ep = ep.replace(steps={k: v for k, v in ep.steps.items() if k in keep})
             if writer is None:
                 writer = LeRobotWriter(
                     root,
@@ -78,3 +86,12 @@ class LeRobotSink(SinkStage):
             "fps": info["fps"],
             "tasks": info["total_tasks"],
         }
+
+    @classmethod
+    def describe(cls, result: dict[str, Any]) -> list[str]:
+        if not result.get("episodes"):
+            return [f"LeRobot v3.0: no episodes at {result['path']}"]
+        return [
+            f"LeRobot v3.0: {result['episodes']} episodes, {result['frames']} frames at {result['fps']:g} fps, "
+            f"{result['tasks']} tasks at {result['path']} (LeRobotDataset(repo_id, root=...) loads it)"
+        ]

@@ -91,3 +91,14 @@ class WebDatasetSink(SinkStage):
             "splits": manifest["splits"]["counts"],
             "orphans_removed": manifest["orphans_removed"],
         }
+
+    @classmethod
+    def describe(cls, result: dict[str, Any]) -> list[str]:
+        splits = ", ".join(f"{k} {v}" for k, v in result.get("splits", {}).items())
+        return [
+            f"shards: {result['episodes']} episodes, {result['frames']} frames in {result['shards']} shard(s) "
+            f"({result['bytes'] / 2**20:.1f} MiB; {splits}) at {result['path']}; stream them:",
+            "    from datapipe.stream import ShardStream",
+            f'    for sample in ShardStream("{result["path"].removeprefix("file://")}", action_horizon=16):',
+            '        sample["observation.state"], sample["action"], sample["task"]  # + observation.images.<camera>',
+        ]

@@ -33,9 +33,27 @@ class Hdf5SourceConfig:
     robot: str = ""
     # demos per read unit (the unit of parallelism and of resume)
     demos_per_shard: int = 10
+    # robosuite layout: replay each demo's recorded states in its own model (model_file): ee.pose
+    # per step (ee_site in base_body's frame) and the replay_cameras rendered
+    replay: bool = False
+    # model cameras rendered when replaying (agentview, robot0_eye_in_hand, frontview...)
+    replay_cameras: tuple[str, ...] = ("agentview",)
+    # [height, width] of the replayed frames, pixels
+    replay_size: tuple[int, int] = (128, 128)
+    # a folder holding robosuite's models/assets, where the recorder's mesh and texture paths are
+    # moved (`make robosuite-demos` fetches robosuite 1.4.1's into data/robosuite-1.4.1/assets)
+    assets: str = "data/robosuite-1.4.1/assets"
+    # the end-effector site and the robot's base body of the replayed model
+    ee_site: str = "gripper0_grip_site"
+    base_body: str = "robot0_base"
 
     def __post_init__(self) -> None:
         check(self.fps >= 0, "fps", f"must be >= 0 (0 = from the file), got {self.fps}")
+        check(
+            all(0 < s <= 4096 for s in self.replay_size),
+            "replay_size",
+            f"must be within 1..4096, got {self.replay_size}",
+        )
         check(self.demos_per_shard >= 1, "demos_per_shard", f"must be >= 1, got {self.demos_per_shard}")
 
 
@@ -61,6 +79,30 @@ class Hdf5Source(SourceStage):
         demos = self._demos()
         for key in demos.keys()[lo:hi]:
             try:  # one broken demo is that demo's failure
-                yield demos.read(key)
+                episode = demos.read(key)
+                yield self._replayed(episode) if self.config.replay else episode
             except Exception as exc:
                 yield Unreadable(key, exc)
+
+    def _replayed(self, episode: Episode) -> Episode:
+        """``episode`` (raw robosuite) with ``ee.pose`` and cameras from replaying its states."""
+
+        from datapipe.records import CameraStream
+        from generators.mjcf_replay import ReplayError, StateReplay, remap_assets
+
+        c = self.config
+        where = f"{episode.meta['hdf5']['file']}: {episode.source.span}"
+        xml = episode.meta["hdf5"].get("model_file")
+        if not xml or "sim.state" not in episode.steps:
+            raise ReplayError(f"{where}: replay needs a robosuite demo (model_file and states)")
+        replay = StateReplay(remap_assets(xml, c.assets, f"{where}: model_file"), where)
+        replay.model.site_rgba[:, 3] = 0  # robosuite's marker sites are for its own viewer
+        out = replay.replay(
+            episode.steps["sim.state"], {cam: cam for cam in c.replay_cameras}, c.replay_size, c.ee_site, c.base_body
+        )
+        cameras = {k: CameraStream.from_frames(v, episode.fps) for k, v in out.frames.items()}
+        meta = {k: v for k, v in episode.meta["hdf5"].items() if k != "model_file"}
+        meta["replayed"] = {"cameras": list(c.replay_cameras), "size": list(c.replay_size), "ee_site": c.ee_site}
+        return episode.replace(
+            steps={**episode.steps, "ee.pose": out.site_pose}, cameras=cameras, meta={**episode.meta, "hdf5": meta}
+        )

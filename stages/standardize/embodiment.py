@@ -3,9 +3,11 @@ declarative config (see :mod:`datapipe.standardize`; configs live in ``workflows
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from datapipe.config import check
 from datapipe.records import Episode
@@ -45,6 +47,11 @@ class StandardizeEmbodiment(Transform):
     version = "1"
     Config = StandardizeEmbodimentConfig
     resources = Resources(cpus=1)
+
+    @classmethod
+    def fingerprint(cls, config: StandardizeEmbodimentConfig) -> dict[str, Any]:
+        """The dataset config's contents: editing the file recomputes the stage."""
+        return {"config_sha256": hashlib.sha256(Path(config.config).read_bytes()).hexdigest()}
 
     def setup(self) -> None:
         self.standard = load_standard(self.config.config)

@@ -228,3 +228,29 @@ def test_action_kinds_keep_arm_jumps_and_non_binary_grippers_visible(tmp_path):
     kinds = {f["kind"]: f["message"] for f in summary["findings"]}
     assert set(kinds) == {"action_jump", "gripper_not_binary"}, kinds
     assert "without the gripper" in kinds["action_jump"] and "step 40" in kinds["action_jump"]
+
+
+def test_mixtures_augmented_copies_and_conflicting_arrays(tmp_path):
+    from datapipe.audit.auditor import Auditor
+    from datapipe.augmentation import augmented
+
+    e = list(_episodes(5))
+    copy = augmented(e[0], "augment.sim_views", "1", 0, {"view": 0})  # keeps its parent's actions, by design
+    e[1] = e[1].with_steps(**{"task.state": np.zeros((e[1].length, 3), np.float32)})  # one source's extra array
+    e[2] = e[2].with_steps(**{"observation.state": np.asarray(e[2].steps["observation.state"], np.float64)})
+    auditor = Auditor(check_cameras=False)
+    for ep in [*e, copy]:
+        auditor.add(ep)
+    summary = auditor.summary("mixture", "episodes")
+    by_kind = {f["kind"]: f for f in summary["findings"]}
+    assert set(by_kind) == {"partial_steps", "mismatched_shapes"}, summary["findings"]
+    partial = by_kind["partial_steps"]
+    assert partial["severity"] == "info" and "task.state" in partial["message"]
+    assert sorted(partial["episode_ids"]) == sorted(x.episode_id for x in [*e, copy] if x is not e[1])
+    mismatched = by_kind["mismatched_shapes"]
+    assert mismatched["severity"] == "error" and mismatched["episode_ids"] == [e[2].episode_id]
+    assert "'observation.state' is <f8[7]" in mismatched["message"]
+    # an exact copy that is not an augmentation of the other is still a duplicate
+    auditor.add(e[3].replace(episode_id="00000000-0000-0000-0000-00000000dup3"))
+    kinds = [f["kind"] for f in auditor.summary("mixture", "episodes")["findings"]]
+    assert "duplicate" in kinds

@@ -238,3 +238,23 @@ def test_lerobot_loads_the_export_with_every_frame_and_timestamp(export, tmp_pat
         raw = synthetic_raw_frames(6, int(ep.meta["index"]), ep.length, (32, 48))
         err = np.abs(got["observation.images.front"][k].astype(int) - raw[t].astype(int)).mean()
         assert err < 6, f"frame {k}: mean abs error {err:.1f} against the frame that was encoded"
+
+
+def test_a_mixture_exports_its_standard_arrays_only_when_asked(tmp_path):
+    from datapipe.config import build_config
+    from stages.sink.lerobot import LeRobotSink
+
+    eps = expected_synthetic(4, seed=3, min_length=5, max_length=8)
+    eps[0] = eps[0].with_steps(**{"task.state": np.zeros((eps[0].length, 3), np.float32)})  # one source's extra
+
+    def export(path, **kw):
+        sink = LeRobotSink(build_config(LeRobotSink.Config, {"path": str(path), **kw}))
+        return sink.finalize([sink.write(eps, "part-00000000000000c1")])
+
+    with pytest.raises(Exception, match="task.state"):
+        export(tmp_path / "all")
+    result = export(tmp_path / "standard", steps=[])
+    assert result["episodes"] == 4
+    features = json.loads((tmp_path / "standard" / "meta" / "info.json").read_text())["features"]
+    assert "task.state" not in features and {"observation.state", "action"} <= set(features)
+    assert LeRobotSink.describe(result)[0].startswith("LeRobot v3.0: 4 episodes")

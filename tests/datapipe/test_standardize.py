@@ -90,3 +90,45 @@ def test_bad_configs_name_the_field():
         standard_from_dict({"dataset": "d", "action": {"space": "cartesian"}}, "d.yaml")
     with pytest.raises(StandardizeError, match="need the robot's kinematics"):
         standard_from_dict({"dataset": "d", "action": {"space": "joint_absolute", "to": "ee_delta"}}, "d.yaml")
+
+
+def test_lookahead_takes_the_arm_action_from_a_later_step_and_leaves_the_gripper():
+    state = np.cumsum(np.full((6, 3), 0.1), axis=0)  # measured joints
+    grip = np.array([[-1], [-1], [1], [1], [1], [-1]], float)  # robosuite: -1 open, 1 closed
+    ep = _episode(np.concatenate([state, grip], 1), state).with_steps(**{"sim.state": state})
+    std = standard_from_dict(
+        {
+            "dataset": "t",
+            "state": ["sim.state"],
+            "action": {
+                "keys": ["sim.state", "action[3:4]"],
+                "space": "joint_absolute",
+                "units": "radians",
+                "lookahead": 1,
+            },
+            "gripper": {"index": -1, "kind": "binary", "range": [-1, 1], "open": "low", "output": "binary"},
+            "drop_noops": False,
+        },
+        "t.yaml",
+    )
+    out = standardize(ep, std)
+    np.testing.assert_allclose(out.steps["action"][:, :3], state[[1, 2, 3, 4, 5, 5]], atol=1e-6)
+    assert out.steps["action"][:, 3].tolist() == [1, 1, 0, 0, 0, 1]
+    assert any("1 step(s) later" in c for c in out.meta["standardized"]["conversions"])
+    with pytest.raises(StandardizeError, match="lookahead must be >= 0"):
+        standard_from_dict({"dataset": "t", "action": {"lookahead": -1}}, "t.yaml")
+
+
+def test_crop_fit_keeps_the_centre_at_the_target_aspect_ratio():
+    from datapipe.records import CameraStream
+    from datapipe.resize import center_crop, resized_cameras
+
+    frames = np.zeros((2, 40, 80, 3), np.uint8)
+    frames[:, :, 20:60] = 200  # a bright centre square, dark sides
+    assert center_crop(frames, 64, 64).shape == (2, 40, 40, 3) and center_crop(frames, 10, 40).shape == (2, 20, 80, 3)
+    ep = _episode(np.zeros((2, 2)), np.zeros((2, 2)))
+    ep = ep.replace(cameras={"ego": CameraStream.from_frames(frames, ep.fps)})
+    cropped = resized_cameras(ep, 32, 32, fit="crop").cameras["ego"].frames()
+    stretched = resized_cameras(ep, 32, 32).cameras["ego"].frames()
+    assert cropped.shape == stretched.shape == (2, 32, 32, 3)
+    assert cropped.mean() > 180 and stretched.mean() < 130  # the crop has no dark sides

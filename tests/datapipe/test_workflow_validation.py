@@ -163,6 +163,39 @@ BAD = {
         "needs",
         "is a sink",
     ),
+    "after names an unknown stage": (
+        """
+        name: w
+        stages:
+          - {id: a, uses: source.synthetic, after: [nope]}
+        """,
+        "a",
+        "after",
+        "unknown stage id 'nope'",
+    ),
+    "after names a transform": (
+        """
+        name: w
+        stages:
+          - {id: a, uses: source.synthetic}
+          - {id: f, uses: filter.expr, needs: [a], with: {expr: "True"}}
+          - {id: b, uses: source.synthetic, after: [f]}
+        """,
+        "b",
+        "after",
+        "after names sinks",
+    ),
+    "a cycle through after": (
+        """
+        name: w
+        stages:
+          - {id: a, uses: source.synthetic, after: [s]}
+          - {id: s, uses: sink.parquet, needs: [a], with: {path: x}}
+        """,
+        "a",
+        "needs",
+        "cycle: a -> s -> a",
+    ),
     "missing uses": (
         """
         name: w

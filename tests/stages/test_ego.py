@@ -229,3 +229,13 @@ def test_dexterous_retargeting_loads_a_configured_mjcf_hand(tmp_path):
     target, _ = d._vectors_and_jacobian(q_true)
     q = d.solve(target, d.q0)
     assert np.linalg.norm(d.robot_tip_vectors(q) - target[:5], axis=1).mean() < 0.005
+
+
+def test_no_matching_video_is_an_error_unless_an_empty_source_is_allowed(tmp_path):
+    from datapipe.config import build_config
+    from stages.ingest.video_files import VideoFiles
+
+    pattern = str(tmp_path / "ego" / "*.mp4")
+    with pytest.raises(FileNotFoundError, match="no video files match"):
+        VideoFiles(build_config(VideoFiles.Config, {"paths": [pattern]})).shards()
+    assert VideoFiles(build_config(VideoFiles.Config, {"paths": [pattern], "allow_empty": True})).shards() == []

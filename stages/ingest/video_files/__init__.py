@@ -50,6 +50,8 @@ class VideoFilesConfig:
     max_side: int = 720
     # the instruction given to every clip (human video has none of its own)
     task: str = "manipulate the objects with the hands"
+    # no file matching the globs makes an empty source (true) rather than an error
+    allow_empty: bool = False
 
     def __post_init__(self) -> None:
         check(bool(self.paths), "paths", "give at least one file glob")
@@ -84,7 +86,7 @@ class VideoFiles(SourceStage):
 
     def shards(self) -> list[str]:
         files = sorted({f for p in self.config.paths for f in expand_glob(p)})
-        if not files:
+        if not files and not self.config.allow_empty:
             raise FileNotFoundError(f"no video files match {list(self.config.paths)}")
         return files
 

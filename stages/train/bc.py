@@ -1,0 +1,150 @@
+"""``train.bc``: train the reference behaviour-cloning policy (:mod:`datapipe.train`) on the episodes
+that reach this stage, and optionally evaluate it on held-out seeds of a simulated task.
+
+A sink: its episodes are written as shards to ``PATH/shards`` (as ``sink.webdataset`` writes them),
+then ``finalize`` trains a checkpoint into ``PATH/policy`` (a folder ``datapipe evaluate`` and
+``generate.rollouts`` take as a policy) and, with ``evaluate > 0``, rolls it out (success rate with
+its 95% interval in the result). A later stage that names this one in ``after`` starts once the
+checkpoint exists: self-exploration with a policy trained on the fly, inside one workflow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from datapipe.config import check
+from datapipe.ownership import OwnedOutput
+from datapipe.records import Episode
+from datapipe.shards.manifest import build_manifest
+from datapipe.shards.writer import ShardOptions, write_part
+from datapipe.stage import Resources, SinkStage
+from datapipe.storage import resolve
+from generators.evaluate import EVAL_SEED_BASE
+from generators.robots.config import DEFAULT_ROBOT
+from generators.tasks import TaskName
+
+
+@dataclass(frozen=True)
+class TrainBcConfig:
+    # output folder (local path): shards/ holds the training episodes, policy/ the checkpoint
+    path: str
+    # write into a non-empty folder that this stage did not write
+    overwrite: bool = False
+    # optimizer steps
+    steps: int = 2000
+    # episodes' windows per batch
+    batch_size: int = 64
+    # Adam learning rate (cosine schedule down to lr/100)
+    lr: float = 1e-3
+    # width of the MLP's hidden layers
+    hidden: int = 256
+    # actions predicted per observation (an action chunk)
+    horizon: int = 1
+    # step arrays added to observation.state as inputs (task.state, ee.pose, timestamp...)
+    state_keys: tuple[str, ...] = ()
+    # seed of the initialization and of the data order
+    seed: int = 0
+    # roll the trained policy out on this many held-out seeds (0: no evaluation)
+    evaluate: int = 0
+    # simulated task of the evaluation: pick_place, stack, push or open_drawer
+    task: TaskName = "pick_place"
+    # robot of the evaluation (built-in name or robot config YAML)
+    robot: str = DEFAULT_ROBOT
+    # first evaluation seed (held out from generate.sim's and generate.rollouts' seeds)
+    eval_seed: int = EVAL_SEED_BASE
+    # actions of each chunk executed before the policy is asked again (0: the whole chunk)
+    execute: int = 0
+    # control steps before an evaluation rollout counts as a failure
+    max_steps: int = 400
+
+    def __post_init__(self) -> None:
+        check(bool(self.path), "path", "give the output folder")
+        check(self.steps >= 1, "steps", f"must be >= 1, got {self.steps}")
+        check(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
+        check(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
+        check(self.horizon >= 1, "horizon", f"must be >= 1, got {self.horizon}")
+        check(self.evaluate >= 0, "evaluate", f"must be >= 0, got {self.evaluate}")
+        check(self.execute >= 0, "execute", f"must be >= 0 (0: the whole chunk), got {self.execute}")
+
+
+class TrainBc(SinkStage):
+    """Train a behaviour-cloning policy on the episodes that reach it (checkpoint in PATH/policy),
+    and evaluate it on held-out seeds of a simulated task when asked."""
+
+    name = "train.bc"
+    version = "1"
+    Config = TrainBcConfig
+    resources = Resources(cpus=1)
+    fusable = False
+    default_batch_size = 256
+
+    def write(self, episodes: list[Episode], part: str) -> dict[str, Any]:
+        shards = resolve(self.config.path).join("shards")
+        return write_part(shards, episodes, part, ShardOptions(val_fraction=0.0), reject=self.reject)
+
+    def finalize(self, receipts: list[dict[str, Any]]) -> dict[str, Any]:
+        from datapipe.train import TrainConfig, train
+
+        c = self.config
+        root = resolve(c.path)
+        manifest = build_manifest(root.join("shards"), receipts, 0.0, "")
+        if not manifest["episodes"]:
+            raise ValueError(f"{c.path}: no episodes reached train.bc; nothing to train on")
+        checkpoint = root.join("policy")
+        for name in ("checkpoint.pt", "policy.json"):  # a fresh policy for these episodes, not a resume
+            if checkpoint.join(name).exists():
+                checkpoint.join(name).delete()
+        cfg = TrainConfig(
+            dataset=root.join("shards").uri,
+            out=checkpoint.uri,
+            steps=c.steps,
+            batch_size=c.batch_size,
+            lr=c.lr,
+            hidden=c.hidden,
+            horizon=c.horizon,
+            state_keys=c.state_keys,
+            seed=c.seed,
+            save_every=c.steps,
+        )
+        trained = train(cfg, progress=False)
+        result: dict[str, Any] = {
+            "path": root.uri,
+            "checkpoint": checkpoint.uri,
+            "episodes": manifest["episodes"],
+            "frames": manifest["frames"],
+            "steps": trained["step"],
+            "loss": round(trained["loss"], 6),
+        }
+        if c.evaluate:
+            result["evaluation"] = self._evaluate(checkpoint.uri)
+        shards = {f"shards/{f}" for f in OwnedOutput(root.join("shards")).files()}
+        OwnedOutput(root).complete({"policy/checkpoint.pt", "policy/policy.json", *shards})
+        return result
+
+    def _evaluate(self, checkpoint: str) -> dict[str, Any]:
+        from datapipe.runners.ray_runner import ray_running
+        from generators.commands import evaluate
+        from generators.evaluate import summarize
+
+        c = self.config
+        seeds = list(range(c.eval_seed, c.eval_seed + c.evaluate))
+        execute = c.execute or c.horizon
+        rollouts = evaluate(checkpoint, c.task, c.robot, seeds, c.max_steps, execute, local=not ray_running())
+        summary = summarize(rollouts)
+        return {"task": c.task, **{k: v for k, v in summary.items() if k != "per_episode"}}
+
+    @classmethod
+    def describe(cls, result: dict[str, Any]) -> list[str]:
+        lines = [
+            f"policy: trained {result['steps']} steps on {result['episodes']} episodes "
+            f"({result['frames']} frames), loss {result['loss']:.4f}: {result['checkpoint']}"
+        ]
+        ev = result.get("evaluation")
+        if ev:
+            lo, hi = ev["confidence_95"]
+            lines.append(
+                f"usefulness: the policy trained on it succeeds in {ev['successes']}/{ev['episodes']} held-out "
+                f"{ev['task']} scenes ({ev['success_rate']:.0%}, 95% interval {lo:.0%}..{hi:.0%})"
+            )
+        return lines
