@@ -68,7 +68,7 @@ test: install lint
 	@$(MAKE) --no-print-directory lerobot-venv || echo "warning: the LeRobot venv could not be built; its test will be skipped"
 	@$(MAKE) --no-print-directory browser || echo "warning: Chromium could not be installed; the browser tests will be skipped"
 	@$(MAKE) --no-print-directory robosuite-demos || echo "warning: robosuite's demonstrations could not be fetched; the demo test will be skipped"
-	$(PY) -m pytest -ra
+	$(PY) -m pytest -ra --durations=15
 
 test-fast: install
 	$(PY) -m pytest -ra -m "not slow"

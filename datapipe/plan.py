@@ -214,6 +214,8 @@ def explain(workflow: Workflow) -> list[str]:
         )
         memory = f"{res.memory / 2**30:.1f} GiB" if res.memory else "none"
         lines.append(f"chain {i}: {' -> '.join(s.id for s in chain)}")
+        if head.after:
+            lines.append(f"  starts after {', '.join(head.after)} (finalized), reading none of their episodes")
         lines.append(
             f"  runs as {how}; per worker cpus={res.cpus:g} gpus={res.gpus:g} memory={memory}; output {passed}"
         )

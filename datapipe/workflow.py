@@ -264,7 +264,7 @@ def parse_workflow(doc: Any, file: str = "<workflow>", registry: Registry | None
                     file,
                     sid,
                     "needs",
-                    f"{dep!r} is a sink; sinks have no outputs to consume (to start after it: after)",
+                    f"{dep!r} is a sink; sinks have no outputs to consume (to wait for it, name it in after)",
                 )
         after = tuple(entry.get("after", []))
         for dep in after:

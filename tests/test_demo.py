@@ -31,6 +31,8 @@ SMALL = {  # the demo's sizes, reduced to about two minutes on 2 cores
     "explorer.steps": 300,
     "exploration.episodes": 3,
     "exploration.action_noise": 0.0,
+    "exploration.keep_failures": True,  # a policy trained 300 steps rarely succeeds: keep what it did
+    "exploration.max_steps": 120,
     "usefulness.steps": 300,
     "usefulness.evaluate": 2,
     "usefulness.max_steps": 150,
@@ -52,7 +54,7 @@ def _screenshot(page: Path, shot: Path, profile: Path) -> None:
             "--disable-component-update",
             f"--user-data-dir={profile}",
             f"--screenshot={shot}",
-            "--window-size=1200,1500",
+            "--window-size=1200,1800",
             page.as_uri(),
         ],
         capture_output=True,
@@ -92,7 +94,9 @@ def test_reduced_demo_end_to_end(ray_session, tmp_path):
     # the policy explored with was trained first, in the same run
     explorer, exploration = plan.get("explorer"), plan.get("exploration")
     assert explorer.result["steps"] == 300 and (out / "explorer" / "policy" / "policy.json").is_file()
-    assert exploration.counts.n_in == 1  # its one shard of seeds, read after the explorer's checkpoint existed
+    checkpoint = (out / "explorer" / "policy" / "policy.json").stat().st_mtime
+    receipts = list(Path(exploration.dir.parts.path).glob("*.json"))
+    assert receipts and min(r.stat().st_mtime for r in receipts) > checkpoint
 
     # every source kind is in the shards, in one convention
     ds = ShardDataset(str(out / "shards"))
@@ -100,7 +104,8 @@ def test_reduced_demo_end_to_end(ray_session, tmp_path):
     kinds = {e.source.kind for e in eps}
     assert {"sim", "augmented", "community"} <= kinds and ("ego_video" in kinds) == ego, kinds
     assert {e.meta["standardized"]["dataset"] for e in eps} == {"datapipe_arm", "robosuite_panda"}
-    assert any(e.meta.get("rollout") for e in eps), "no self-exploration rollout reached the dataset"
+    rollouts = [e for e in eps if e.meta.get("rollout")]
+    assert len(rollouts) == 3 and {e.meta["rollout"]["policy"] for e in rollouts} == {str(out / "explorer" / "policy")}
     assert any(e.source.uri.startswith("sim://push") for e in eps) and any("multiplied_from" in e.meta for e in eps)
     assert ds.features["observation.state"]["shape"] == [16] and ds.features["action"]["shape"] == [8]
     assert ds.features["primary"]["shape"] == [64, 64, 3]
@@ -121,7 +126,8 @@ def test_reduced_demo_end_to_end(ray_session, tmp_path):
     useful = plan.get("usefulness").result
     assert useful["evaluation"]["episodes"] == 2 and useful["evaluation"]["task"] == "pick_place"
     text = printed.getvalue()
-    for expected in ("usefulness:", "report.html", "from datapipe.stream import ShardStream", "LeRobot v3.0:"):
+    printed_lines = ("usefulness evaluation: it succeeds in", "report.html", "import ShardStream", "LeRobot v3.0:")
+    for expected in printed_lines:
         assert expected in text, f"the run did not print {expected!r}:\n{text[-3000:]}"
 
     # LeRobot itself loads the export
@@ -148,6 +154,6 @@ def test_reduced_demo_end_to_end(ray_session, tmp_path):
     from PIL import Image
 
     img = np.asarray(Image.open(shot).convert("RGB"))
-    assert img.shape[:2] == (1500, 1200) and img.std() > 20
+    assert img.shape[:2] == (1800, 1200) and img.std() > 20
     if os.environ.get("DATAPIPE_UPDATE_DOCS"):  # the README's picture: DATAPIPE_UPDATE_DOCS=1 pytest tests/test_demo.py
         shutil.copy(shot, REPO / "docs" / "demo_report.png")

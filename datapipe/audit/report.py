@@ -85,6 +85,7 @@ def _plots(summary: dict[str, Any], auditor: Auditor, other: dict[str, Any] | No
     sources = list(summary["counts"]["source_kind"].items())
     axes[1].bar([s for s, _ in sources], [c for _, c in sources], color="#5c946e")
     axes[1].set_title("episodes per source kind")
+    axes[1].tick_params(axis="x", labelrotation=30)
     rates = {"success": summary["success_rate"] or 0.0, "intervention": summary["intervention_rate"]}
     axes[2].bar(list(rates), list(rates.values()), color=["#5c946e", "#d1495b"])
     axes[2].set_ylim(0, 1)

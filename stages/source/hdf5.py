@@ -43,8 +43,9 @@ class Hdf5SourceConfig:
     # a folder holding robosuite's models/assets, where the recorder's mesh and texture paths are
     # moved (`make robosuite-demos` fetches robosuite 1.4.1's into data/robosuite-1.4.1/assets)
     assets: str = "data/robosuite-1.4.1/assets"
-    # the end-effector site and the robot's base body of the replayed model
+    # the replayed model's end-effector site (its pose becomes ee.pose)
     ee_site: str = "gripper0_grip_site"
+    # the replayed model's robot base body (ee.pose is in its frame)
     base_body: str = "robot0_base"
 
     def __post_init__(self) -> None:

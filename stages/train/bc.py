@@ -144,7 +144,7 @@ class TrainBc(SinkStage):
         if ev:
             lo, hi = ev["confidence_95"]
             lines.append(
-                f"usefulness: the policy trained on it succeeds in {ev['successes']}/{ev['episodes']} held-out "
-                f"{ev['task']} scenes ({ev['success_rate']:.0%}, 95% interval {lo:.0%}..{hi:.0%})"
+                f"evaluation: it succeeds in {ev['successes']}/{ev['episodes']} held-out {ev['task']} scenes "
+                f"({ev['success_rate']:.0%}, 95% interval {lo:.0%}..{hi:.0%})"
             )
         return lines

@@ -348,3 +348,13 @@ def test_a_stage_wired_after_the_wrong_upstream_is_refused_before_running(write_
         "open.yaml",
     )
     assert main(["validate", str(path)]) == 0
+
+
+def test_every_ready_to_run_workflow_validates(monkeypatch):
+    from tests.conftest import REPO
+
+    monkeypatch.chdir(REPO)  # their dataset configs are relative to the repository
+    files = sorted((REPO / "workflows").glob("*.yaml"))
+    assert {"demo", "community_mix", "ego_to_robot"} <= {f.stem for f in files}
+    for path in files:
+        assert load_workflow(path).stages, path
