@@ -143,6 +143,8 @@ def _configure_ray_data() -> None:
 
     logging.getLogger("ray.data").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=".*ray_remote_args.*")
+    # an actor-pool stage whose upstream is empty (the demo's egocentric branch without clips)
+    warnings.filterwarnings("ignore", message="The minimum number of concurrent actors")
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # datapipe shows its own per-stage bars
     # No per-operator reservation: Ray Data reserves half the cluster's CPUs, split among the

@@ -87,7 +87,6 @@ class Hdf5Source(SourceStage):
 
     def _replayed(self, episode: Episode) -> Episode:
         """``episode`` (raw robosuite) with ``ee.pose`` and cameras from replaying its states."""
-
         from datapipe.records import CameraStream
         from generators.mjcf_replay import ReplayError, StateReplay, remap_assets
 
