@@ -51,7 +51,7 @@ def remap_assets(xml: str, assets: str | Path, where: str = "model_file") -> str
 
 @dataclass(frozen=True)
 class Replayed:
-    """What a replay gives: frames per camera ``(T, H, W, 3)`` uint8, the site's pose per step in
+    """What a replay gives: frames per model camera ``(T, H, W, 3)`` uint8, the site's pose per step in
     the base body's frame (``(T, 7)``: position m, quaternion w x y z) and the joint positions."""
 
     frames: dict[str, np.ndarray]
@@ -90,14 +90,14 @@ class StateReplay:
     def replay(
         self,
         states: np.ndarray,
-        cameras: dict[str, str],
+        cameras: list[str],
         size: tuple[int, int],
         site: str,
         base_body: str,
         quality: RenderQuality = RenderQuality(),
     ) -> Replayed:
-        """Render ``cameras`` (model camera -> output name) at ``size`` (height, width) and read
-        ``site``'s pose relative to ``base_body`` at every state."""
+        """Render the model's ``cameras`` at ``size`` (height, width) and read ``site``'s pose
+        relative to ``base_body`` at every state."""
         qpos, qvel = self.split(np.asarray(states, np.float64))
         for cam in cameras:
             self._id(mujoco.mjtObj.mjOBJ_CAMERA, cam, "camera")
@@ -112,4 +112,4 @@ class StateReplay:
             pose[t, :3] = r_base.T @ (data.site_xpos[sid] - data.xpos[bid])
             mujoco.mju_mat2Quat(pose[t, 3:], (r_base.T @ data.site_xmat[sid].reshape(3, 3)).reshape(-1))
         frames = render_states(self.model, qpos, qvel, list(cameras), size, quality) if cameras else {}
-        return Replayed({cameras[k]: v for k, v in frames.items()}, pose, qpos)
+        return Replayed(frames, pose, qpos)

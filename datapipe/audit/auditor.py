@@ -233,11 +233,11 @@ class Auditor:
                     )
                 )
         partial: dict[tuple[str, ...], set[str]] = {}
+        every = frozenset(r["episode_id"] for r in st.rows)
         for name, specs in st.arrays.items():
             have = {i for ids in specs.values() for i in ids}
             if len(have) < n:
-                lacking = frozenset(r["episode_id"] for r in st.rows) - have
-                partial.setdefault(tuple(sorted(lacking)), set()).add(name)
+                partial.setdefault(tuple(sorted(every - have)), set()).add(name)
         for lacking, names in sorted(partial.items(), key=lambda kv: sorted(kv[1])):
             out.append(
                 Finding(

@@ -97,9 +97,7 @@ class Hdf5Source(SourceStage):
             raise ReplayError(f"{where}: replay needs a robosuite demo (model_file and states)")
         replay = StateReplay(remap_assets(xml, c.assets, f"{where}: model_file"), where)
         replay.model.site_rgba[:, 3] = 0  # robosuite's marker sites are for its own viewer
-        out = replay.replay(
-            episode.steps["sim.state"], {cam: cam for cam in c.replay_cameras}, c.replay_size, c.ee_site, c.base_body
-        )
+        out = replay.replay(episode.steps["sim.state"], list(c.replay_cameras), c.replay_size, c.ee_site, c.base_body)
         cameras = {k: CameraStream.from_frames(v, episode.fps) for k, v in out.frames.items()}
         meta = {k: v for k, v in episode.meta["hdf5"].items() if k != "model_file"}
         meta["replayed"] = {"cameras": list(c.replay_cameras), "size": list(c.replay_size), "ee_site": c.ee_site}

@@ -84,7 +84,7 @@ class TrainBc(SinkStage):
         return write_part(shards, episodes, part, ShardOptions(val_fraction=0.0), reject=self.reject)
 
     def finalize(self, receipts: list[dict[str, Any]]) -> dict[str, Any]:
-        from datapipe.train import TrainConfig, train
+        from datapipe.train import CHECKPOINT, POLICY, TrainConfig, train
 
         c = self.config
         root = resolve(c.path)
@@ -92,7 +92,7 @@ class TrainBc(SinkStage):
         if not manifest["episodes"]:
             raise ValueError(f"{c.path}: no episodes reached train.bc; nothing to train on")
         checkpoint = root.join("policy")
-        for name in ("checkpoint.pt", "policy.json"):  # a fresh policy for these episodes, not a resume
+        for name in (CHECKPOINT, POLICY):  # a fresh policy for these episodes, not a resume
             if checkpoint.join(name).exists():
                 checkpoint.join(name).delete()
         cfg = TrainConfig(
@@ -119,7 +119,7 @@ class TrainBc(SinkStage):
         if c.evaluate:
             result["evaluation"] = self._evaluate(checkpoint.uri)
         shards = {f"shards/{f}" for f in OwnedOutput(root.join("shards")).files()}
-        OwnedOutput(root).complete({"policy/checkpoint.pt", "policy/policy.json", *shards})
+        OwnedOutput(root).complete({f"policy/{CHECKPOINT}", f"policy/{POLICY}", *shards})
         return result
 
     def _evaluate(self, checkpoint: str) -> dict[str, Any]:
