@@ -51,12 +51,11 @@ def remap_assets(xml: str, assets: str | Path, where: str = "model_file") -> str
 
 @dataclass(frozen=True)
 class Replayed:
-    """What a replay gives: frames per model camera ``(T, H, W, 3)`` uint8, the site's pose per step in
-    the base body's frame (``(T, 7)``: position m, quaternion w x y z) and the joint positions."""
+    """What a replay gives: frames per model camera ``(T, H, W, 3)`` uint8 and the site's pose per
+    step in the base body's frame (``(T, 7)``: position m, quaternion w x y z)."""
 
     frames: dict[str, np.ndarray]
     site_pose: np.ndarray
-    qpos: np.ndarray
 
 
 class StateReplay:
@@ -112,4 +111,4 @@ class StateReplay:
             pose[t, :3] = r_base.T @ (data.site_xpos[sid] - data.xpos[bid])
             mujoco.mju_mat2Quat(pose[t, 3:], (r_base.T @ data.site_xmat[sid].reshape(3, 3)).reshape(-1))
         frames = render_states(self.model, qpos, qvel, list(cameras), size, quality) if cameras else {}
-        return Replayed(frames, pose, qpos)
+        return Replayed(frames, pose)

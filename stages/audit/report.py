@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,9 +59,7 @@ class AuditReport(SinkStage):
         root.join("report.html").write_bytes_atomic(render_report(summary, auditor, other).encode())
         OwnedOutput(root).complete({"summary.json", "report.html"})
         clear_staging(c.path)
-        severities: dict[str, int] = {}
-        for f in summary["findings"]:
-            severities[f["severity"]] = severities.get(f["severity"], 0) + 1
+        severities = Counter(f["severity"] for f in summary["findings"])
         return {
             "path": root.uri,
             "episodes": summary["episodes"],
@@ -71,7 +70,7 @@ class AuditReport(SinkStage):
             "success_rate": summary["success_rate"],
             "distinct_instructions": summary["language"]["distinct_instructions"],
             "findings": summary["finding_counts"],
-            "severities": {s: severities.get(s, 0) for s in ("error", "warning", "info")},
+            "severities": {s: severities[s] for s in ("error", "warning", "info")},
         }
 
     @classmethod
