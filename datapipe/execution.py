@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from datapipe.errors import is_bad_input
 from datapipe.hashing import keys_hash
+from datapipe.ownership import check_sink_claim
 from datapipe.record_arrow import episode_to_row, row_to_episode
 from datapipe.records import Episode, LineageEntry, RecordError
 from datapipe.rundir import (
@@ -191,6 +192,7 @@ def _run_stage(
                 failures.append(_failure(key, exc, episode))
     elif isinstance(stage, SinkStage):
         task.check_epoch()
+        check_sink_claim(stage, task.stage_id, task.run_uri)
         stage.take_rejected()
         try:
             if items:

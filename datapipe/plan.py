@@ -311,3 +311,6 @@ def prepare_run(plan: RunPlan) -> None:
     for sp in plan.stages:
         if sp.spec.kind == "sink" and not sp.complete_before:
             claim_sink_output(sp, run.root.uri)
+        elif sp.spec.kind == "sink":
+            sp.spec.instantiate().cleanup()  # a kill between its completion marker and cleanup
+    run.root.remove_temporaries()  # the manifest's and epoch's, of a crashed run

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from rich.console import Console
 
 from datapipe.errors import DatapipeError, is_bad_input
+from datapipe.ownership import release_sink_claim
 from datapipe.plan import RunPlan, plan_run, prepare_run
 from datapipe.progress import ProgressBoard, make_console, print_summary
 from datapipe.runners.common import StageFailed, note_reused
@@ -60,7 +61,11 @@ def run_workflow(
     """
     console = console or make_console()
     plan = plan_run(workflow, out or default_run_dir(workflow), force=force)
-    prepare_run(plan)
+    try:
+        prepare_run(plan)
+    except DatapipeError:
+        release_claims(plan)  # the sinks claimed before the one refused
+        raise
     note_reused(plan)
     plan.run.write_manifest(plan.manifest("running"))
     labels = {sp.spec.id: f"{sp.spec.id} ({sp.spec.uses})" for sp in plan.stages}
@@ -107,6 +112,7 @@ def run_workflow(
             )
         raise
     finally:
+        release_claims(plan)
         if shutdown:
             from datapipe.runners.ray_runner import shutdown_ray
 
@@ -117,6 +123,17 @@ def run_workflow(
         if error:
             console.print(f"[bold red]run failed:[/] {error}")
     return RunResult(plan=plan, ok=error is None, error=error, bad_input=bad_input)
+
+
+def release_claims(plan: RunPlan) -> None:
+    """Mark the claims of sinks this run did not complete as stopped (see
+    :func:`datapipe.ownership.release_sink_claim`)."""
+    for sp in plan.stages:
+        if sp.spec.kind == "sink" and sp.status not in ("succeeded", "reused"):
+            try:
+                release_sink_claim(sp.spec.instantiate(), sp.spec.id, plan.run.root.uri)
+            except OSError:
+                pass  # the claim stays "writing"; its message says how to go on
 
 
 def _mark_unfinished(plan: RunPlan, status: str) -> None:

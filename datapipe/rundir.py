@@ -177,7 +177,7 @@ class StageDir:
     def clean_uncommitted(self, tail: StageDir | None = None) -> int:
         """Remove temporaries and data files that have no receipt (``tail`` as in
         :meth:`committed`); return how many were removed."""
-        removed = self.parts.remove_temporaries() + self.quarantine.remove_temporaries()
+        removed = self.root.remove_temporaries(recursive=True) + self.quarantine.remove_temporaries()
         committed = {r["part"] for r in self.committed(tail).receipts}
         for folder in (self.parts, self.quarantine):
             for loc in folder.list(".parquet"):

@@ -233,8 +233,16 @@ class SinkStage(Stage):
         return self.__dict__.pop("_rejected", [])
 
     def finalize(self, receipts: list[dict[str, Any]]) -> dict[str, Any]:
-        """Write indexes / manifests from all receipts; return a JSON-able summary."""
+        """Write indexes / manifests from all receipts; return a JSON-able summary.
+
+        It may run again after a crash (a kill after it but before the stage's completion
+        marker): it must not consume what it reads. Remove such inputs in :meth:`cleanup`."""
         return {}
+
+    def cleanup(self) -> None:
+        """Remove what ``finalize`` read and no longer needs (staged parts), once the stage's
+        completion is recorded; also called for a sink reused as complete (a kill may have come
+        between the marker and the cleanup). Must be idempotent."""
 
     @classmethod
     def describe(cls, result: dict[str, Any]) -> list[str]:

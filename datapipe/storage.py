@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -16,7 +17,18 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-TMP_MARK = ".tmp-"
+TMP_MARK = ".datapipe-tmp-"  # + 8 hex digits: the temporary name of an atomic write
+_TMP_NAME = re.compile(re.escape(TMP_MARK) + r"[0-9a-f]{8}\Z")
+
+
+def temporary_name(path: str) -> str:
+    """A fresh temporary name beside ``path`` for an atomic write (``path.datapipe-tmp-XXXXXXXX``)."""
+    return f"{path}{TMP_MARK}{uuid.uuid4().hex[:8]}"
+
+
+def is_temporary(name: str) -> bool:
+    """Whether a file name is one of datapipe's temporaries (a foreign ``x.tmp-1`` is not)."""
+    return _TMP_NAME.search(posixpath.basename(name)) is not None
 
 
 @dataclass(frozen=True)
@@ -48,7 +60,7 @@ class Location:
         names = sorted(
             posixpath.basename(i.path)
             for i in infos
-            if i.type == pafs.FileType.File and i.path.endswith(suffix) and TMP_MARK not in posixpath.basename(i.path)
+            if i.type == pafs.FileType.File and i.path.endswith(suffix) and not is_temporary(i.path)
         )
         return [self.join(n) for n in names]
 
@@ -62,7 +74,7 @@ class Location:
         parent = posixpath.dirname(self.path)
         if parent:
             self.fs.create_dir(parent, recursive=True)
-        tmp = f"{self.path}{TMP_MARK}{uuid.uuid4().hex[:8]}"
+        tmp = temporary_name(self.path)
         with self.fs.open_output_stream(tmp) as f:
             f.write(data)
         self.fs.move(tmp, self.path)
@@ -72,7 +84,7 @@ class Location:
         parent = posixpath.dirname(self.path)
         if parent:
             self.fs.create_dir(parent, recursive=True)
-        tmp = f"{self.path}{TMP_MARK}{uuid.uuid4().hex[:8]}"
+        tmp = temporary_name(self.path)
         # Episode columns are mostly opaque binary: dictionaries and statistics cost time, not space.
         pq.write_table(table, tmp, filesystem=self.fs, use_dictionary=False, write_statistics=False)
         self.fs.move(tmp, self.path)
@@ -89,12 +101,14 @@ class Location:
         elif info.type == pafs.FileType.File:
             self.fs.delete_file(self.path)
 
-    def remove_temporaries(self) -> int:
-        """Delete temporary files left in this folder by interrupted atomic writes; return count."""
+    def remove_temporaries(self, recursive: bool = False) -> int:
+        """Delete datapipe's temporary files (:func:`is_temporary`) left in this folder (and, with
+        ``recursive``, its subfolders) by interrupted atomic writes; return how many. Files of
+        other programs are never touched, whatever their names."""
         if not self.exists():
             return 0
-        infos = self.fs.get_file_info(pafs.FileSelector(self.path, recursive=False))
-        stale = [i.path for i in infos if TMP_MARK in posixpath.basename(i.path)]
+        infos = self.fs.get_file_info(pafs.FileSelector(self.path, recursive=recursive))
+        stale = [i.path for i in infos if i.type == pafs.FileType.File and is_temporary(i.path)]
         for path in stale:
             self.fs.delete_file(path)
         return len(stale)

@@ -9,6 +9,7 @@ duplicate ids, cycles, and stages wired against their kind (a source with ``need
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from datapipe.errors import DatapipeError
 from datapipe.hashing import config_hash
 from datapipe.registry import Registry, UnknownStageError, default_registry
 from datapipe.stage import Resources, Stage, Wiring
+from datapipe.storage import resolve
 from schemas import workflow as workflow_schema
 
 DEFAULT_BATCH_SIZE = 16
@@ -223,6 +225,75 @@ def check_wiring(file: str, specs: list[StageSpec]) -> dict[str, Wiring]:
     return wiring
 
 
+NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")  # a workflow name: runs/<name> is its default run directory
+STAGE_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")  # a stage id: part of its folder's name
+
+
+def _check_names(file: str, doc: dict[str, Any]) -> None:
+    """The workflow name and stage ids are whole-string matches (a trailing newline, ``..`` or a
+    300-character id would name folders of the run directory)."""
+    name = doc["name"]
+    if not NAME.fullmatch(name) or name in (".", ".."):
+        raise WorkflowError(file, None, "name", f"{name!r} is not a name: 1-100 of A-Z a-z 0-9 _ . - (not '.' or '..')")
+    for entry in doc["stages"]:
+        sid = entry["id"]
+        if not STAGE_ID.fullmatch(sid):
+            shown = sid if len(sid) <= 80 else sid[:77] + "..."
+            raise WorkflowError(
+                file, None, "stages.id", f"{shown!r} is not a stage id: a letter or _, then up to 63 of A-Z a-z 0-9 _ -"
+            )
+
+
+def _check_text(file: str, doc: Any) -> None:
+    """Refuse text that no file system or encoder takes: NUL characters and lone surrogates
+    (``"\\ud800"`` in YAML or ``--set``), in keys and values, naming where."""
+    stack: list[tuple[Any, list[Any]]] = [(doc, [])]
+    while stack:
+        value, path = stack.pop()
+        texts = [value] if isinstance(value, str) else list(value) if isinstance(value, dict) else []
+        for text in texts:
+            if not isinstance(text, str):
+                continue
+            problem = "a NUL character" if "\0" in text else None
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                problem = f"a lone surrogate (U+{ord(text[exc.start]):04X})"
+            if problem:
+                stage_id, rest = _stage_of(doc, path) if path[:1] == ["stages"] else (None, path)
+                raise WorkflowError(file, stage_id, ".".join(map(str, rest)) or None, f"holds {problem}: {text!a:.80}")
+        if isinstance(value, dict):
+            stack.extend((v, [*path, k]) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, [*path, i]) for i, v in enumerate(value))
+
+
+def _check_sink_paths(file: str, specs: list[StageSpec]) -> None:
+    """Every sink writes a folder of its own: an empty path (a template with an unset variable)
+    would write into the current directory, and two sinks sharing a folder, or one inside the
+    other's, would delete each other's files."""
+    claimed: list[tuple[str, str]] = []
+    for spec in specs:
+        path = getattr(spec.config, "path", None) if spec.kind == "sink" else None
+        if not isinstance(path, str):
+            continue
+        if not path.strip():
+            raise WorkflowError(
+                file, spec.id, "with.path", f"is empty ({path!r}); give the folder this sink writes (it owns it)"
+            )
+        uri = resolve(path).uri.rstrip("/")
+        for other_id, other in claimed:
+            if uri == other or uri.startswith(other + "/") or other.startswith(uri + "/"):
+                how = "is the same folder as" if uri == other else "is inside" if len(uri) > len(other) else "holds"
+                raise WorkflowError(
+                    file,
+                    spec.id,
+                    "with.path",
+                    f"{uri} {how} the path of sink {other_id!r} ({other}); every sink needs a folder of its own",
+                )
+        claimed.append((spec.id, uri))
+
+
 def parse_workflow(doc: Any, file: str = "<workflow>", registry: Registry | None = None) -> Workflow:
     """Validate a parsed workflow document and return a :class:`Workflow`."""
     registry = registry or default_registry()
@@ -230,6 +301,8 @@ def parse_workflow(doc: Any, file: str = "<workflow>", registry: Registry | None
     errors = sorted(validator.iter_errors(doc), key=lambda e: (len(e.absolute_path), str(e.path)))
     if errors:
         raise _schema_error(file, doc, errors[0])
+    _check_text(file, doc)
+    _check_names(file, doc)
     defaults = doc.get("defaults", {})
     raw_stages: dict[str, dict[str, Any]] = {}
     for entry in doc["stages"]:
@@ -297,6 +370,7 @@ def parse_workflow(doc: Any, file: str = "<workflow>", registry: Registry | None
             after=after,
         )
     check_wiring(file, [specs[s] for s in order])
+    _check_sink_paths(file, [specs[s] for s in order])
     return Workflow(
         name=doc["name"],
         path=file,
@@ -332,6 +406,8 @@ def _check_yaml_bounds(file: str, root: yaml.Node) -> None:
                 raise WorkflowError(file, None, None, f"an integer of {len(node.value)} digits at {where}")
             sizes[id(node)] = 1
             continue
+        if isinstance(node, yaml.MappingNode) and not children_done:
+            _check_unique_keys(file, node)
         children = [c for kv in node.value for c in kv] if isinstance(node, yaml.MappingNode) else list(node.value)
         if id(node) in sizes:
             continue
@@ -347,6 +423,20 @@ def _check_yaml_bounds(file: str, root: yaml.Node) -> None:
                 None,
                 f"more than {MAX_NODES} values once YAML aliases expand (at {where}); write the values out",
             )
+
+
+def _check_unique_keys(file: str, node: yaml.MappingNode) -> None:
+    """Refuse a key written twice in one mapping (YAML loaders silently keep the last one)."""
+    seen: dict[str, int] = {}
+    for key, _ in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag.endswith(":merge"):
+            continue
+        line = key.start_mark.line + 1
+        if key.value in seen:
+            raise WorkflowError(
+                file, None, None, f"key {key.value!r} appears twice (lines {seen[key.value]} and {line}); keep one"
+            )
+        seen[key.value] = line
 
 
 def _check_finite(file: str, doc: Any) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 
 from datapipe.errors import is_bad_input
+from datapipe.ownership import check_sink_claim
 from datapipe.plan import RunPlan, StagePlan
 from datapipe.rundir import OUTPUT_SCHEMA
 from datapipe.stage import SinkStage
@@ -61,7 +62,9 @@ def finish_segment(plan: RunPlan, segment: list[StagePlan], started: float) -> N
         if issubclass(sp.spec.stage_cls, SinkStage):
             receipts = [r["sink"] for r in committed[sp.spec.id].receipts if r.get("sink") is not None]
             try:
-                sp.result = sp.spec.instantiate().finalize(receipts) or {}
+                sink = sp.spec.instantiate()
+                check_sink_claim(sink, sp.spec.id, plan.run.root.uri)
+                sp.result = sink.finalize(receipts) or {}
             except Exception as exc:
                 sp.status = "failed"
                 raise StageFailed(
@@ -76,6 +79,8 @@ def finish_segment(plan: RunPlan, segment: list[StagePlan], started: float) -> N
             }
         )
         sp.status = "succeeded"
+        if issubclass(sp.spec.stage_cls, SinkStage):
+            sp.spec.instantiate().cleanup()
     if breaches:
         sp = breaches[0]
         c = sp.counts

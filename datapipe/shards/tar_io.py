@@ -12,12 +12,11 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import tarfile
-import uuid
 from collections.abc import Iterator
 from typing import IO, Any
 
 from datapipe.errors import DatapipeError
-from datapipe.storage import TMP_MARK, Location
+from datapipe.storage import Location, temporary_name
 
 
 class ShardError(DatapipeError, OSError):
@@ -59,7 +58,7 @@ class ShardWriter:
         parent = posixpath.dirname(target.path)
         if parent:
             target.fs.create_dir(parent, recursive=True)
-        self._tmp = f"{target.path}{TMP_MARK}{uuid.uuid4().hex[:8]}"
+        self._tmp = temporary_name(target.path)
         self._raw = target.fs.open_output_stream(self._tmp)
         self._hashing = _HashingWriter(self._raw)
         # PAX: plain ustar headers for short names, an extended header only for longer ones

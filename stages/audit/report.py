@@ -58,7 +58,6 @@ class AuditReport(SinkStage):
         root.join("summary.json").write_bytes_atomic(json.dumps(summary, indent=1).encode())
         root.join("report.html").write_bytes_atomic(render_report(summary, auditor, other).encode())
         OwnedOutput(root).complete({"summary.json", "report.html"})
-        clear_staging(c.path)
         severities = Counter(f["severity"] for f in summary["findings"])
         return {
             "path": root.uri,
@@ -72,6 +71,9 @@ class AuditReport(SinkStage):
             "findings": summary["finding_counts"],
             "severities": {s: severities[s] for s in ("error", "warning", "info")},
         }
+
+    def cleanup(self) -> None:
+        clear_staging(self.config.path)  # kept until the stage is complete: a resumed finalize reads it
 
     @classmethod
     def describe(cls, result: dict[str, Any]) -> list[str]:

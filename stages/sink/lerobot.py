@@ -74,11 +74,9 @@ class LeRobotSink(SinkStage):
             writer.add(ep)  # episodes that do not fit one dataset (fps, features) fail the export
         if writer is None:
             owned.complete(set(), own_name=layout.is_layout_path)
-            clear_staging(self.config.path)
             return {"path": root.uri, "episodes": 0}
         info = writer.close()
         owned.complete(set(writer.written), own_name=layout.is_layout_path)  # an earlier export's, not the user's
-        clear_staging(self.config.path)
         return {
             "path": root.uri,
             "episodes": info["total_episodes"],
@@ -86,6 +84,9 @@ class LeRobotSink(SinkStage):
             "fps": info["fps"],
             "tasks": info["total_tasks"],
         }
+
+    def cleanup(self) -> None:
+        clear_staging(self.config.path)  # kept until the stage is complete: a resumed finalize reads it
 
     @classmethod
     def describe(cls, result: dict[str, Any]) -> list[str]:

@@ -32,6 +32,7 @@ BASE = {
             "max_error_rate": 0.1,
         },
         {"id": "out", "uses": "sink.webdataset", "needs": ["keep"], "with": {"path": "out", "val_fraction": 0.1}},
+        {"id": "table", "uses": "sink.parquet", "needs": ["keep"], "with": {"path": "table", "overwrite": False}},
     ],
 }
 JUNK = [
@@ -55,6 +56,14 @@ JUNK = [
     "__import__('os')",
     "length > ",
     3e308,
+    "   ",  # an empty sink path once a template variable is unset
+    "out",  # the other sink's folder
+    "out/inner",
+    ".",
+    "..",
+    "src\n",
+    "x\ud800y",  # a lone surrogate
+    "s" * 300,
 ]
 
 
@@ -102,14 +111,50 @@ def test_malformed_workflows_never_give_a_traceback(tmp_path, capsys):
                 if cut:
                     cut[rng.randrange(len(cut))] = rng.randrange(256)
             path.write_bytes(bytes(cut))
+        elif i % 10 == 8:  # a key written twice
+            lines = yaml.safe_dump(_mutate(rng, BASE)).splitlines()
+            k = rng.randrange(len(lines))
+            path.write_text("\n".join([*lines[: k + 1], lines[k], *lines[k + 1 :]]) + "\n")
         else:
-            path.write_text(yaml.safe_dump(_mutate(rng, BASE), allow_unicode=True))
+            path.write_text(yaml.safe_dump(_mutate(rng, BASE), allow_unicode=False))
         rc = main(["validate", str(path)])
         err = capsys.readouterr().err
         assert rc in (0, 2), (path.read_bytes()[:500], err)
         assert "Traceback" not in err and len(err.strip().splitlines()) <= 1, err
         seen[rc] += 1
     assert seen[2] > 50  # most mutations are bad input
+
+
+USER_FILES = {"notes.txt": b"mine", "old.tar": b"tar", "part-00000-c000.snappy.parquet": b"spark", "x.tmp-3": b"t"}
+
+
+def test_fuzzed_sink_paths_and_overwrite_never_touch_a_users_files(tmp_path, monkeypatch, capsys):
+    """Sink paths drawn from blanks, the current directory, each other's folders and a user's
+    folder, with and without overwrite: each run validates and runs or exits 2, without a
+    traceback, and the user's files (in the current directory and in their folder) stay as they were."""
+    rng = random.Random(77)
+    choices = ["", " ", ".", "./", "out", "out/inner", "table", "user", "user/sub", "fresh"]
+    ran = 0
+    for i in range(14):
+        cwd = tmp_path / f"t{i}"
+        (cwd / "user").mkdir(parents=True)
+        for folder in (cwd, cwd / "user"):
+            for name, data in USER_FILES.items():
+                (folder / name).write_bytes(data)
+        doc = copy.deepcopy(BASE)
+        for stage in doc["stages"][2:]:
+            stage["with"]["path"] = rng.choice(choices)
+            stage["with"]["overwrite"] = rng.random() < 0.5
+        (cwd / "wf.yaml").write_text(yaml.safe_dump(doc))
+        monkeypatch.chdir(cwd)
+        rc = main(["run", "wf.yaml", "--local", "--no-progress"])
+        err = capsys.readouterr().err
+        assert rc in (0, 2) and "Traceback" not in err, (doc["stages"][2:], err)
+        ran += rc == 0
+        for folder in (cwd, cwd / "user"):
+            for name, data in USER_FILES.items():
+                assert (folder / name).read_bytes() == data, (doc["stages"][2:], folder / name)
+    assert ran >= 3  # some draws are valid and write (into the user's folder with overwrite too)
 
 
 def _damage(rng: random.Random, root: Path) -> str:

@@ -48,9 +48,14 @@ def test_atomic_write_leaves_no_partial_file(tmp_path):
     loc.write_bytes_atomic(b"hello")
     assert loc.read_bytes() == b"hello"
     assert os.listdir(tmp_path / "x") == ["f.bin"]
-    (tmp_path / "x" / "g.bin.tmp-dead").write_bytes(b"partial")  # as a crash would leave it
-    assert [p.path.rsplit("/", 1)[-1] for p in resolve(tmp_path / "x").list()] == ["f.bin"]
+    (tmp_path / "x" / "g.bin.datapipe-tmp-0badf00d").write_bytes(b"partial")  # as a crash would leave it
+    (tmp_path / "x" / "sub").mkdir()
+    (tmp_path / "x" / "sub" / "h.bin.datapipe-tmp-0000beef").write_bytes(b"partial")
+    (tmp_path / "x" / "notes.tmp-1").write_bytes(b"another program's")  # not datapipe's pattern
+    assert [p.path.rsplit("/", 1)[-1] for p in resolve(tmp_path / "x").list()] == ["f.bin", "notes.tmp-1"]
     assert resolve(tmp_path / "x").remove_temporaries() == 1
+    assert resolve(tmp_path / "x").remove_temporaries(recursive=True) == 1
+    assert sorted(os.listdir(tmp_path / "x")) == ["f.bin", "notes.tmp-1", "sub"]
 
 
 def test_uncommitted_sink_files_are_removed_at_finalize(write_workflow, tmp_path):

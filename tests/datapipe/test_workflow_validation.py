@@ -358,3 +358,72 @@ def test_every_ready_to_run_workflow_validates(monkeypatch):
     assert {"demo", "community_mix", "ego_to_robot"} <= {f.stem for f in files}
     for path in files:
         assert load_workflow(path).stages, path
+
+
+NAMES_AND_TEXT = {
+    "duplicate key": (
+        "name: w\nstages:\n  - {id: src, uses: source.synthetic, with: {episodes: 3, episodes: 4}}\n",
+        None,
+        None,
+        "key 'episodes' appears twice",
+    ),
+    "duplicate top-level key": (
+        "name: w\nname: v\nstages:\n  - {id: src, uses: source.synthetic}\n",
+        None,
+        None,
+        "key 'name' appears twice (lines 1 and 2)",
+    ),
+    "long stage id": (
+        f"name: w\nstages:\n  - {{id: {'s' * 300}, uses: source.synthetic}}\n",
+        None,
+        "stages.id",
+        "is not a stage id",
+    ),
+    "NUL in a path": (
+        "name: w\nstages:\n  - {id: src, uses: source.synthetic}\n"
+        '  - {id: out, uses: sink.parquet, needs: [src], with: {path: "out\\0x"}}\n',
+        "out",
+        "with.path",
+        "holds a NUL character",
+    ),
+    "workflow name ..": ("name: ..\nstages:\n  - {id: src, uses: source.synthetic}\n", None, "name", "is not a name"),
+    "trailing newline in a name": (
+        'name: "w\\n"\nstages:\n  - {id: src, uses: source.synthetic}\n',
+        None,
+        "name",
+        "is not a name",
+    ),
+    "trailing newline in a stage id": (
+        'name: w\nstages:\n  - {id: "src\\n", uses: source.synthetic}\n',
+        None,
+        "stages.id",
+        "is not a stage id",
+    ),
+    "lone surrogate": (
+        "name: w\nstages:\n  - {id: src, uses: source.synthetic}\n"
+        "  - {id: t, uses: filter.expr, needs: [src], with: {expr: \"task == '\\ud800'\"}}\n"
+        "  - {id: out, uses: sink.parquet, needs: [t], with: {path: out}}\n",
+        "t",
+        "with.expr",
+        "lone surrogate (U+D800)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NAMES_AND_TEXT))
+def test_names_and_text_that_would_break_later_are_refused(case, write_workflow, capsys):
+    text, stage_id, field, message = NAMES_AND_TEXT[case]
+    path = write_workflow(text)
+    with pytest.raises(WorkflowError) as info:
+        load_workflow(path)
+    assert (info.value.stage_id, info.value.field) == (stage_id, field), str(info.value)
+    assert message in str(info.value)
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_lone_surrogate_through_set_is_refused(write_workflow, capsys):
+    path = write_workflow(GOOD)
+    assert main(["validate", str(path), "--set", "out.path=x\ud800"]) == 2
+    assert "lone surrogate" in capsys.readouterr().err
