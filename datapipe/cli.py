@@ -16,12 +16,12 @@ from rich.console import Console
 from rich.table import Table
 
 from datapipe.config import describe_fields
-from datapipe.errors import DatapipeError, is_bad_input
+from datapipe.errors import DatapipeError, Terminated, is_bad_input
 from datapipe.progress import make_console
 from datapipe.registry import UnknownStageError, default_registry
 from datapipe.workflow import load_workflow
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 SEVERITIES = ("info", "warning", "error")
 
 
@@ -347,11 +347,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``datapipe`` command; returns the exit code.
 
     Bad input (:class:`~datapipe.errors.DatapipeError`): a one-line message, exit 2. Ctrl-C:
-    exit 130. Anything else is a bug: the traceback, exit 1.
+    exit 130; SIGTERM: exit 143. Anything else is a bug: the traceback, exit 1.
     """
     args = _parser().parse_args(argv)
     try:
         return _dispatch(args)
+    except Terminated:
+        print("terminated (SIGTERM): the run directory says interrupted; run again to resume", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

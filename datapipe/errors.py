@@ -29,3 +29,22 @@ def is_bad_input(exc: BaseException) -> bool:
         exc = exc.__cause__
         seen += 1
     return False
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a scheduler, ``docker stop``): handled as Ctrl-C is (the run is marked
+    interrupted and resumes), with exit code 143 (128 + 15)."""
+
+
+def terminate_as_interrupt() -> None:
+    """Make SIGTERM raise :class:`Terminated` in the main thread (no-op in another thread)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from rich.console import Console
 
-from datapipe.errors import DatapipeError, is_bad_input
+from datapipe.errors import DatapipeError, Terminated, is_bad_input, terminate_as_interrupt
 from datapipe.ownership import release_sink_claim
 from datapipe.plan import RunPlan, plan_run, prepare_run
 from datapipe.progress import ProgressBoard, make_console, print_summary
@@ -68,6 +68,7 @@ def run_workflow(
         raise
     note_reused(plan)
     plan.run.write_manifest(plan.manifest("running"))
+    terminate_as_interrupt()
     labels = {sp.spec.id: f"{sp.spec.id} ({sp.spec.uses})" for sp in plan.stages}
     board = ProgressBoard([sp.spec.id for sp in plan.stages], labels, enabled=progress, console=console)
     error = None
@@ -90,15 +91,17 @@ def run_workflow(
                 )
 
                 shutdown = init_ray(address)
+                terminate_as_interrupt()  # again: Ray's init may install its own SIGTERM handler
                 check_resources(plan)
                 execute_ray(plan, board)
             else:
                 raise DatapipeError(f"unknown runner {runner!r}; use 'ray' or 'local'")
     except StageFailed as exc:
         error, bad_input = str(exc), exc.bad_input
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         _mark_unfinished(plan, "interrupted")
-        plan.run.write_manifest(plan.manifest("interrupted", "interrupted (Ctrl-C)"))
+        how = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
+        plan.run.write_manifest(plan.manifest("interrupted", f"interrupted ({how})"))
         raise
     except Exception as exc:
         _mark_unfinished(plan, "failed")

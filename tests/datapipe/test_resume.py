@@ -90,3 +90,37 @@ def test_sigkill_mid_stage_then_resume(write_workflow, tmp_path):
     assert stages["slow"]["parts_reused"] >= slow_done_before  # resumed, not restarted
     assert stages["slow"]["counts"]["in"] == 60 and stages["slow"]["counts"]["out"] == 60
     assert stages["side"]["counts"]["in"] == 60  # the other branch of the fan-out, complete too
+
+
+def test_sigterm_is_handled_like_ctrl_c_then_resume(write_workflow, tmp_path):
+    """kill (SIGTERM, as a scheduler or docker stop sends): the manifest says interrupted, the
+    exit code 143, and the next run resumes with every episode once."""
+    out, run = tmp_path / "data", tmp_path / "run"
+    path = write_workflow(WF.replace("OUT", str(out)))
+    proc = subprocess.Popen(
+        _datapipe("run", str(path), "--out", str(run), "--local", "--no-progress"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and len(_receipts(run, "out")) < 2:
+        assert proc.poll() is None, proc.stdout.read()
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 143, output
+    assert "terminated (SIGTERM)" in output and "Traceback" not in output
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted" and manifest["error"] == "interrupted (SIGTERM)"
+    assert manifest["stages"]["slow"]["status"] == "interrupted"
+    second = subprocess.run(
+        _datapipe("run", str(path), "--out", str(run), "--local", "--no-progress"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert second.returncode == 0, second.stdout + second.stderr
+    ids = [e.episode_id for e in read_sink(out)]
+    assert len(ids) == 60 and max(Counter(ids).values()) == 1
