@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from datapipe.records import REQUIRED_STEPS, Episode
+from datapipe.storage import fingerprint_files
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,20 @@ class SourceStage(Stage):
     @classmethod
     def produces(cls, config: Any, upstream: Wiring) -> Wiring:
         return Wiring(open=True)
+
+    @classmethod
+    def input_paths(cls, config: Any) -> list[str]:
+        """The files or folders this source reads (default: its config's ``path``, if any)."""
+        path = getattr(config, "path", None)
+        return [path] if isinstance(path, str) and path else []
+
+    @classmethod
+    def fingerprint(cls, config: Any) -> dict[str, Any]:
+        """What :meth:`input_paths` lists (names, sizes, mtimes; see
+        :func:`datapipe.storage.fingerprint_files`): a file added, replaced or edited under a
+        source's paths recomputes it instead of reusing its earlier output."""
+        paths = cls.input_paths(config)
+        return {"inputs": fingerprint_files(paths)} if paths else {}
 
     def shards(self) -> list[str]:
         """Names of independent read units (files, seed ranges...), read in parallel.

@@ -8,6 +8,7 @@ duplicate ids, cycles, and stages wired against their kind (a source with ``need
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -64,9 +65,11 @@ class StageSpec:
         """``source``, ``transform`` or ``sink``."""
         return self.stage_cls.kind
 
-    @property
+    @functools.cached_property
     def config_hash(self) -> str:
-        """Hash of stage name, version and config (see :mod:`datapipe.hashing`)."""
+        """Hash of stage name, version, config and :meth:`Stage.fingerprint` (the contents a
+        parameter names: a dataset config's text, a source's listed files), taken once per
+        workflow load (see :mod:`datapipe.hashing`)."""
         extra = self.stage_cls.fingerprint(self.config)
         return config_hash(self.uses, self.stage_cls.version, {**config_to_dict(self.config), **extra})
 

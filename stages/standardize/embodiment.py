@@ -15,17 +15,20 @@ from datapipe.stage import Resources, Transform
 from datapipe.standardize import DatasetStandard, StandardizeError, standard_from_dict, standardize
 
 
-def load_standard(path: str) -> DatasetStandard:
-    """The dataset config YAML at ``path``; errors name the file and the field."""
+def load_standard(path: str, text: str | None = None) -> DatasetStandard:
+    """The dataset config YAML at ``path`` (or its ``text`` as read earlier); errors name the file
+    and the field."""
     from datapipe.workflow import parse_yaml
 
-    file = Path(path)
-    if not file.is_file():
-        raise StandardizeError(f"{path}: dataset config not found")
-    doc = parse_yaml(file.read_text(), str(file))
+    if text is None:
+        file = Path(path)
+        if not file.is_file():
+            raise StandardizeError(f"{path}: dataset config not found")
+        text = file.read_text()
+    doc = parse_yaml(text, path)
     if not isinstance(doc, dict):
         raise StandardizeError(f"{path}: expected a mapping (dataset, cameras, state, action, gripper...)")
-    return standard_from_dict(doc, str(file))
+    return standard_from_dict(doc, path)
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,18 @@ class StandardizeEmbodimentConfig:
 
     def __post_init__(self) -> None:
         check(bool(self.config), "config", "give the dataset config YAML (workflows/datasets/<family>.yaml)")
-        load_standard(self.config)  # a bad config fails at validation, naming its file and field
+        file = Path(self.config)
+        if not file.is_file():
+            raise StandardizeError(f"{self.config}: dataset config not found")
+        # read once, when the workflow is validated: the stage hash and every worker use this text,
+        # so a file edited during a run never gives output made from the new text under the old hash
+        object.__setattr__(self, "_text", file.read_text())
+        load_standard(self.config, self.text)  # a bad config fails at validation, naming its file and field
+
+    @property
+    def text(self) -> str:
+        """The dataset config's text as read at validation."""
+        return self.__dict__["_text"]
 
 
 class StandardizeEmbodiment(Transform):
@@ -51,10 +65,10 @@ class StandardizeEmbodiment(Transform):
     @classmethod
     def fingerprint(cls, config: StandardizeEmbodimentConfig) -> dict[str, Any]:
         """The dataset config's contents: editing the file recomputes the stage."""
-        return {"config_sha256": hashlib.sha256(Path(config.config).read_bytes()).hexdigest()}
+        return {"config_sha256": hashlib.sha256(config.text.encode()).hexdigest()}
 
     def setup(self) -> None:
-        self.standard = load_standard(self.config.config)
+        self.standard = load_standard(self.config.config, self.config.text)
 
     def process(self, episode: Episode) -> Iterable[Episode]:
         yield standardize(episode, self.standard)

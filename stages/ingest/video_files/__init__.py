@@ -84,8 +84,13 @@ class VideoFiles(SourceStage):
     def produces(cls, config: VideoFilesConfig, upstream: Wiring) -> Wiring:
         return Wiring(cameras=frozenset({CAMERA}))
 
+    @classmethod
+    def input_paths(cls, config: VideoFilesConfig) -> list[str]:
+        """The files the globs match now: a video added under a glob, or replaced, changes the hash."""
+        return sorted({f for p in config.paths for f in expand_glob(p)})
+
     def shards(self) -> list[str]:
-        files = sorted({f for p in self.config.paths for f in expand_glob(p)})
+        files = self.input_paths(self.config)
         if not files and not self.config.allow_empty:
             raise FileNotFoundError(f"no video files match {list(self.config.paths)}")
         return files
