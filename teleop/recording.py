@@ -23,11 +23,31 @@ from typing import Any
 import cv2
 import numpy as np
 
+from datapipe.errors import DatapipeError
+from datapipe.ownership import OwnedOutput
 from datapipe.records import CameraStream, Episode, Source, make_episode_id
 from datapipe.storage import resolve
 
 FORMATS = ("webdataset", "lerobot")
 RECEIPTS = ".teleop/receipts.json"  # the committed episodes of the dataset (one receipt each)
+LOCK = ".teleop/lock"  # held by the one server recording into the folder
+
+
+def _take_lock(path: str, uri: str) -> Any:
+    """An open file holding an exclusive ``flock`` on ``path``; refuse if another process holds it."""
+    import fcntl
+    import os
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    f = open(path, "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        raise RecordingFolderError(
+            f"--out {uri}: another teleop server is recording into it; stop it or use another folder"
+        ) from None
+    return f
 
 
 @dataclass
@@ -104,24 +124,71 @@ class EpisodeBuffer:
         )
 
 
+class RecordingFolderError(DatapipeError):
+    """``--out`` names a folder the recorder may not write: a dataset it did not record, one of
+    another format, or one another server is recording into."""
+
+
 class DatasetRecorder:
     """Writes episodes into ``path`` one at a time. WebDataset: each episode is a part of its own
     (``write_part``), then the manifest is rebuilt from every committed receipt; LeRobot v3.0:
     each episode is staged (atomic parquet), then the dataset is exported again from every staged
     episode. The receipts list (``.teleop/receipts.json``, replaced atomically) is the commit: a
-    crash loses at most the episode being written, and a new session on the same folder appends."""
+    crash loses at most the episode being written, and a new session on the same folder appends
+    (a LeRobot export behind its receipts, after a kill, is brought up to date at once).
+
+    A folder with files that teleop did not record (a workflow's shards or LeRobot export, anything
+    else) is refused, never rebuilt from zero receipts; so is a teleop folder of the other format.
+    One server records into a folder at a time: ``.teleop/lock`` is held (``flock``) while the
+    recorder lives, and a second one is refused. The folder is local."""
 
     def __init__(self, path: str, fmt: str = "webdataset"):
         if fmt not in FORMATS:
             raise ValueError(f"format {fmt!r}: expected one of {', '.join(FORMATS)}")
+        if "://" in path and not path.startswith("file://"):
+            raise RecordingFolderError(f"--out {path}: teleop records into a local folder")
         self.path, self.fmt = path, fmt
         self.root = resolve(path)
-        self.root.makedirs()
-        self._lock = threading.Lock()
         loc = self.root.join(RECEIPTS)
-        self.receipts: list[dict[str, Any]] = json.loads(loc.read_bytes()) if loc.exists() else []
+        if not loc.exists():
+            listed = OwnedOutput(self.root).files() if self.root.exists() else []
+            present = [f for f in listed if not f.startswith(".teleop/")]
+            if present:
+                raise RecordingFolderError(
+                    f"--out {self.root.uri}: holds {len(present)} file(s) that teleop did not record "
+                    f"(e.g. {present[0]!r}); record into a new folder (an existing dataset is never rebuilt)"
+                )
+        self.root.makedirs()
+        self._lock_file = _take_lock(self.root.join(LOCK).path, self.root.uri)
+        self._lock = threading.Lock()
+        try:
+            self.receipts: list[dict[str, Any]] = json.loads(loc.read_bytes()) if loc.exists() else []
+        except ValueError as exc:
+            self.close()
+            raise RecordingFolderError(f"{loc.uri}: not readable ({exc}); the folder was not touched") from None
+        kinds = {"lerobot" if "staged" in r else "webdataset" for r in self.receipts}
+        if kinds - {fmt}:
+            self.close()
+            raise RecordingFolderError(
+                f"--out {self.root.uri}: holds a {kinds.pop()} recording; record with that --format or into a new folder"
+            )
         self._prefix = f"{time.time_ns() // 1_000_000:012x}"  # parts sort in the order they were written
         self._count = 0
+        if fmt == "lerobot" and self.receipts and self._lerobot_behind():
+            self._export_lerobot()  # a kill came between a receipt and its export
+
+    def _lerobot_behind(self) -> bool:
+        info = self.root.join("meta", "info.json")
+        try:
+            return json.loads(info.read_bytes()).get("total_episodes") != len(self.receipts)
+        except (OSError, ValueError):
+            return True
+
+    def close(self) -> None:
+        """Let another server record here (releases ``.teleop/lock``)."""
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
 
     def write(self, ep: Episode) -> None:
         from datapipe.shards.manifest import build_manifest

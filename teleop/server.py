@@ -91,6 +91,8 @@ class TeleopSession:
             r.stop()
         for w in self.webcams.values():
             w.close()
+        if self.recorder is not None:
+            self.recorder.close()
 
     def overview(self) -> dict[str, Any]:
         return {

@@ -22,7 +22,7 @@ from datapipe.lerobot.reader import LeRobotReader
 from datapipe.shards.dataset import ShardDataset
 from generators.robots.config import arm_gripper_embodiment
 from generators.robots.franka import franka_config
-from teleop.recording import DatasetRecorder, EpisodeBuffer, StepRow
+from teleop.recording import DatasetRecorder, EpisodeBuffer, RecordingFolderError, StepRow
 
 
 def _episode(n: int, seed: int, success: bool = True):
@@ -67,6 +67,7 @@ def test_episodes_are_committed_one_at_a_time_and_a_crash_loses_only_the_one_bei
     # a crash while writing the third: its shard is on disk but never committed
     (out / "train-part-deadbeef00000000-0000.tar").write_bytes(b"half a tar")
     (out / ".teleop" / "receipts.json.tmp-crash").write_bytes(b"[")
+    rec.close()  # the server stops (a killed one releases its lock with its process)
     again = DatasetRecorder(str(out))  # the next session on the same folder
     assert again.episodes == 2
     again.write(_episode(7, 3))
@@ -121,3 +122,59 @@ def test_the_command_line_prints_the_url_with_a_token_and_serves_it(tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(30)
+
+
+WORKFLOW_DATASET = """
+name: ds
+stages:
+  - id: src
+    uses: source.synthetic
+    with: {episodes: 8, cameras: [front], image_size: [16, 16]}
+  - id: out
+    uses: SINK
+    needs: [src]
+    with: {path: PATH}
+"""
+
+
+@pytest.mark.parametrize("sink", ["sink.webdataset", "sink.lerobot"])
+@pytest.mark.parametrize("fmt", ["webdataset", "lerobot"])
+def test_teleop_never_rebuilds_a_dataset_it_did_not_record(sink, fmt, write_workflow, tmp_path):
+    """Teleop --out on a workflow's dataset is refused, naming a file; every file stays."""
+    out = tmp_path / "ds"
+    wf = write_workflow(WORKFLOW_DATASET.replace("SINK", sink).replace("PATH", str(out)))
+    assert cli_main(["run", str(wf), "--out", str(tmp_path / "run"), "--local", "--no-progress"]) == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(RecordingFolderError, match="teleop did not record"):
+        DatasetRecorder(str(out), fmt)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert cli_main(["teleop", "--out", str(out), "--format", fmt, "--robots", "1"]) == 2
+
+
+def test_two_recorders_on_one_folder_are_fenced_and_formats_do_not_mix(tmp_path):
+    out = tmp_path / "ds"
+    first = DatasetRecorder(str(out))
+    first.write(_episode(5, 1))
+    with pytest.raises(RecordingFolderError, match="another teleop server"):
+        DatasetRecorder(str(out))
+    code = "import sys; from teleop.recording import DatasetRecorder; DatasetRecorder(sys.argv[1])"
+    other = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True)
+    assert other.returncode != 0 and "another teleop server" in other.stderr  # another process too
+    first.write(_episode(6, 2))  # the first goes on undisturbed
+    first.close()
+    with pytest.raises(RecordingFolderError, match="webdataset recording"):
+        DatasetRecorder(str(out), "lerobot")
+    assert [e.length for e in ShardDataset(str(out)).iter_episodes()] == [5, 6]
+
+
+def test_a_lerobot_export_behind_its_receipts_catches_up_on_restart(tmp_path):
+    out = tmp_path / "lr"
+    rec = DatasetRecorder(str(out), "lerobot")
+    rec.write(_episode(10, 1))
+    rec.write(_episode(6, 2))
+    rec.close()
+    info = json.loads((out / "meta" / "info.json").read_text())
+    # as a kill between the second receipt and its export leaves it: the export says one episode
+    (out / "meta" / "info.json").write_text(json.dumps({**info, "total_episodes": 1}))
+    DatasetRecorder(str(out), "lerobot").close()
+    assert LeRobotReader(str(out)).info["total_episodes"] == 2
