@@ -170,7 +170,8 @@ class DatasetRecorder:
         if kinds - {fmt}:
             self.close()
             raise RecordingFolderError(
-                f"--out {self.root.uri}: holds a {kinds.pop()} recording; record with that --format or into a new folder"
+                f"--out {self.root.uri}: holds a {kinds.pop()} recording; "
+                "record with that --format or into a new folder"
             )
         self._prefix = f"{time.time_ns() // 1_000_000:012x}"  # parts sort in the order they were written
         self._count = 0
