@@ -42,7 +42,7 @@ def free_port(host: str) -> int:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from teleop.control import MAX_BINARY_BYTES
+    from teleop.http_limits import server_options
     from teleop.robot import RobotSettings
     from teleop.server import ServerSettings, TeleopSession, create_app
 
@@ -75,9 +75,7 @@ def run(args: argparse.Namespace) -> int:
             create_app(session),
             host=args.host,
             port=port,
-            log_level="warning",
-            ws_max_size=2 * MAX_BINARY_BYTES,
-            ws_ping_interval=None,
+            **server_options(),
         )
     finally:
         session.stop()

@@ -80,6 +80,10 @@ def parse_message(raw: str) -> dict[str, Any]:
         raise CommandError(f"not JSON: {exc}") from None
     if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
         raise CommandError("expected a JSON object with a string 'type'")
+    try:  # "\ud800" escapes decode to lone surrogates, which no reply or file could carry
+        json.dumps(msg, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise CommandError(f"text holds a lone surrogate (U+{ord(exc.object[exc.start]):04X})") from None
     return msg
 
 

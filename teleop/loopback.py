@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from teleop.commands import free_port
-from teleop.control import MAX_BINARY_BYTES
+from teleop.http_limits import server_options
 from teleop.server import ServerSettings, TeleopSession, create_app
 
 
@@ -32,9 +32,7 @@ def running_server(settings: ServerSettings) -> Iterator[tuple[str, TeleopSessio
         create_app(session),
         host="127.0.0.1",
         port=port,
-        log_level="warning",
-        ws_max_size=2 * MAX_BINARY_BYTES,
-        ws_ping_interval=None,
+        **server_options(),
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

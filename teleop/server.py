@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import secrets
 import struct
 import time
@@ -181,7 +182,7 @@ class RobotClient:
 
     async def send_json(self, doc: dict[str, Any]) -> None:
         async with self.send_lock:
-            await self.ws.send_json(doc)
+            await self.ws.send_text(json.dumps(doc))  # ASCII escapes: any text can be sent
 
     async def serve(self) -> None:
         self.new_frame.set()

@@ -89,6 +89,9 @@ def test_a_fuzz_of_malformed_messages_gets_errors_and_never_crashes_the_session(
         '{"type": "nope"}',
         "[" * 5000 + "]" * 5000,
         json.dumps({"type": "instruction", "text": "x" * 20000}),
+        '{"type": "\\ud800"}',  # lone surrogates: dropped the session before
+        '{"type": "instruction", "text": "pick \\udfff up"}',
+        '{"\\ud83d": 1, "type": "ping"}',
     ]
     for _ in range(60):
         doc = {"type": rng.choice(["move", "drag", "mode", "rewind", "estop", "target", "claim"])}
@@ -197,3 +200,50 @@ def test_releasing_stops_the_robot_and_a_lost_heartbeat_puts_it_on_hold(server):
         assert np.allclose(robot.target, held), "the robot kept moving after the command stopped"
         time.sleep(HEARTBEAT_TIMEOUT_S + 0.5)  # the page went quiet: no heartbeat
         assert robot.describe()["mode"] == "paused" and robot.describe()["reason"] == "heartbeat lost"
+
+
+def _half_open(url: str, n: int) -> list:
+    import socket
+
+    host, port = url.removeprefix("http://").split(":")
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection((host, int(port)), timeout=10)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")  # headers never finished
+        socks.append(s)
+    return socks
+
+
+def _closed(sock, wait: float) -> bool:
+
+    sock.settimeout(wait)
+    try:
+        return sock.recv(1) == b""
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def test_clients_that_never_finish_their_headers_are_dropped_and_connections_are_capped(server, monkeypatch):
+    from teleop.http_limits import GuardedHttpProtocol
+
+    url, _, token = server
+    monkeypatch.setattr(GuardedHttpProtocol, "header_timeout_s", 1.0)
+    slow = _half_open(url, 100)
+    try:
+        assert all(_closed(s, 6.0) for s in slow)  # 100 of 100 gone after the header timeout
+    finally:
+        for s in slow:
+            s.close()
+    monkeypatch.setattr(GuardedHttpProtocol, "header_timeout_s", 30.0)
+    monkeypatch.setattr(GuardedHttpProtocol, "max_connections", 20)
+    held = _half_open(url, 30)
+    try:
+        refused = sum(_closed(s, 0.5) for s in held)
+        assert refused >= 10  # beyond the cap, closed at once
+    finally:
+        for s in held:
+            s.close()
+    monkeypatch.setattr(GuardedHttpProtocol, "max_connections", 256)
+    assert _status(f"{url}/api/robots?token={token}") == 200  # and the server serves on
