@@ -27,6 +27,7 @@ on keys alone, then decodes only the episodes whose steps were waiting in the bu
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
@@ -37,9 +38,11 @@ import numpy as np
 from datapipe.config import check
 from datapipe.names import sample_key
 from datapipe.records import Episode
-from datapipe.shards.dataset import ShardDataset
-from datapipe.shards.sample import SampleError, camera_frames, members_episode
+from datapipe.shards.consistency import episode_table_problems
+from datapipe.shards.dataset import DatasetError, ShardDataset
+from datapipe.shards.sample import SampleError, camera_frames, members_episode, sample_digest
 from datapipe.shards.tar_io import ShardError
+from schemas.shard_manifest import EPISODES_NAME
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,7 @@ class StreamConfig:
     worker: int = 0
     num_workers: int = 1
     on_error: str = "raise"
+    verify: bool = True  # check each sample's sha256 against episodes.parquet (cost: make bench)
     decode_threads: int = 2
     equal_shares: bool = False  # every consumer stops at the smallest consumer's sample count (DDP)
     instruction: str = "first"  # "first": the episode's first task text; "sample": one of them per sample
@@ -103,6 +107,21 @@ class StreamConfig:
         return self.rank * self.num_workers + self.worker, self.world_size * self.num_workers
 
 
+def _checked_episode(members: dict[str, bytes], where: str, ref: EpisodeRef, verify: bool = True) -> Episode:
+    """The sample's episode, if it is the one ``episodes.parquet`` names: same sha256 of its
+    members, same id and length; :class:`SampleError` naming the sample otherwise (a flipped
+    bit, swapped members or shards, an edited table)."""
+    if verify and ref.sha256 and sample_digest(members) != ref.sha256:
+        raise SampleError(f"{where}: the sample's sha256 does not match episodes.parquet (damaged or swapped)")
+    ep = members_episode(members, where)
+    if ep.episode_id != ref.episode_id or ep.length != ref.length:
+        raise SampleError(
+            f"{where}: holds episode {ep.episode_id[:12]} of {ep.length} steps, episodes.parquet says "
+            f"{ref.episode_id[:12]} of {ref.length}"
+        )
+    return ep
+
+
 class EpisodeRef(NamedTuple):
     """Where one episode of the stream lives."""
 
@@ -110,6 +129,7 @@ class EpisodeRef(NamedTuple):
     index_in_shard: int
     episode_id: str
     length: int
+    sha256: str | None = None  # of the sample's members, from episodes.parquet (checked on read)
 
 
 _ORDER_KEYS = (
@@ -138,6 +158,7 @@ class ShardStream:
         self.config = StreamConfig(**config)
         self.epoch = 0
         self.position = 0
+        self.skipped: Counter[str] = Counter()  # errors skipped with on_error="skip", by type
         feats = self.dataset.features
         videos = [k for k, f in feats.items() if f["kind"] == "video"]
         cams = list(self.config.cameras) if self.config.cameras is not None else videos
@@ -181,9 +202,19 @@ class ShardStream:
     def _episodes_by_shard(self) -> dict[str, list[EpisodeRef]]:
         """Every episode of the dataset by shard, in sample order (read once: datasets are immutable)."""
         by_shard: dict[str, list[EpisodeRef]] = {}
-        table = self.dataset.episodes.select(["shard", "index_in_shard", "episode_id", "length"])
-        for row in table.to_pylist():
-            by_shard.setdefault(row["shard"], []).append(EpisodeRef(**row))
+        table = self.dataset.episodes
+        columns = [c for c in ("shard", "index_in_shard", "episode_id", "length", "sha256") if c in table.column_names]
+        rows = table.select(columns).to_pylist()
+        problems = episode_table_problems(self.dataset.manifest, rows, self.dataset.uri(EPISODES_NAME))
+        if problems and self.config.on_error == "raise":
+            more = f" (and {len(problems) - 1} more; datapipe validate-dataset lists them)" if len(problems) > 1 else ""
+            raise DatasetError(problems[0].message + more)
+        bad = {p.row for p in problems if p.row is not None}
+        for p in problems:
+            self._skip_or_raise(DatasetError(p.message), "an episode" if p.row is not None else "nothing")
+        for i, row in enumerate(rows):
+            if i not in bad:
+                by_shard.setdefault(row["shard"], []).append(EpisodeRef(**row))
         for refs in by_shard.values():
             refs.sort(key=lambda r: r.index_in_shard)
         return by_shard
@@ -237,8 +268,10 @@ class ShardStream:
 
     # -- reading -------------------------------------------------------------------------------
     def _skip_or_raise(self, exc: Exception, what: str) -> None:
+        """Raise ``exc`` (``on_error="raise"``) or log it and count it in :attr:`skipped`."""
         if self.config.on_error == "raise":
             raise exc
+        self.skipped[type(exc).__name__] += 1
         log.warning("skipping %s: %s", what, exc)
 
     def _read(self, refs: list[EpisodeRef], need: Callable[[int], bool]) -> Iterator[tuple[int, Episode | None, str]]:
@@ -266,13 +299,19 @@ class ShardStream:
                     where = f"{shard}:{key}"
                     done.add(j)
                     try:
-                        ep = members_episode(members, where)
+                        ep = _checked_episode(members, where, refs[j], self.config.verify)
                     except SampleError as exc:
                         self._skip_or_raise(exc, f"sample {where}")
                         ep = None
                     yield j, ep, where
             except ShardError as exc:
                 self._skip_or_raise(exc, f"the rest of shard {shard}")
+                done.update(wanted.values())  # counted once, as the shard's error
+            for key, j in wanted.items():
+                if j not in done:  # episodes.parquet names it, the shard lacks it (edited, swapped)
+                    self._skip_or_raise(
+                        SampleError(f"{shard}: episodes.parquet names sample {key}, the shard lacks it"), f"{key}"
+                    )
             for j in group:  # not needed, or lost to a skipped error
                 if j not in done:
                     yield j, None, shard
@@ -282,8 +321,15 @@ class ShardStream:
         out: dict[str, tuple[np.ndarray, np.ndarray, bool]] = {}
         if mode is None:
             return out
+        stats = self.dataset.manifest.get("stats") or {}
         for name in NORMALIZED:
-            st = self.dataset.stats.get(name)
+            st = stats.get(name)
+            keys = ("mean", "std") if mode == "mean_std" else ("q01", "q99")
+            if name in self.dataset.features and (not isinstance(st, dict) or any(k not in st for k in keys)):
+                raise DatasetError(
+                    f"{self.dataset.uri('index.json')}: normalize={mode!r} needs the {'/'.join(keys)} statistics "
+                    f"of {name!r}, which the manifest lacks; rebuild the index or pass normalize=None"
+                )
             if st is None:
                 continue
             if mode == "mean_std":

@@ -14,6 +14,7 @@ from typing import Any
 
 from datapipe.names import sample_key
 from datapipe.records import Episode
+from datapipe.shards.consistency import episode_table_problems
 from datapipe.shards.dataset import DatasetError, ShardDataset
 from datapipe.shards.sample import SampleError, camera_frames, members_episode, sample_digest
 from datapipe.shards.tar_io import ShardError, iter_samples
@@ -67,31 +68,8 @@ def _episode_table(ds: ShardDataset, report: ValidationReport) -> dict[str, dict
     except DatasetError as exc:
         report.problems.append(Problem(EPISODES_NAME, None, "manifest", str(exc)))
         return {}
-    per_shard: dict[str, int] = {}
-    for r in rows:
-        per_shard[r["shard"]] = per_shard.get(r["shard"], 0) + 1
-    for shard in ds.shards():
-        if per_shard.get(shard["name"], 0) != shard["samples"]:
-            report.problems.append(
-                Problem(
-                    EPISODES_NAME,
-                    None,
-                    "manifest",
-                    (
-                        f"{ds.uri(EPISODES_NAME)}: {per_shard.get(shard['name'], 0)} rows for shard {shard['name']}, "
-                        f"index.json says {shard['samples']} samples"
-                    ),
-                )
-            )
-    if len(rows) != ds.manifest.get("episodes", len(rows)):
-        report.problems.append(
-            Problem(
-                EPISODES_NAME,
-                None,
-                "manifest",
-                (f"{ds.uri(EPISODES_NAME)}: {len(rows)} rows, index.json says {ds.manifest['episodes']} episodes"),
-            )
-        )
+    for problem in episode_table_problems(ds.manifest, rows, ds.uri(EPISODES_NAME)):
+        report.problems.append(Problem(EPISODES_NAME, None, "manifest", problem.message))
     return {sample_key(r["episode_id"]): r for r in rows}
 
 
@@ -135,13 +113,25 @@ def validate_dataset(
             continue
         hashing = _Hashing(stream)
         n = 0
+        seen: set[str] = set()
         with stream:
             try:
                 for key, members in iter_samples(hashing, name):
                     n += 1
                     where = f"{name}:{key}"
                     row = rows.get(key)
-                    if row is not None and row.get("sha256") and sample_digest(members) != row["sha256"]:
+                    seen.add(key)
+                    if row is None or row["shard"] != name:
+                        report.problems.append(
+                            Problem(
+                                name,
+                                key,
+                                "unlisted_sample",
+                                f"{where}: no row of episodes.parquet names this sample here",
+                            )
+                        )
+                        continue
+                    if row.get("sha256") and sample_digest(members) != row["sha256"]:
                         report.problems.append(
                             Problem(
                                 name,
@@ -158,6 +148,17 @@ def validate_dataset(
                     except SampleError as exc:
                         report.problems.append(Problem(name, key, "sample", str(exc)))
                         continue
+                    if ep.episode_id != row["episode_id"] or ep.length != row["length"]:
+                        report.problems.append(
+                            Problem(
+                                name,
+                                key,
+                                "sample",
+                                f"{where}: episode {ep.episode_id[:12]} of {ep.length} steps, episodes.parquet says "
+                                f"{str(row['episode_id'])[:12]} of {row['length']}",
+                            )
+                        )
+                        continue
                     if deep:
                         bad = _check_videos(ep, where)
                         if bad:
@@ -168,6 +169,13 @@ def validate_dataset(
             except ShardError as exc:
                 report.problems.append(Problem(name, exc.member, "truncated", str(exc)))
             hashing.drain()  # the rest of the file, for size and sha256
+        for key, row in rows.items():
+            if row["shard"] == name and key not in seen and not any(p.shard == name for p in report.problems):
+                report.problems.append(
+                    Problem(
+                        name, key, "missing_sample", f"{name}: episodes.parquet names sample {key}, the shard lacks it"
+                    )
+                )
         report.samples += n
         report.bytes += hashing.size
         if n < shard["samples"] and not any(p.shard == name and p.kind == "truncated" for p in report.problems):
