@@ -16,7 +16,6 @@ encoded images and tensors with ``encoding: bytes``, one entry per step). Images
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import numpy as np
 
 from datapipe.errors import DatapipeError
 from datapipe.records import CameraStream, Embodiment, Episode, Source, make_episode_id
+from datapipe.storage import parse_json
 
 READER_VERSION = "1"
 
@@ -138,11 +138,10 @@ class RldsDataset:
     def _json(self, name: str) -> dict[str, Any]:
         path = self.root / name
         try:
-            return json.loads(path.read_text())
+            data = path.read_bytes()
         except FileNotFoundError:
             raise RldsReadError(f"{path}: missing (not a TFDS dataset folder)") from None
-        except ValueError as exc:
-            raise RldsReadError(f"{path}: not valid JSON: {exc}") from None
+        return parse_json(data, str(path), RldsReadError)
 
     def episodes(self, file: Path) -> Any:
         """``(index, Episode)`` of every record of one TFRecord file, in order."""

@@ -7,11 +7,13 @@ atomic and the rename is a copy; the guarantee holds either way.)
 
 from __future__ import annotations
 
+import json
 import os
 import posixpath
 import re
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -140,6 +142,23 @@ def fingerprint_files(uris: list[str]) -> dict[str, object]:
                 rows.append(f"{i.path}\tabsent")
     digest = hashlib.sha256("\n".join(sorted(rows)).encode()).hexdigest()
     return {"files": len(rows), "stat_sha256": digest}
+
+
+MAX_JSON_BYTES = 512 * 2**20  # a metadata file larger than this is refused, not parsed
+
+
+def parse_json(data: bytes | str, where: str, error: type[Exception] = ValueError) -> Any:
+    """Parse a metadata file's JSON, bounded: too large, too deeply nested (``[[[[...``, which
+    makes the parser recurse) or invalid raises ``error`` naming ``where``, never a
+    ``RecursionError`` traceback."""
+    if len(data) > MAX_JSON_BYTES:
+        raise error(f"{where}: {len(data)} bytes of JSON, more than {MAX_JSON_BYTES} (not a metadata file)")
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise error(f"{where}: JSON nested too deeply to be metadata") from None
+    except ValueError as exc:  # JSONDecodeError and undecodable bytes
+        raise error(f"{where}: not valid JSON: {str(exc)[:200]}") from None
 
 
 def _join_uri(uri: str, *parts: str) -> str:

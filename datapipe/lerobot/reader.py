@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,7 @@ from datapipe.lerobot import layout
 from datapipe.names import confined, safe_name
 from datapipe.record_arrow import row_to_episode, tensor_to_row
 from datapipe.records import CameraStream, Embodiment, Episode, Source, make_episode_id
-from datapipe.storage import Location, resolve
+from datapipe.storage import Location, parse_json, resolve
 
 SUPPORTED = ("v2.0", "v2.1", "v3.0")
 MISSING_VIDEO = ("error", "drop")
@@ -83,6 +84,17 @@ def _decode_segment(data: bytes, start_s: float, end_s: float, where: str) -> np
     return np.stack(frames)
 
 
+MAX_TEMPLATE_WIDTH = 32  # of one {field:...} in a path template ({episode_index:06d} is 6)
+
+
+def _wide_field(template: str) -> str | None:
+    """The first ``{name:spec}`` of ``template`` whose width or precision is above the bound."""
+    for field, spec in re.findall(r"\{([^{}:!]*)(?:![rsa])?:([^{}]*)\}", template):
+        if any(int(n) > MAX_TEMPLATE_WIDTH for n in re.findall(r"\d+", spec)):
+            return f"{field}:{spec}"[:60]
+    return None
+
+
 class LeRobotReader:
     """A LeRobot dataset directory (local path or pyarrow filesystem URI)."""
 
@@ -117,6 +129,12 @@ class LeRobotReader:
         for key in ("data_path", "video_path"):
             if self.info.get(key) is not None and not isinstance(self.info[key], str):
                 raise LeRobotReadError(f"{self.uri}/{layout.INFO}: field {key!r}: expected a path template")
+            wide = _wide_field(self.info.get(key) or "")
+            if wide:
+                raise LeRobotReadError(
+                    f"{self.uri}/{layout.INFO}: field {key!r}: template field {{{wide}}} asks for a width or "
+                    f"precision above {MAX_TEMPLATE_WIDTH}; a path template pads indices to a few digits"
+                )
         for target, sources in self.feature_map.items():
             unknown = [s for s in sources if s not in self.features]
             if unknown:
@@ -156,19 +174,27 @@ class LeRobotReader:
         return loc
 
     def _json(self, name: str) -> dict[str, Any]:
-        try:
-            return json.loads(self._file(name).read_bytes())
-        except ValueError as exc:
-            raise LeRobotReadError(f"{self.uri}/{name}: not valid JSON: {exc}") from None
+        return parse_json(self._file(name).read_bytes(), f"{self.uri}/{name}", LeRobotReadError)
 
     def _jsonl(self, name: str) -> list[dict[str, Any]]:
-        text = self._file(name).read_bytes().decode()
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+        text = self._file(name).read_bytes().decode(errors="replace")
+        return [
+            parse_json(line, f"{self.uri}/{name}: line {i}", LeRobotReadError)
+            for i, line in enumerate(text.splitlines(), start=1)
+            if line.strip()
+        ]
+
+    def _parquet(self, loc: Location) -> pa.Table:
+        """A parquet file of the dataset; a damaged one is a :class:`LeRobotReadError` naming it."""
+        try:
+            return pq.read_table(loc.path, filesystem=loc.fs)
+        except (OSError, pa.ArrowException) as exc:
+            raise LeRobotReadError(f"{loc.uri}: not a readable parquet file ({str(exc)[:200]})") from None
 
     def _tasks(self) -> dict[int, str]:
         if self.v2:
             return {int(r["task_index"]): r["task"] for r in self._jsonl("meta/tasks.jsonl")}
-        table = pq.read_table(self._file(layout.TASKS).path, filesystem=self.root.fs)
+        table = self._parquet(self._file(layout.TASKS))
         text_col = next((c for c in ("task", "__index_level_0__") if c in table.column_names), None)
         if text_col is None or "task_index" not in table.column_names:
             raise LeRobotReadError(f"{self.uri}/{layout.TASKS}: needs a task (index) and a task_index column")
@@ -182,7 +208,7 @@ class LeRobotReader:
             files = [f for chunk in sorted(self._subdirs(folder)) for f in folder.join(chunk).list(".parquet")]
             if not files:
                 raise LeRobotReadError(f"{self.uri}/meta/episodes: no episode files")
-            rows = [r for f in files for r in pq.read_table(f.path, filesystem=f.fs).to_pylist()]
+            rows = [r for f in files for r in self._parquet(f).to_pylist()]
         return {int(r["episode_index"]): r for r in rows}
 
     @staticmethod
@@ -221,7 +247,7 @@ class LeRobotReader:
         if path not in cache:
             if len(cache) >= 2:
                 cache.pop(next(iter(cache)))
-            cache[path] = pq.read_table(self._file(path).path, filesystem=self.root.fs)
+            cache[path] = self._parquet(self._file(path))
         return cache[path]
 
     def _frames(self, ep: dict[str, Any], index: int) -> pa.Table:

@@ -9,7 +9,6 @@ URI), or ``http(s)://host/prefix``.
 
 from __future__ import annotations
 
-import json
 import urllib.request
 from collections.abc import Iterator
 from functools import cached_property
@@ -23,7 +22,7 @@ from datapipe.names import confined
 from datapipe.records import Episode
 from datapipe.shards.sample import members_episode
 from datapipe.shards.tar_io import ShardError, iter_samples
-from datapipe.storage import resolve
+from datapipe.storage import parse_json, resolve
 from schemas.shard_manifest import EPISODES_NAME, MANIFEST_NAME, check_manifest
 
 
@@ -71,11 +70,10 @@ class ShardDataset:
     def _read_json(self, name: str) -> dict[str, Any]:
         try:
             with self.open(name) as f:
-                return json.loads(f.read())
+                data = f.read()
         except ShardError as exc:
             raise DatasetError(f"{self.uri(name)}: not found or unreadable ({exc.reason})") from None
-        except ValueError as exc:
-            raise DatasetError(f"{self.uri(name)}: not valid JSON: {exc}") from None
+        return parse_json(data, self.uri(name), DatasetError)
 
     @cached_property
     def episodes(self) -> pa.Table:
