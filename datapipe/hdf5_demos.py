@@ -24,7 +24,6 @@ default OSC controller: end-effector position and rotation deltas and a binary g
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ import numpy as np
 
 from datapipe.errors import DatapipeError
 from datapipe.records import CameraStream, Embodiment, Episode, Source, make_episode_id
+from datapipe.storage import parse_json
 
 LAYOUTS = ("robomimic", "robosuite", "aloha")
 READER_VERSION = "1"
@@ -51,14 +51,17 @@ def _h5py():
     return h5py
 
 
-def _attr_json(group: Any, name: str) -> dict[str, Any]:
+def _attr_json(group: Any, name: str, file: str = "") -> dict[str, Any]:
+    """A JSON attribute of an HDF5 group (``{}`` when absent); garbage is an error naming it."""
     raw = group.attrs.get(name)
     if raw is None:
         return {}
-    try:
-        return json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
-    except ValueError:
-        return {}
+    where = f"{file}:{group.name} attribute {name!r}"
+    text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+    doc = parse_json(text, where, Hdf5ReadError)
+    if not isinstance(doc, dict):
+        raise Hdf5ReadError(f"{where}: expected a JSON object, got {type(doc).__name__}")
+    return doc
 
 
 def detect_layout(f: Any, where: str) -> str:
@@ -182,11 +185,11 @@ class Hdf5Demos:
 
     def _robomimic(self, f: Any, file: str, demo: str) -> Episode:
         g = f["data"][demo]
-        env = _attr_json(f["data"], "env_args")
+        env = _attr_json(f["data"], "env_args", file)
         fps = self.fps or float(env.get("env_kwargs", {}).get("control_freq") or DEFAULT_FPS["robomimic"])
         obs = g["obs"]
         low = [k for k in obs if obs[k].ndim == 2 and obs[k].dtype.kind == "f"]
-        images = [k for k in obs if obs[k].ndim == 4 and obs[k].dtype == np.uint8]
+        images = [k for k in obs if k.endswith("_image") or (obs[k].ndim == 4 and obs[k].dtype == np.uint8)]
         keys = list(self.state_keys) or [k for k in ROBOMIMIC_STATE if k in low] or sorted(low)
         missing = [k for k in keys if k not in obs]
         if missing:
@@ -201,7 +204,7 @@ class Hdf5Demos:
         if "rewards" in g:
             steps["reward"] = np.asarray(g["rewards"][()], dtype=np.float32)
         cams = [k for k in images if self.camera_keys is None or k in self.camera_keys]
-        cameras = {k.removesuffix("_image"): CameraStream.from_frames(obs[k][()], fps) for k in cams}
+        cameras = {k.removesuffix("_image"): CameraStream.from_frames(_image_array(obs, k, file), fps) for k in cams}
         dones = np.asarray(g["dones"][()]) if "dones" in g else None
         names = tuple(f"{k}[{i}]" for k in keys for i in range(obs[k].shape[1]))
         return self._episode(
@@ -221,7 +224,7 @@ class Hdf5Demos:
 
     def _robosuite(self, f: Any, file: str, demo: str) -> Episode:
         g, data = f["data"][demo], f["data"]
-        env_info = _attr_json(data, "env_info")
+        env_info = _attr_json(data, "env_info", file)
         fps = self.fps or float(env_info.get("control_freq") or DEFAULT_FPS["robosuite"])
         states = np.asarray(g["states"][()], dtype=np.float64)
         actions = np.asarray(g["actions"][()], dtype=np.float32)
@@ -286,6 +289,19 @@ class Hdf5Demos:
             robot="aloha",
             meta={"sim": bool(f.attrs.get("sim", False)), "compressed_images": compressed},
         )
+
+
+def _image_array(obs: Any, key: str, file: str) -> np.ndarray:
+    """A camera's ``(T, H, W, 3)`` uint8 frames; an array that cannot be read or is not frames is
+    an error naming it (the episode is quarantined, never left without that camera)."""
+    where = f"{file}:{obs.name}/{key}"
+    try:
+        frames = obs[key][()]
+    except (OSError, ValueError) as exc:  # a damaged chunk or filter
+        raise Hdf5ReadError(f"{where}: the image data cannot be read ({exc})") from None
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise Hdf5ReadError(f"{where}: expected (T, H, W, 3) uint8 frames, got {frames.shape} {frames.dtype}")
+    return frames
 
 
 def _demo_number(name: str) -> tuple[int, str]:

@@ -4,7 +4,8 @@ A TFDS dataset folder holds ``dataset_info.json`` (name, splits and shard length
 ``features.json`` (the feature spec: a ``FeaturesDict`` with an episode's ``steps`` as a
 ``Dataset`` of per-step features, and ``episode_metadata``) and TFRecord files
 ``<name>-<split>.tfrecord-NNNNN-of-NNNNN``, one ``tf.train.Example`` per episode. Records are
-framed and checked by the ``tfrecord`` package and parsed with its protobuf ``Example`` alone.
+framed and checked here (:func:`iter_tfrecords`: both CRC-32C checksums of every record) and
+parsed with the ``tfrecord`` package's protobuf ``Example`` alone.
 
 Decoding follows the spec: a per-step feature's values are the concatenation over the steps
 (``float_list`` for float32, ``int64_list`` for integers and booleans, ``bytes_list`` for text,
@@ -16,6 +17,8 @@ encoded images and tensors with ``encoding: bytes``, one entry per step). Images
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,10 +149,9 @@ class RldsDataset:
     def episodes(self, file: Path) -> Any:
         """``(index, Episode)`` of every record of one TFRecord file, in order."""
         from tfrecord import example_pb2
-        from tfrecord.reader import tfrecord_iterator
 
         try:
-            for i, record in enumerate(tfrecord_iterator(str(file))):
+            for i, record in enumerate(iter_tfrecords(file)):
                 example = example_pb2.Example()
                 example.ParseFromString(bytes(record))
                 yield i, self._episode(example, file, i)
@@ -216,6 +218,48 @@ class RldsDataset:
                 }
             },
         )
+
+
+def _masked_crc(data: bytes) -> int:
+    """TFRecord's masked CRC-32C of ``data``."""
+    import crc32c
+
+    crc = crc32c.crc32c(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def iter_tfrecords(path: Path) -> Iterator[bytes]:
+    """The records of one TFRecord file, each checked against its two CRC-32C checksums (of the
+    length and of the data), which TFRecord writers store and the ``tfrecord`` package reads but
+    never checks. Raises :class:`RldsReadError` naming the file, the record and its byte offset
+    for a flipped bit, a truncation or a length beyond the file, and for a file with no record."""
+    size = path.stat().st_size
+    n = 0
+    with open(path, "rb") as f:
+        while True:
+            offset = f.tell()
+            head = f.read(12)
+            if not head:
+                break
+            where = f"{path}: record {n} at byte {offset}"
+            if len(head) < 12:
+                raise RldsReadError(f"{where}: truncated inside its length")
+            length_bytes, length_crc = head[:8], struct.unpack("<I", head[8:])[0]
+            if _masked_crc(length_bytes) != length_crc:
+                raise RldsReadError(f"{where}: the length's CRC does not match (damaged)")
+            (length,) = struct.unpack("<Q", length_bytes)
+            if length > size - offset - 16:
+                raise RldsReadError(f"{where}: a length of {length} bytes runs past the file's end (truncated)")
+            data = f.read(length)
+            tail = f.read(4)
+            if len(tail) < 4:
+                raise RldsReadError(f"{where}: truncated inside its checksum")
+            if _masked_crc(data) != struct.unpack("<I", tail)[0]:
+                raise RldsReadError(f"{where}: the data's CRC does not match (damaged)")
+            n += 1
+            yield data
+    if n == 0:
+        raise RldsReadError(f"{path}: holds no records (an empty TFRecord file)")
 
 
 def _jsonable(value: Any) -> Any:

@@ -110,3 +110,62 @@ def test_community_sources_on_ray(ray_session, tmp_path):
     eps = read_sink(tmp_path / "pq")
     assert sorted(e.source.uri.split(":")[0] for e in eps) == ["hdf5"] * 3 + ["rlds"] * 3
     assert result.counts("rl")["failed"] == 1
+
+
+def _records(path):
+    """(offset, length) of each TFRecord record, from its framing."""
+    import struct
+
+    data, out, at = path.read_bytes(), [], 0
+    while at < len(data):
+        (n,) = struct.unpack("<Q", data[at : at + 8])
+        out.append((at, n))
+        at += 16 + n
+    return out
+
+
+def test_rlds_record_checksums_are_verified_and_an_empty_file_is_named(tmp_path):
+    """A flipped bit inside a record's floats still parses as a protobuf: only its CRC tells."""
+    folder = tmp_path / "toy_rlds" / "1.0.0"
+    write_rlds(folder)
+    (file,) = RldsDataset(str(folder)).files
+    offset, n = _records(file)[1]
+    data = bytearray(file.read_bytes())
+    data[offset + 12 + n - 6] ^= 0x01
+    file.write_bytes(bytes(data))
+    ds = RldsDataset(str(folder))
+    read = []
+    with pytest.raises(RldsReadError, match=r"record 1 at byte \d+: the data's CRC does not match"):
+        for _, ep in ds.episodes(file):
+            read.append(ep)
+    assert len(read) == 1  # the record before it is kept
+    file.write_bytes(b"")
+    with pytest.raises(RldsReadError, match="holds no records"):
+        list(RldsDataset(str(folder)).episodes(file))
+    doc = {
+        "name": "rlds",
+        "stages": [
+            {"id": "src", "uses": "source.rlds", "with": {"path": str(folder)}},
+            {"id": "out", "uses": "sink.parquet", "needs": ["src"], "with": {"path": str(tmp_path / "out")}},
+        ],
+    }
+    result = run_workflow(parse_workflow(doc, "rlds.yaml"), str(tmp_path / "run"), runner="local", progress=False)
+    assert not result.ok and result.counts("src")["failed"] == 1  # a named failure, not 0 episodes read
+
+
+def test_hdf5_images_that_cannot_decode_and_garbage_env_args_are_errors(tmp_path):
+    import h5py
+
+    path = tmp_path / "lift.hdf5"
+    write_robomimic(path)
+    with h5py.File(path, "a") as f:
+        del f["data/demo_1/obs/agentview_image"]
+        f["data/demo_1/obs/agentview_image"] = np.zeros((12, 16, 16), np.float32)  # not frames
+    demos = Hdf5Demos(str(path))
+    assert demos.read(demos.keys()[0]).cameras  # the intact demo keeps its camera
+    with pytest.raises(Hdf5ReadError, match=r"demo_1/obs/agentview_image: expected \(T, H, W, 3\) uint8"):
+        demos.read(demos.keys()[1])
+    with h5py.File(path, "a") as f:
+        f["data"].attrs["env_args"] = "{not json"
+    with pytest.raises(Hdf5ReadError, match="attribute 'env_args': not valid JSON"):
+        Hdf5Demos(str(path)).read(demos.keys()[0])
