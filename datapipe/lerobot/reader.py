@@ -14,7 +14,9 @@ per-episode stats); gapped episode indices; ``info.json`` totals that disagree w
 episode's ``meta.lerobot.warnings``); path templates as ``info.json`` gives them (``video/`` or
 ``videos/``); no ``frame_index`` column (rows in file order); cameras whose files are missing
 (``on_missing_video``: ``error`` names the file, ``drop`` keeps the numeric data and records the
-dropped cameras in ``meta.lerobot.dropped_cameras``); and feature names mapped by configuration
+dropped cameras in ``meta.lerobot.dropped_cameras``; a declared camera with no video file at all
+is left out up front, with one warning, and named in ``meta.lerobot.absent_cameras``); and
+feature names mapped by configuration
 (``feature_map``: datapipe name -> dataset features, concatenated) where a dataset does not use
 ``observation.state`` / ``action``.
 """
@@ -142,7 +144,14 @@ class LeRobotReader:
                     f"{self.uri}/{layout.INFO}: feature_map {target}: no feature {unknown} "
                     f"(features: {sorted(self.features)})"
                 )
-        self.video_keys = [k for k, f in self.features.items() if f.get("dtype") == "video"]
+        declared = [k for k, f in self.features.items() if f.get("dtype") == "video"]
+        self.absent_cameras = self._cameras_without_videos(declared)
+        self.video_keys = [k for k in declared if k not in self.absent_cameras]
+        if self.absent_cameras:  # as GR00T's demo data: two cameras declared, one shipped
+            self.warnings.append(
+                f"{layout.INFO} declares camera(s) {self.absent_cameras} with no video file anywhere "
+                f"under videos/; reading the cameras that exist ({self.video_keys})"
+            )
         self.tasks = self._tasks()
         self.episodes = self._episodes()
         self._check_totals()
@@ -151,6 +160,21 @@ class LeRobotReader:
     def v2(self) -> bool:
         """v2.0 and v2.1: one data file and one video per episode, jsonl metadata."""
         return str(self.version).startswith("v2")
+
+    def _cameras_without_videos(self, keys: list[str]) -> list[str]:
+        """Declared video features with no file at all under ``videos/`` (a folder named by the
+        key in its path, v2.1 or v3.0). One listing; a camera missing for some episodes only is
+        left to ``on_missing_video``."""
+        import pyarrow.fs as pafs
+
+        if not keys:
+            return []
+        folder = self.root.join("videos")
+        if not folder.exists():
+            return list(keys)
+        infos = folder.fs.get_file_info(pafs.FileSelector(folder.path, recursive=True))
+        parts = {p for i in infos if i.type == pafs.FileType.File for p in i.path.split("/")}
+        return [k for k in keys if k not in parts]
 
     def _check_totals(self) -> None:
         """Compare ``info.json``'s totals with the episode table; the files win, a mismatch is a warning."""
@@ -373,6 +397,8 @@ class LeRobotReader:
                 ],
             }
             episode = row_to_episode(row)
+            if self.absent_cameras:
+                episode = episode.with_meta(lerobot_absent_cameras=self.absent_cameras)
             return episode.with_meta(lerobot_dropped_cameras=dropped) if dropped else episode
         renamed = {
             safe_name(layout.camera_name(k)): k
@@ -403,6 +429,7 @@ class LeRobotReader:
                     "episode_index": index,
                     **({"renamed": renamed} if renamed else {}),
                     **({"dropped_cameras": dropped} if dropped else {}),
+                    **({"absent_cameras": self.absent_cameras} if self.absent_cameras else {}),
                     **({"warnings": list(self.warnings)} if self.warnings else {}),
                     **({"feature_map": self.feature_map} if self.feature_map else {}),
                 }

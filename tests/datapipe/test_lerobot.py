@@ -4,6 +4,7 @@ format errors, and LeRobot's own LeRobotDataset loading an export (in the separa
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -258,3 +259,37 @@ def test_a_mixture_exports_its_standard_arrays_only_when_asked(tmp_path):
     features = json.loads((tmp_path / "standard" / "meta" / "info.json").read_text())["features"]
     assert "task.state" not in features and {"observation.state", "action"} <= set(features)
     assert LeRobotSink.describe(result)[0].startswith("LeRobot v3.0: 4 episodes")
+
+
+def test_a_declared_camera_with_no_videos_anywhere_is_left_out_once_up_front(tmp_path, caplog):
+    """GR00T's published demo data declares two cameras and ships one: ingest what exists."""
+    doc = {
+        "name": "two",
+        "stages": [
+            {
+                "id": "src",
+                "uses": "source.synthetic",
+                "with": {"episodes": 3, "cameras": ["front", "wrist"], "image_size": [16, 16]},
+            },
+            {"id": "out", "uses": "sink.lerobot", "needs": ["src"], "with": {"path": str(tmp_path / "lr")}},
+        ],
+    }
+    assert _run(doc, tmp_path / "run1").ok
+    (wrist,) = [p for p in (tmp_path / "lr" / "videos").iterdir() if "wrist" in p.name]
+    shutil.rmtree(wrist)
+    with caplog.at_level("WARNING"):
+        reader = LeRobotReader(str(tmp_path / "lr"))
+    assert reader.absent_cameras == [wrist.name]
+    assert sum("no video file anywhere" in r.getMessage() for r in caplog.records) == 1
+    again = {
+        "name": "again",
+        "stages": [
+            {"id": "src", "uses": "source.lerobot", "with": {"path": str(tmp_path / "lr")}},
+            {"id": "out", "uses": "sink.parquet", "needs": ["src"], "with": {"path": str(tmp_path / "pq")}},
+        ],
+    }
+    result = _run(again, tmp_path / "run2")
+    assert result.ok and result.counts("src") == {**result.counts("src"), "out": 3, "failed": 0}
+    eps = read_sink(tmp_path / "pq")
+    assert all(set(e.cameras) == {"front"} for e in eps)
+    assert all(e.meta["lerobot_absent_cameras"] == [wrist.name] for e in eps)  # recorded in meta
