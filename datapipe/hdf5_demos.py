@@ -232,11 +232,12 @@ class Hdf5Demos:
             raise Hdf5ReadError(f"{file}: data/{demo}: {len(states)} states but {len(actions)} actions")
         steps: dict[str, np.ndarray] = {"action": actions, "observation.state": states.astype(np.float32)}
         steps["sim.state"] = states
+        T = len(actions)
         if "interventions" in g:
-            steps["is_intervention"] = np.asarray(g["interventions"][()]).reshape(-1).astype(bool)
+            steps["is_intervention"] = _per_step_flag(g, "interventions", T, file)
         if "user_acting" in g or "policy_acting" in g:
-            user = np.asarray(g["user_acting"][()]).reshape(-1).astype(bool) if "user_acting" in g else None
-            mode = user if user is not None else ~np.asarray(g["policy_acting"][()]).reshape(-1).astype(bool)
+            mode = _per_step_flag(g, "user_acting", T, file) if "user_acting" in g else None
+            mode = mode if mode is not None else ~_per_step_flag(g, "policy_acting", T, file)
             steps["control_mode"] = mode.astype(np.int8)
         env = data.attrs.get("env", b"")
         env = env.decode() if isinstance(env, bytes) else str(env)
@@ -289,6 +290,20 @@ class Hdf5Demos:
             robot="aloha",
             meta={"sim": bool(f.attrs.get("sim", False)), "compressed_images": compressed},
         )
+
+
+def _per_step_flag(group: Any, name: str, T: int, file: str) -> np.ndarray:
+    """A per-step flag of ``T`` steps: ``(T,)``, or one column per arm (``(T, arms)``, as
+    robosuite's two-arm human-in-the-loop demos record it, or ``(arms, T)``), true where any arm's
+    is. Never flattened along time (two arms' flags are not twice the steps)."""
+    flag = np.asarray(group[name][()]).astype(bool)
+    if flag.ndim == 1 and len(flag) == T:
+        return flag
+    if flag.ndim == 2 and flag.shape[0] == T:
+        return flag.any(axis=1)
+    if flag.ndim == 2 and flag.shape[1] == T:
+        return flag.any(axis=0)
+    raise Hdf5ReadError(f"{file}:{group.name}/{name}: shape {flag.shape} is not {T} steps (or {T} x arms)")
 
 
 def _image_array(obs: Any, key: str, file: str) -> np.ndarray:

@@ -169,3 +169,25 @@ def test_hdf5_images_that_cannot_decode_and_garbage_env_args_are_errors(tmp_path
         f["data"].attrs["env_args"] = "{not json"
     with pytest.raises(Hdf5ReadError, match="attribute 'env_args': not valid JSON"):
         Hdf5Demos(str(path)).read(demos.keys()[0])
+
+
+@pytest.mark.parametrize("layout", ["steps_by_arm", "arm_by_steps"])
+def test_two_arm_interventions_are_per_step_not_concatenated(tmp_path, layout):
+    """robosuite's two-arm human-in-the-loop demos (handover/panda_panda) record one flag per arm."""
+    import h5py
+
+    path = tmp_path / "two_arm.hdf5"
+    write_robosuite(path, lengths=(10,))
+    arms = np.zeros((10, 2), bool)
+    arms[3:5, 0] = True  # the left arm's operator
+    arms[6:8, 1] = True  # the right arm's
+    with h5py.File(path, "a") as f:
+        g = f["data/demo_1"]
+        for name, value in (("interventions", arms), ("user_acting", arms), ("policy_acting", ~arms)):
+            del g[name]
+            g[name] = (value if layout == "steps_by_arm" else value.T).astype(np.int64)
+    demos = Hdf5Demos(str(path))
+    ep = demos.read(demos.keys()[0])
+    want = arms.any(axis=1)
+    assert ep.length == 10 and np.array_equal(ep.steps["is_intervention"], want)
+    assert np.array_equal(ep.steps["control_mode"], want.astype(np.int8))
