@@ -12,6 +12,7 @@ from datapipe.rlds import RldsDataset, RldsReadError
 from datapipe.run import run_workflow
 from datapipe.workflow import parse_workflow
 from tests.community_fixtures import write_aloha, write_rlds, write_robomimic, write_robosuite
+from tests.conftest import REPO
 from tests.helpers import read_sink
 
 
@@ -191,3 +192,25 @@ def test_two_arm_interventions_are_per_step_not_concatenated(tmp_path, layout):
     want = arms.any(axis=1)
     assert ep.length == 10 and np.array_equal(ep.steps["is_intervention"], want)
     assert np.array_equal(ep.steps["control_mode"], want.astype(np.int8))
+
+
+HANDOVER = REPO / "data" / "robosuite-1.4.1" / "assets" / "demonstrations" / "handover" / "panda_panda" / "demo.hdf5"
+
+
+@pytest.mark.skipif(not HANDOVER.exists(), reason="robosuite's demos are not fetched: run `make robosuite-demos`")
+def test_robosuites_two_arm_handover_demos_ingest_with_their_defaults(tmp_path):
+    doc = {
+        "name": "handover",
+        "stages": [
+            {"id": "src", "uses": "source.hdf5", "with": {"path": str(HANDOVER)}},
+            {"id": "out", "uses": "sink.parquet", "needs": ["src"], "with": {"path": str(tmp_path / "out")}},
+        ],
+    }
+    result = run_workflow(parse_workflow(doc, "handover.yaml"), str(tmp_path / "run"), runner="local", progress=False)
+    assert result.ok, result.error
+    eps = read_sink(tmp_path / "out")
+    assert len(eps) == result.counts("src")["in"] >= 3 and result.counts("src")["failed"] == 0
+    for ep in eps:
+        assert ep.steps["control_mode"].shape == ep.steps["is_intervention"].shape == (ep.length,)
+        assert ep.steps["action"].shape == (ep.length, 14)  # both arms' OSC commands side by side
+    assert all(ep.steps["control_mode"].any() for ep in eps)  # user_acting: one column per operator
