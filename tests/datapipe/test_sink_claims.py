@@ -112,16 +112,22 @@ stages:
 """
 
 
-def test_a_second_run_into_a_sink_folder_being_written_is_refused_at_its_start(write_workflow, tmp_path, capsys):
-    """The first run's claim is on disk from its start: the second (a different run directory,
-    started while the first still writes) is refused at once; only the first's data is there."""
-    sink = tmp_path / "table"
-    first = load_workflow(write_workflow(SLOW.replace("SEED", "1").replace("PATH", str(sink)), "a.yaml"))
-    result = {}
+def _start_run_a(write_workflow, tmp_path, folder) -> tuple[threading.Thread, dict]:
+    """Run A (seed 1, slow) into ``folder`` on a thread; its RunResult lands in ``result["r"]``."""
+    first = load_workflow(write_workflow(SLOW.replace("SEED", "1").replace("PATH", str(folder)), "a.yaml"))
+    result: dict = {}
     thread = threading.Thread(
         target=lambda: result.update(r=run_workflow(first, str(tmp_path / "run_a"), runner="local", progress=False))
     )
     thread.start()
+    return thread, result
+
+
+def test_a_second_run_into_a_sink_folder_being_written_is_refused_at_its_start(write_workflow, tmp_path, capsys):
+    """The first run's claim is on disk from its start: the second (a different run directory,
+    started while the first still writes) is refused at once; only the first's data is there."""
+    sink = tmp_path / "table"
+    thread, result = _start_run_a(write_workflow, tmp_path, sink)
     try:
         deadline = time.time() + 30
         while not (sink / OWNER_FILE).exists() and time.time() < deadline:
@@ -163,12 +169,7 @@ def test_a_run_taken_over_by_overwrite_stops_and_deletes_nothing(write_workflow,
     """Run B takes the folder over with overwrite while run A writes: A's parts already written
     are foreign to B (kept); A stops at its next batch, naming the takeover."""
     table = tmp_path / "table"
-    first = load_workflow(write_workflow(SLOW.replace("SEED", "1").replace("PATH", str(table)), "a.yaml"))
-    result = {}
-    thread = threading.Thread(
-        target=lambda: result.update(r=run_workflow(first, str(tmp_path / "run_a"), runner="local", progress=False))
-    )
-    thread.start()
+    thread, result = _start_run_a(write_workflow, tmp_path, table)
     try:
         deadline = time.time() + 30
         while not list(table.glob("part-*.parquet")) and time.time() < deadline:
