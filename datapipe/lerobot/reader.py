@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import posixpath
 import re
 from typing import Any
 
@@ -144,16 +145,16 @@ class LeRobotReader:
                     f"{self.uri}/{layout.INFO}: feature_map {target}: no feature {unknown} "
                     f"(features: {sorted(self.features)})"
                 )
+        self.tasks = self._tasks()
+        self.episodes = self._episodes()
         declared = [k for k, f in self.features.items() if f.get("dtype") == "video"]
         self.absent_cameras = self._cameras_without_videos(declared)
         self.video_keys = [k for k in declared if k not in self.absent_cameras]
         if self.absent_cameras:  # as GR00T's demo data: two cameras declared, one shipped
             self.warnings.append(
-                f"{layout.INFO} declares camera(s) {self.absent_cameras} with no video file anywhere "
-                f"under videos/; reading the cameras that exist ({self.video_keys})"
+                f"{layout.INFO} declares camera(s) {self.absent_cameras} with no video file for any "
+                f"episode; reading the cameras that exist ({self.video_keys})"
             )
-        self.tasks = self._tasks()
-        self.episodes = self._episodes()
         self._check_totals()
 
     @property
@@ -162,19 +163,37 @@ class LeRobotReader:
         return str(self.version).startswith("v2")
 
     def _cameras_without_videos(self, keys: list[str]) -> list[str]:
-        """Declared video features with no file at all under ``videos/`` (a folder named by the
-        key in its path, v2.1 or v3.0). One listing; a camera missing for some episodes only is
-        left to ``on_missing_video``."""
+        """Declared video features for which no episode's video file exists, while another
+        declared camera has some (GR00T's demo data declares two cameras and ships one). Each
+        episode's path comes from ``video_path`` as the reader would open it; the files come
+        from one recursive listing of the template's fixed folder, so the cost is linear in
+        episodes x cameras. When no camera has any video, nothing is left out here: the
+        missing files are named per episode (``on_missing_video``)."""
         import pyarrow.fs as pafs
 
-        if not keys:
+        template = self.info.get("video_path")
+        if len(keys) < 2 or not isinstance(template, str):
             return []
-        folder = self.root.join("videos")
-        if not folder.exists():
-            return list(keys)
-        infos = folder.fs.get_file_info(pafs.FileSelector(folder.path, recursive=True))
-        parts = {p for i in infos if i.type == pafs.FileType.File for p in i.path.split("/")}
-        return [k for k in keys if k not in parts]
+        fixed = posixpath.dirname(template.split("{", 1)[0]).strip("/")
+        folder = self.root.join(fixed) if fixed else self.root
+        try:
+            infos = folder.fs.get_file_info(pafs.FileSelector(folder.path, recursive=True))
+        except (OSError, pa.ArrowException):
+            return []
+        base = folder.path.rstrip("/")
+        files = {posixpath.join(fixed, i.path[len(base) :].lstrip("/")) for i in infos if i.type == pafs.FileType.File}
+
+        def shipped(key: str) -> bool:
+            for index, ep in self.episodes.items():
+                try:
+                    if posixpath.normpath(self.video_path(ep, index, key)) in files:
+                        return True
+                except (LeRobotReadError, KeyError, ValueError, TypeError):
+                    continue
+            return False
+
+        absent = [k for k in keys if not shipped(k)]
+        return absent if len(absent) < len(keys) else []
 
     def _check_totals(self) -> None:
         """Compare ``info.json``'s totals with the episode table; the files win, a mismatch is a warning."""

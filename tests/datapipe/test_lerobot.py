@@ -280,7 +280,7 @@ def test_a_declared_camera_with_no_videos_anywhere_is_left_out_once_up_front(tmp
     with caplog.at_level("WARNING"):
         reader = LeRobotReader(str(tmp_path / "lr"))
     assert reader.absent_cameras == [wrist.name]
-    assert sum("no video file anywhere" in r.getMessage() for r in caplog.records) == 1
+    assert sum("no video file for any episode" in r.getMessage() for r in caplog.records) == 1
     again = {
         "name": "again",
         "stages": [
