@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 from datapipe import video
 from datapipe.errors import DatapipeError
 from datapipe.lerobot import layout
-from datapipe.names import confined, safe_name
+from datapipe.names import UnsafePathError, confined, safe_name
 from datapipe.record_arrow import row_to_episode, tensor_to_row
 from datapipe.records import CameraStream, Embodiment, Episode, Source, make_episode_id
 from datapipe.storage import Location, parse_json, resolve
@@ -186,9 +186,9 @@ class LeRobotReader:
         def shipped(key: str) -> bool:
             for index, ep in self.episodes.items():
                 try:
-                    if posixpath.normpath(self.video_path(ep, index, key)) in files:
+                    if confined(self.video_path(ep, index, key), self.uri) in files:  # as _file opens it
                         return True
-                except (LeRobotReadError, KeyError, ValueError, TypeError):
+                except (LeRobotReadError, UnsafePathError, KeyError, ValueError, TypeError):
                     continue
             return False
 
