@@ -6,6 +6,7 @@ sizes, so odd sizes are padded by edge replication before encoding and cropped a
 
 from __future__ import annotations
 
+import functools
 import io
 from fractions import Fraction
 
@@ -24,15 +25,66 @@ def _check_frames(frames: np.ndarray) -> np.ndarray:
     return frames
 
 
+# x264's names of the SIMD levels below AVX-512, and the /proc/cpuinfo flag of each
+_X264_LEVELS = (
+    ("MMX2", "sse"),
+    ("SSE", "sse"),
+    ("SSE2", "sse2"),
+    ("SSE2Fast", "ssse3"),
+    ("SSE3", "pni"),
+    ("SSSE3", "ssse3"),
+    ("SSE4.1", "sse4_1"),
+    ("SSE4.2", "sse4_2"),
+    ("LZCNT", "abm"),
+    ("AVX", "avx"),
+    ("XOP", "xop"),
+    ("FMA4", "fma4"),
+    ("FMA3", "fma"),
+    ("BMI1", "bmi1"),
+    ("BMI2", "bmi2"),
+    ("AVX2", "avx2"),
+)
+
+
+@functools.cache
+def x264_asm(cpuinfo: str = "/proc/cpuinfo") -> str | None:
+    """x264's ``asm`` setting here: the CPU's SIMD levels without AVX-512, or None (x264's own
+    choice) where the CPU has no AVX-512 or its flags cannot be read.
+
+    x264 (core 165) on an AVX-512 CPU gave other bytes, and other decoded pixels, for the same
+    frames in about 1 of 30 single-threaded encodes (7 of 200 here, 28 of 200 with AVX-512 named
+    explicitly, 0 of 200 with the same levels minus AVX-512): its AVX-512 code reads memory it
+    has not written. Without AVX-512 its output is the one the good AVX-512 encodes give, at the
+    same speed.
+    """
+    try:
+        with open(cpuinfo, encoding="ascii", errors="replace") as f:
+            line = next((row for row in f if row.startswith("flags")), "")
+    except OSError:
+        return None
+    flags = set(line.partition(":")[2].split())
+    if "avx512f" not in flags:
+        return None
+    return ",".join([name for name, flag in _X264_LEVELS if flag in flags] + ["Cache64"])
+
+
+def h264_options(crf: int, preset: str) -> dict[str, str]:
+    """The libx264 options of an encode (``crf``, ``preset``, and :func:`x264_asm` if any)."""
+    options = {"crf": str(crf), "preset": preset}
+    asm = x264_asm()
+    if asm:
+        options["x264-params"] = f"asm={asm}"
+    return options
+
+
 class Mp4Writer:
     """Encode RGB frames one at a time into an H.264 mp4 held in memory (constant memory in the
     number of frames, apart from the encoded bytes). Every frame is timestamped at ``i / fps``
     seconds; odd sizes are padded to even by edge replication (crop after decoding).
 
-    RGB is converted to yuv420p by OpenCV (fixed-point) and the encoder runs a fixed number of
-    threads, so that the output does not depend on the machine. (x264 was still seen to give other
-    bytes for the same frames now and then in processes where Ray runs; compare decoded frames,
-    or the bytes a stage produced, rather than bytes of two encodes.)
+    RGB is converted to yuv420p by OpenCV (fixed-point), the encoder runs a fixed number of
+    threads and x264 is kept off AVX-512 (:func:`x264_asm`), so that the same frames give the
+    same bytes, run after run.
     """
 
     def __init__(self, fps: float, crf: int = 23, preset: str = "veryfast"):
@@ -49,13 +101,12 @@ class Mp4Writer:
         stream = self.container.add_stream(H264_CODEC, rate=Fraction(self.fps).limit_denominator(1001))
         stream.width, stream.height = w + w % 2, h + h % 2
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(self.crf), "preset": self.preset}
+        stream.options = h264_options(self.crf, self.preset)
         stream.codec_context.thread_count = ENCODER_THREADS
         self.stream, self.size = stream, (h, w)
 
     def add(self, frame_rgb: np.ndarray) -> None:
         """Encode one RGB ``uint8`` frame ``(H, W, 3)`` (every frame of the same size)."""
-        import av
         import cv2
 
         frame_rgb = np.asarray(frame_rgb)
@@ -68,7 +119,15 @@ class Mp4Writer:
             raise ValueError(f"frame {self.n_frames} is {w}x{h}, the first was {self.size[1]}x{self.size[0]}")
         if h % 2 or w % 2:
             frame_rgb = np.pad(frame_rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-        yuv = cv2.cvtColor(np.ascontiguousarray(frame_rgb), cv2.COLOR_RGB2YUV_I420)
+        self.add_yuv(cv2.cvtColor(np.ascontiguousarray(frame_rgb), cv2.COLOR_RGB2YUV_I420))
+
+    def add_yuv(self, yuv: np.ndarray) -> None:
+        """Encode one frame already in I420 (``(H * 3 / 2, W)`` uint8, even ``H`` and ``W``; the
+        size of the frames given to :meth:`add`, padded to even)."""
+        import av
+
+        if self.stream is None:
+            self._open(yuv.shape[0] * 2 // 3, yuv.shape[1])
         for packet in self.stream.encode(av.VideoFrame.from_ndarray(yuv, format="yuv420p")):
             self.container.mux(packet)
         self.n_frames += 1
