@@ -1,7 +1,9 @@
 """Running a chain of stages over one batch of inputs and committing the result as a part.
 
-This is the unit of work both runners share: the local runner calls :func:`run_chain` in a loop,
-the Ray runner calls it inside ``map_batches`` on workers. It knows nothing of Ray.
+This is the unit of work both runners share: the local runner calls :func:`commit_chain` in a
+loop, the Ray runner calls it inside ``map_batches`` on workers. It knows nothing of Ray. A
+batch goes through its chain in slices of about :data:`SLICE_BYTES` as its source reads it, so
+memory holds what is in flight, not a whole batch or a whole source file.
 
 Per input and stage it calls the stage, catches any exception (the input goes to quarantine with stage,
 error type, message and traceback; the batch goes on), checks outputs are episodes, appends the
@@ -13,25 +15,20 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Generator, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import pyarrow as pa
 
-from datapipe.errors import is_bad_input
 from datapipe.hashing import keys_hash
 from datapipe.ownership import check_sink_claim
 from datapipe.record_arrow import episode_to_row, row_to_episode
-from datapipe.records import Episode, LineageEntry, RecordError
-from datapipe.rundir import (
-    INPUT_KEY_COLUMN,
-    OUTPUT_SCHEMA,
-    QUARANTINE_SCHEMA,
-    RunDir,
-    StageDir,
-)
+from datapipe.records import Episode, RecordError
+from datapipe.rundir import INPUT_KEY_COLUMN, OUTPUT_SCHEMA, QUARANTINE_SCHEMA
 from datapipe.stage import SinkStage, SourceStage, Stage, Transform, Unreadable
+from datapipe.stage_task import StageTask, ready_stage
+from schemas.episode import EPISODE_SCHEMA
 
 SUMMARY_SCHEMA = pa.schema(
     [
@@ -48,63 +45,6 @@ class ProgressReporter(Protocol):
     """Receives counts of each committed part (a Ray actor handle or a local object)."""
 
     def report(self, stage_id: str, n_in: int, n_out: int, n_failed: int) -> Any: ...
-
-
-@dataclass(frozen=True)
-class StageTask:
-    """Everything a worker needs to run one stage of a run (picklable, small)."""
-
-    stage_id: str
-    uses: str
-    stage_cls: type[Stage]
-    config: Any
-    config_hash: str
-    run_uri: str
-    out_hash: str
-    epoch: str = ""
-
-    @property
-    def lineage(self) -> LineageEntry:
-        return LineageEntry(stage=self.uses, version=self.stage_cls.version, config_hash=self.config_hash)
-
-    def stage_dir(self) -> StageDir:
-        return RunDir(self.run_uri).stage(self.stage_id, self.out_hash)
-
-    def check_epoch(self) -> None:
-        """Refuse to go on if a newer run took over the run directory (fencing)."""
-        if self.epoch:
-            RunDir(self.run_uri).check_epoch(self.epoch)
-
-
-# Stage objects with setup() done, per worker process: setup runs once per process and stage.
-_READY: dict[tuple[str, str, str], Stage] = {}
-
-
-class StageSetupError(RuntimeError):
-    """A stage could not be created or set up on a worker (this fails the stage, not an input)."""
-
-    def __init__(self, stage_id: str, detail: str, bad_input: bool = False):
-        super().__init__(stage_id, detail, bad_input)  # args as given, so it pickles across Ray
-        self.stage_id, self.detail, self.bad_input = stage_id, detail, bad_input
-
-    def __str__(self) -> str:
-        return f"stage {self.stage_id!r} {self.detail}"
-
-
-def ready_stage(task: StageTask) -> Stage:
-    """This process's stage object for ``task``, created and set up on first use."""
-    key = (task.run_uri, task.stage_id, task.out_hash)
-    stage = _READY.get(key)
-    if stage is None:
-        try:
-            stage = task.stage_cls(task.config)
-            stage.setup()
-        except Exception as exc:
-            raise StageSetupError(
-                task.stage_id, f"setup failed: {type(exc).__name__}: {exc}", is_bad_input(exc)
-            ) from exc
-        _READY[key] = stage
-    return stage
 
 
 @dataclass(frozen=True)
@@ -154,27 +94,81 @@ def _failures_table(task: StageTask, failures: list[Failure]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)
 
 
-def _decode_inputs(rows: list[dict[str, Any]]) -> tuple[list[tuple[str, Episode]], list[Failure]]:
-    good, bad = [], []
-    for row in rows:
+def _episode_rows(inputs: list[dict[str, Any]] | pa.Table, skip_keys: frozenset[str]) -> list[Any] | pa.Table:
+    """The inputs not in ``skip_keys``: dicts stay dicts, a table stays a table (``EPISODE_SCHEMA``
+    columns)."""
+    if not isinstance(inputs, pa.Table):
+        return [r for r in inputs if r["episode_id"] not in skip_keys]
+    table = inputs.select(EPISODE_SCHEMA.names)
+    if skip_keys:
+        import pyarrow.compute as pc
+
+        table = table.filter(pc.invert(pc.is_in(table["episode_id"], pa.array(sorted(skip_keys), pa.string()))))
+    return table
+
+
+def _decoded(rows: list[dict[str, Any]] | pa.Table, totals: _StageTotals) -> Iterator[tuple[str, Episode]]:
+    """``(episode id, episode)`` of episode ``rows``, decoded one at a time as they are used (a
+    table's rows become Python objects one at a time too); a malformed row is that input's
+    failure (in ``totals``), not the batch's."""
+    each = rows if isinstance(rows, list) else (r for b in rows.to_batches(max_chunksize=1) for r in b.to_pylist())
+    for row in each:
         key = row["episode_id"]
         try:
-            good.append((key, row_to_episode(row)))
-        except Exception as exc:  # a malformed row is that input's failure, not the batch's
-            bad.append(_failure(key, exc, None))
-    return good, bad
+            episode = row_to_episode(row)
+        except Exception as exc:
+            totals.failures.append(_failure(key, exc, None))
+            continue
+        yield key, episode
+
+
+SLICE_BYTES = 32 * 2**20
+"""Episode payload (step arrays and encoded cameras) a batch holds at once: its episodes go
+through the chain and are written in slices of about this size, as the source reads them, so
+the clips of one long video never sit in memory together (a slice holds at least one episode)."""
+
+
+BATCH_BYTES = SLICE_BYTES
+"""Episode rows a runner gathers into one batch at most (besides the stage's ``batch_size``)."""
+
+
+def slice_part(part: str, index: int) -> str:
+    """The part name a sink writes slice ``index`` of batch ``part`` under (``part`` itself for
+    the first, so a batch of one slice is named as before)."""
+    return part if index == 0 else f"{part}-s{index:03d}"
 
 
 @dataclass
 class _StepResult:
-    """What one stage of a chain did with its inputs."""
+    """What one stage of a chain did with one slice of its inputs."""
 
     keys: list[str]
     outputs: list[tuple[str, Episode]]
     failures: list[Failure]
     sink_receipt: dict[str, Any] | None
     duration_s: float
+
+
+@dataclass
+class _StageTotals:
+    """What one stage of a chain did with the whole batch, slice after slice (the outputs
+    themselves are passed on, only their count per input key is kept)."""
+
+    keys: list[str] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    outputs_per_key: dict[str, int] = field(default_factory=dict)
+    sink_receipts: list[dict[str, Any]] = field(default_factory=list)
+    duration_s: float = 0.0
     n_in: int | None = None  # a source's items; other stages consume their keys
+
+    def add(self, step: _StepResult) -> None:
+        self.keys += step.keys
+        self.failures += step.failures
+        for key, _ in step.outputs:
+            self.outputs_per_key[key] = self.outputs_per_key.get(key, 0) + 1
+        if step.sink_receipt is not None:
+            self.sink_receipts.append(step.sink_receipt)
+        self.duration_s += step.duration_s
 
 
 def _run_stage(
@@ -208,124 +202,182 @@ def _run_stage(
     return _StepResult(keys, outputs, failures, sink_receipt, time.perf_counter() - started)
 
 
-def _read_shards(stage: SourceStage, shards: list[str]) -> _StepResult:
-    """Read ``shards``: an :class:`~datapipe.stage.Unreadable` item costs that item (quarantined
-    as ``<shard>#<item>``), an exception out of ``read`` the rest of its shard; episodes read
-    before it are kept. ``n_in`` counts items: episodes read plus failures."""
-    started = time.perf_counter()
-    outputs: list[tuple[str, Episode]] = []
-    failures: list[Failure] = []
+def _read_shards(stage: SourceStage, shards: list[str], totals: _StageTotals) -> Iterator[tuple[str, Episode]]:
+    """``(shard, episode)`` of ``shards`` as ``stage`` reads them. An
+    :class:`~datapipe.stage.Unreadable` item costs that item (quarantined as
+    ``<shard>#<item>``), an exception out of ``read`` the rest of its shard; episodes read
+    before it are kept. ``totals`` gets the failures, the time spent reading and ``n_in``
+    (episodes read plus failures)."""
+    totals.keys, totals.n_in = list(shards), 0
     for shard in shards:
         seen: set[str] = set()
-        try:
-            for item in stage.read(shard):
+        items = iter(stage.read(shard))
+        while True:
+            started = time.perf_counter()
+            try:
+                item = next(items, None)
+                if item is None:
+                    break
                 if isinstance(item, Unreadable):
-                    failures.append(_failure(f"{shard}#{item.key}", item.error, None))
+                    totals.failures.append(_failure(f"{shard}#{item.key}", item.error, None))
+                    totals.n_in += 1
                     continue
                 (ep,) = _check_outputs([item], stage, shard)
                 if ep.episode_id in seen:
                     raise RecordError(
                         f"{type(stage).__name__} produced duplicate episode id {ep.episode_id!r} in shard {shard!r}"
                     )
-                seen.add(ep.episode_id)
-                outputs.append((shard, ep))
-        except Exception as exc:
-            failures.append(_failure(shard, exc, None))
-    return _StepResult(
-        shards, outputs, failures, None, time.perf_counter() - started, n_in=len(outputs) + len(failures)
-    )
+            except Exception as exc:
+                totals.failures.append(_failure(shard, exc, None))
+                totals.n_in += 1
+                break
+            finally:
+                totals.duration_s += time.perf_counter() - started
+            seen.add(ep.episode_id)
+            totals.n_in += 1
+            totals.outputs_per_key[shard] = totals.outputs_per_key.get(shard, 0) + 1
+            yield shard, ep
+            del item, ep  # not held while the next one is read
 
 
-def _receipt(task: StageTask, part: str, step: _StepResult, is_sink: bool) -> dict[str, Any]:
-    per_key: dict[str, int] = {}
-    for key, _ in step.outputs:
-        per_key[key] = per_key.get(key, 0) + 1
+def _slices(items: Iterable[tuple[str, Episode]]) -> Iterator[list[tuple[str, Episode]]]:
+    """``items`` in consecutive lists of about :data:`SLICE_BYTES` of payload (at least one)."""
+    chunk: list[tuple[str, Episode]] = []
+    size = 0
+    for key, ep in items:
+        chunk.append((key, ep))
+        size += ep.payload_bytes
+        if size >= SLICE_BYTES:
+            del ep  # the slice is the only holder: freed once the chain is done with it
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
+
+
+def _receipt(task: StageTask, part: str, step: _StageTotals, is_sink: bool) -> dict[str, Any]:
     return {
         "part": part,
         "stage_id": task.stage_id,
         "input_keys": step.keys,
         "n_in": len(step.keys) if step.n_in is None else step.n_in,
-        "n_out": len(step.keys) - len(step.failures) if is_sink else len(step.outputs),
+        "n_out": len(step.keys) - len(step.failures) if is_sink else sum(step.outputs_per_key.values()),
         "n_failed": len(step.failures),
-        "outputs_per_key": per_key,
+        "outputs_per_key": step.outputs_per_key,
         "duration_s": step.duration_s,
-        "sink": step.sink_receipt,
+        "sinks": step.sink_receipts,
     }
 
 
 def run_chain(
     tasks: list[StageTask],
-    inputs: list[str] | list[dict[str, Any]],
+    inputs: list[str] | list[dict[str, Any]] | pa.Table,
     skip_keys: frozenset[str] = frozenset(),
     reporter: ProgressReporter | None = None,
 ) -> pa.Table:
-    """Run a chain of stages over one batch in this process and commit it. Return the output rows
-    of the chain's last stage.
+    """Run a chain of stages over one batch and commit it (:func:`iter_chain`); return the output
+    rows of the chain's last stage in one table (empty for a sink)."""
+    return pa.concat_tables([OUTPUT_SCHEMA.empty_table(), *iter_chain(tasks, inputs, skip_keys, reporter)])
 
-    ``inputs`` are shard names when the chain starts with a source, episode rows
-    (``EPISODE_SCHEMA`` dicts) otherwise. Inputs whose key is in ``skip_keys`` (done in an earlier
-    run) are dropped first. Episodes pass from stage to stage as objects, each stage appending its
-    lineage entry. Everything is committed under one part name derived from the batch's input
-    keys: each stage's quarantine, then the last stage's outputs, then its receipt, which is the
-    commit point of the whole batch: it lists the batch's input keys (``chain_keys``) and every
-    fused stage's counts (``chain``). The returned table has
-    ``OUTPUT_SCHEMA`` (episode rows plus the input key each came from); for sinks it is empty.
+
+def commit_chain(
+    tasks: list[StageTask],
+    inputs: list[str] | list[dict[str, Any]] | pa.Table,
+    skip_keys: frozenset[str] = frozenset(),
+    reporter: ProgressReporter | None = None,
+) -> tuple[str | None, int]:
+    """Run a chain of stages over one batch and commit it (:func:`iter_chain`) without holding
+    its outputs: ``(path of the committed output file or None, its rows)``."""
+    chain = iter_chain(tasks, inputs, skip_keys, reporter)
+    rows = 0
+    while True:
+        try:
+            rows += next(chain).num_rows
+        except StopIteration as stop:
+            return stop.value, rows
+
+
+def iter_chain(
+    tasks: list[StageTask],
+    inputs: list[str] | list[dict[str, Any]] | pa.Table,
+    skip_keys: frozenset[str] = frozenset(),
+    reporter: ProgressReporter | None = None,
+) -> Generator[pa.Table, None, str | None]:
+    """Run a chain of stages over one batch in this process and commit it, yielding the output
+    rows of the chain's last stage slice by slice (nothing for a sink). The batch is committed
+    when the iterator is exhausted; its return value is the committed output file's path (None
+    when there are no output rows).
+
+    ``inputs`` are shard names when the chain starts with a source, episode rows otherwise
+    (``EPISODE_SCHEMA`` dicts, or a table with those columns, decoded a row at a time). Inputs
+    whose key is in ``skip_keys`` (done in an earlier run) are dropped first. Episodes pass from
+    stage to stage as objects, each stage appending its lineage entry, in slices of about
+    :data:`SLICE_BYTES` as the source reads them (or rows are decoded), so memory holds one
+    slice whatever a batch or a source file holds: a sink writes each slice as its own part
+    (:func:`slice_part`), the last stage's outputs go to its part file a row group per slice.
+    Everything is committed under one part name derived from the batch's input keys: each
+    stage's quarantine, then the last stage's outputs, then its receipt, which is the commit
+    point of the whole batch: it lists the batch's input keys (``chain_keys``),
+    every fused stage's counts (``chain``) and a sink's receipt of each slice (``sinks``). What a
+    crash leaves before the receipt is replaced when the batch runs again. Yielded tables have
+    ``OUTPUT_SCHEMA`` (episode rows plus the input key each came from).
     """
     stages = [ready_stage(t) for t in tasks]
-    head = stages[0]
-    if isinstance(head, SourceStage):
+    totals = [_StageTotals() for _ in tasks]
+    if isinstance(stages[0], SourceStage):
         keys = [k for k in inputs if k not in skip_keys]
-        if not keys:
-            return OUTPUT_SCHEMA.empty_table()
-        part = f"part-{keys_hash(keys)}"
-        steps = [_read_shards(head, keys)]
+        items: Iterable[tuple[str, Episode]] = _read_shards(stages[0], keys, totals[0])
+        first = 1  # the source's totals come from reading
     else:
-        rows = [r for r in inputs if r["episode_id"] not in skip_keys]
-        keys = [r["episode_id"] for r in rows]
-        if not keys:
-            return OUTPUT_SCHEMA.empty_table()
-        part = f"part-{keys_hash(keys)}"
-        decoded, bad = _decode_inputs(rows)
-        steps = [_run_stage(tasks[0], head, decoded, keys, bad, part)]
-    for task, stage, prev_task in zip(tasks[1:], stages[1:], tasks):
-        lineage = prev_task.lineage
-        items = [(e.episode_id, e.with_lineage(lineage)) for _, e in steps[-1].outputs]
-        steps.append(_run_stage(task, stage, items, [k for k, _ in items], [], part))
-    tasks[-1].check_epoch()
-    tail, last = tasks[-1], steps[-1]
+        rows = _episode_rows(inputs, skip_keys)
+        keys = [r["episode_id"] for r in rows] if isinstance(rows, list) else rows.column("episode_id").to_pylist()
+        items, first = _decoded(rows, totals[0]), 0
+    if not keys:
+        return None
+    part = f"part-{keys_hash(keys)}"
+    tail = tasks[-1]
     is_sink = isinstance(stages[-1], SinkStage)
-    entries = [_receipt(task, part, step, task is tail and is_sink) for task, step in zip(tasks, steps)]
-    for task, step in zip(tasks[:-1], steps):  # fused stages: quarantine now, counts in the receipt
-        if step.failures:
-            task.stage_dir().write_quarantine(part, _failures_table(task, step.failures))
-    out_rows = []
-    if not is_sink:
-        lineage = tail.lineage
-        for key, ep in last.outputs:
-            row = episode_to_row(ep.with_lineage(lineage))
-            row[INPUT_KEY_COLUMN] = key
-            out_rows.append(row)
-    out_table = pa.Table.from_pylist(out_rows, schema=OUTPUT_SCHEMA)
-    chain = {task.stage_id: entry for task, entry in zip(tasks[:-1], entries)}
-    receipt = {**entries[-1], "chain_keys": keys, "chain": chain}
-    tail.stage_dir().commit_part(
-        part, receipt, None if is_sink else out_table, _failures_table(tail, last.failures) if last.failures else None
-    )
+    output = None if is_sink else tail.stage_dir().output_writer(part)
+    try:
+        for index, sliced in enumerate(_slices(items)):
+            chunk = list(sliced)
+            sliced.clear()  # the slicer's own reference: the episodes die once the chain is done with them
+            lineage = tasks[first - 1].lineage if first else None
+            for i in range(first, len(tasks)):
+                if lineage is not None:
+                    chunk = [(e.episode_id, e.with_lineage(lineage)) for _, e in chunk]
+                step = _run_stage(tasks[i], stages[i], chunk, [k for k, _ in chunk], [], slice_part(part, index))
+                totals[i].add(step)
+                chunk, lineage = step.outputs, tasks[i].lineage
+                del step
+            if output is not None and chunk:
+                rows_out = [{**episode_to_row(e.with_lineage(tail.lineage)), INPUT_KEY_COLUMN: k} for k, e in chunk]
+                del chunk
+                table = pa.Table.from_pylist(rows_out, schema=OUTPUT_SCHEMA)
+                del rows_out
+                output.write(table)
+                yield table
+                del table
+            chunk = []  # nothing of this slice is held while the next is read
+            pa.default_memory_pool().release_unused()  # and its buffers go back to the system
+        if first == 0:
+            totals[0].keys = keys  # every input row, the undecodable ones too
+        tail.check_epoch()
+        entries = [_receipt(task, part, step, task is tail and is_sink) for task, step in zip(tasks, totals)]
+        for task, step in zip(tasks[:-1], totals):  # fused stages: quarantine now, counts in the receipt
+            if step.failures:
+                task.stage_dir().write_quarantine(part, _failures_table(task, step.failures))
+        chain = {task.stage_id: entry for task, entry in zip(tasks[:-1], entries)}
+        receipt = {**entries[-1], "chain_keys": keys, "chain": chain}
+        last = totals[-1]
+        failures = _failures_table(tail, last.failures) if last.failures else None
+        written = output.target.path if output is not None and output.rows else None
+        tail.stage_dir().commit_part(part, receipt, output, failures)
+        output = None
+    finally:
+        if output is not None:
+            output.abort()  # not committed: an error, or the consumer stopped early
     if reporter is not None:
         for task, r in zip(tasks, entries):
             reporter.report(task.stage_id, r["n_in"], r["n_out"], r["n_failed"])
-    return out_table
-
-
-def task_for(spec: Any, run_uri: str, out_hash: str, epoch: str = "") -> StageTask:
-    """The :class:`StageTask` of a workflow stage spec in a run."""
-    return StageTask(
-        stage_id=spec.id,
-        uses=spec.uses,
-        stage_cls=spec.stage_cls,
-        config=spec.config,
-        config_hash=spec.config_hash,
-        run_uri=run_uri,
-        out_hash=out_hash,
-        epoch=epoch,
-    )
+    return written

@@ -28,11 +28,11 @@ from typing import Any
 
 from datapipe.config import config_to_dict
 from datapipe.errors import DatapipeError
-from datapipe.execution import StageTask, task_for
 from datapipe.hashing import output_hash
 from datapipe.ownership import claim_sink_output, sink_output_matches
 from datapipe.rundir import CommittedParts, RunDir, StageCounts, StageDir
 from datapipe.stage import Resources
+from datapipe.stage_task import StageTask, task_for
 from datapipe.workflow import StageSpec, Workflow
 
 TRACKED_PACKAGES = (

@@ -329,6 +329,12 @@ class Episode:
         return int(self.steps["timestamp"].shape[0])
 
     @property
+    def payload_bytes(self) -> int:
+        """Bytes the episode holds: its step arrays and its encoded camera data."""
+        steps = sum(np.asarray(v).nbytes for v in self.steps.values())
+        return steps + sum(len(d) for cam in self.cameras.values() for d in cam.data)
+
+    @property
     def duration_s(self) -> float:
         """Nominal duration in seconds: ``length / fps``."""
         return self.length / self.fps

@@ -22,14 +22,14 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from datapipe.storage import Location, resolve
+from datapipe.storage import AtomicParquetWriter, Location, resolve
 from schemas.episode import EPISODE_SCHEMA, check_schema_version
 
 INPUT_KEY_COLUMN = "_input_key"
@@ -82,17 +82,26 @@ class CommittedParts:
     counts: StageCounts = field(default_factory=StageCounts)
 
 
-def read_part(path: str, fs: Any, skip_keys: Iterable[str] = ()) -> pa.Table:
-    """One committed output file (``OUTPUT_SCHEMA``), without the rows of inputs in ``skip_keys``
-    (inputs an earlier-named part already committed; see :attr:`CommittedParts.excluded`)."""
+def iter_part(path: str, fs: Any, skip_keys: Iterable[str] = ()) -> Iterator[pa.Table]:
+    """One committed output file (``OUTPUT_SCHEMA``) a row group at a time (a part is written a
+    slice per row group), without the rows of inputs in ``skip_keys`` (inputs an earlier-named
+    part already committed; see :attr:`CommittedParts.excluded`)."""
     import pyarrow.compute as pc
 
     check_schema_version(pq.read_schema(path, filesystem=fs), path)
-    table = pq.read_table(path, filesystem=fs, schema=OUTPUT_SCHEMA)
-    skip = sorted(skip_keys)
-    if skip:
-        table = table.filter(pc.invert(pc.is_in(table[INPUT_KEY_COLUMN], pa.array(skip))))
-    return table
+    skip = pa.array(sorted(skip_keys), pa.string())
+    with fs.open_input_file(path) as f:
+        file = pq.ParquetFile(f)
+        for i in range(file.num_row_groups):
+            table = file.read_row_group(i).select(OUTPUT_SCHEMA.names).cast(OUTPUT_SCHEMA)
+            if len(skip):
+                table = table.filter(pc.invert(pc.is_in(table[INPUT_KEY_COLUMN], skip)))
+            yield table
+
+
+def read_part(path: str, fs: Any, skip_keys: Iterable[str] = ()) -> pa.Table:
+    """One committed output file whole (:func:`iter_part`'s pieces joined)."""
+    return pa.concat_tables([OUTPUT_SCHEMA.empty_table(), *iter_part(path, fs, skip_keys)])
 
 
 class StageDir:
@@ -112,19 +121,31 @@ class StageDir:
         self,
         part: str,
         receipt: dict[str, Any],
-        outputs: pa.Table | None,
+        outputs: pa.Table | AtomicParquetWriter | None,
         failures: pa.Table | None,
     ) -> None:
-        """Write a part's outputs and failures, then its receipt (the commit point)."""
+        """Write a part's outputs (a table, or one written in pieces by :meth:`output_writer`)
+        and failures, then its receipt (the commit point)."""
         if failures is not None and failures.num_rows:
             self.write_quarantine(part, failures)
-        if outputs is not None and outputs.num_rows:
+        if isinstance(outputs, AtomicParquetWriter):
+            if outputs.rows:
+                outputs.commit()
+                receipt = {**receipt, "output_file": f"{part}.parquet"}
+            else:
+                outputs.abort()
+                receipt = {**receipt, "output_file": None}
+        elif outputs is not None and outputs.num_rows:
             self.parts.join(f"{part}.parquet").write_parquet_atomic(outputs)
             receipt = {**receipt, "output_file": f"{part}.parquet"}
         else:
             receipt = {**receipt, "output_file": None}
         receipt["committed_at"] = time.time()
         self.parts.join(f"{part}.json").write_bytes_atomic(json.dumps(receipt).encode())
+
+    def output_writer(self, part: str) -> AtomicParquetWriter:
+        """A writer of a part's output file (``OUTPUT_SCHEMA``) in pieces, for :meth:`commit_part`."""
+        return self.parts.join(f"{part}.parquet").parquet_writer(OUTPUT_SCHEMA)
 
     def write_quarantine(self, part: str, failures: pa.Table) -> None:
         """Write a part's failed inputs (``QUARANTINE_SCHEMA``); they count once the part is committed."""
@@ -146,10 +167,10 @@ class StageDir:
         return _collect(entries, self.parts)
 
     def read_outputs(self, committed: CommittedParts | None = None) -> Iterable[pa.Table]:
-        """Committed output tables one part at a time (duplicates from retries removed)."""
+        """Committed output tables a row group of a part at a time (duplicates from retries removed)."""
         committed = committed or self.committed()
         for path in committed.output_files:
-            yield read_part(path, self.parts.fs, committed.excluded.get(path, ()))
+            yield from iter_part(path, self.parts.fs, committed.excluded.get(path, ()))
 
     def read_quarantine(self, tail: StageDir | None = None) -> pa.Table:
         """Quarantined inputs of committed parts (stage, key, error type, message, traceback);

@@ -28,9 +28,10 @@ def stage_episodes(output: str, episodes: list[Episode], part: str) -> dict[str,
 
 
 def staged_episodes(output: str, receipts: list[dict[str, Any]]) -> Iterator[Episode]:
-    """The staged episodes of committed ``receipts``, part by part in name order."""
+    """The staged episodes of committed ``receipts``, part by part in the receipts' order (the
+    runner's: by batch, then slice)."""
     staging = resolve(output).join(STAGING)
-    keep = sorted(r["staged"] for r in receipts)
+    keep = list(dict.fromkeys(r["staged"] for r in receipts))
     for loc in staging.list(".parquet"):
         if loc.path.rsplit("/", 1)[-1] not in keep:
             loc.delete()  # staged by a batch that never committed

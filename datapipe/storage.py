@@ -91,6 +91,11 @@ class Location:
         pq.write_table(table, tmp, filesystem=self.fs, use_dictionary=False, write_statistics=False)
         self.fs.move(tmp, self.path)
 
+    def parquet_writer(self, schema: pa.Schema) -> AtomicParquetWriter:
+        """A parquet file written table by table (one row group each) under a temporary name,
+        renamed to this path by :meth:`AtomicParquetWriter.commit`."""
+        return AtomicParquetWriter(self, schema)
+
     def read_parquet(self) -> pa.Table:
         """The parquet file at this path as a table."""
         return pq.read_table(self.path, filesystem=self.fs)
@@ -173,3 +178,38 @@ def resolve(uri: str | os.PathLike) -> Location:
         return Location(pafs.LocalFileSystem(), path, path)
     fs, path = pafs.FileSystem.from_uri(uri)
     return Location(fs, path, uri)
+
+
+class AtomicParquetWriter:
+    """Writes one parquet file in pieces (a row group per :meth:`write`), so a large output never
+    sits in memory whole; nothing appears at the target path until :meth:`commit`."""
+
+    def __init__(self, target: Location, schema: pa.Schema):
+        parent = posixpath.dirname(target.path)
+        if parent:
+            target.fs.create_dir(parent, recursive=True)
+        self.target, self.tmp, self.rows = target, temporary_name(target.path), 0
+        self._writer: pq.ParquetWriter | None = pq.ParquetWriter(
+            self.tmp, schema, filesystem=target.fs, use_dictionary=False, write_statistics=False
+        )
+
+    def write(self, table: pa.Table) -> None:
+        if self._writer is None:
+            raise ValueError(f"{self.target.uri}: writer already closed")
+        if table.num_rows:
+            self._writer.write_table(table)
+            self.rows += table.num_rows
+
+    def commit(self) -> None:
+        """Close the file and rename it to the target."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+            self.target.fs.move(self.tmp, self.target.path)
+
+    def abort(self) -> None:
+        """Close and delete the temporary file (the target is untouched)."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+            Location(self.target.fs, self.tmp, self.tmp).delete()

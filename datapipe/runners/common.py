@@ -7,11 +7,12 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
+from datapipe import execution
 from datapipe.errors import is_bad_input
 from datapipe.ownership import check_sink_claim
 from datapipe.plan import RunPlan, StagePlan
-from datapipe.rundir import OUTPUT_SCHEMA
 from datapipe.stage import SinkStage
+from schemas.episode import EPISODE_SCHEMA
 
 
 class StageFailed(RuntimeError):
@@ -60,7 +61,12 @@ def finish_segment(plan: RunPlan, segment: list[StagePlan], started: float) -> N
                 sp.status = "blocked"
             continue
         if issubclass(sp.spec.stage_cls, SinkStage):
-            receipts = [r["sink"] for r in committed[sp.spec.id].receipts if r.get("sink") is not None]
+            receipts = [
+                s  # a batch written in slices has one sink receipt per slice ("sink": older runs)
+                for r in committed[sp.spec.id].receipts
+                for s in r.get("sinks", [r.get("sink")])
+                if s is not None
+            ]
             try:
                 sink = sp.spec.instantiate()
                 check_sink_claim(sink, sp.spec.id, plan.run.root.uri)
@@ -103,14 +109,22 @@ def source_shards(sp: StagePlan, done: set[str]) -> list[str]:
     return [s for s in shards if s not in done]
 
 
-def batched_rows(tables: Iterator[pa.Table], batch_size: int) -> Iterator[list[dict]]:
-    """Episode rows of successive tables, in lists of ``batch_size``."""
-    buf: list[dict] = []
+def batched_tables(tables: Iterator[pa.Table], batch_size: int, max_bytes: int | None = None) -> Iterator[pa.Table]:
+    """Episode rows of successive tables (``EPISODE_SCHEMA`` columns), in tables of
+    ``batch_size`` rows, or fewer where the rows reach ``max_bytes`` first (a batch of long
+    videos is not held whole in memory; a batch has at least one row). ``max_bytes`` defaults to
+    :data:`datapipe.execution.BATCH_BYTES`."""
+    max_bytes = execution.BATCH_BYTES if max_bytes is None else max_bytes
+    buf: list[pa.Table] = []
+    rows = size = 0
     for table in tables:
-        for row in table.select(OUTPUT_SCHEMA.names[:-1]).to_pylist():
+        table = table.select(EPISODE_SCHEMA.names)
+        for i in range(table.num_rows):
+            row = table.slice(i, 1)
             buf.append(row)
-            if len(buf) == batch_size:
-                yield buf
-                buf = []
+            rows, size = rows + 1, size + row.nbytes
+            if rows == batch_size or size >= max_bytes:
+                yield pa.concat_tables(buf)  # zero-copy: the rows stay in the tables read
+                buf, rows, size = [], 0, 0
     if buf:
-        yield buf
+        yield pa.concat_tables(buf)  # zero-copy: the rows stay in the tables read

@@ -9,15 +9,16 @@ from __future__ import annotations
 import itertools
 import time
 
-from datapipe.execution import StageSetupError, run_chain
+from datapipe.execution import commit_chain
 from datapipe.plan import RunPlan
 from datapipe.progress import ProgressBoard
 from datapipe.runners.common import (
     StageFailed,
-    batched_rows,
+    batched_tables,
     finish_segment,
     source_shards,
 )
+from datapipe.stage_task import StageSetupError
 
 
 def execute_local(plan: RunPlan, board: ProgressBoard) -> None:
@@ -35,11 +36,11 @@ def execute_local(plan: RunPlan, board: ProgressBoard) -> None:
             if head.spec.kind == "source":
                 shards = source_shards(head, set(done))
                 for shard in shards:
-                    run_chain(tasks, [shard], done, board)
+                    commit_chain(tasks, [shard], done, board)
             else:
                 upstream = itertools.chain.from_iterable(plan.get(n).dir.read_outputs() for n in head.spec.needs)
-                for batch in batched_rows(upstream, head.spec.batch_size):
-                    run_chain(tasks, batch, done, board)
+                for batch in batched_tables(upstream, head.spec.batch_size):
+                    commit_chain(tasks, batch, done, board)
         except StageFailed:
             raise
         except StageSetupError as exc:

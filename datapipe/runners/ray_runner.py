@@ -24,16 +24,18 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
 
 from datapipe.errors import DatapipeError, is_bad_input
-from datapipe.execution import SUMMARY_SCHEMA, StageSetupError, StageTask, run_chain
+from datapipe.execution import SUMMARY_SCHEMA, commit_chain
 from datapipe.plan import RunPlan, StagePlan, chain_resources
 from datapipe.progress import ProgressBoard
-from datapipe.rundir import OUTPUT_SCHEMA, StaleRunError, read_part
+from datapipe.rundir import OUTPUT_SCHEMA, StaleRunError, iter_part
 from datapipe.runners.common import StageFailed, finish_segment, source_shards
+from datapipe.stage_task import StageSetupError, StageTask
 from schemas.episode import EPISODE_SCHEMA
 
 TASK_MAX_RETRIES = 5
@@ -193,28 +195,23 @@ class ChainFn:
     def __init__(self, tasks: list[StageTask], skip: frozenset[str], emit: str, driver_pid: int):
         self.tasks, self.skip, self.emit, self.driver_pid = tasks, skip, emit, driver_pid
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
+    def __call__(self, batch: pa.Table) -> Iterator[pa.Table]:
         if os.getpid() != self.driver_pid:
             worker_output_to_run_dir(self.tasks[0].run_uri)
-        if "shard" in batch.column_names:
-            inputs: list[Any] = batch.column("shard").to_pylist()
-        else:
-            inputs = batch.select(EPISODE_SCHEMA.names).to_pylist()
-        out = run_chain(self.tasks, inputs, self.skip)
-        if self.emit == "rows":
-            return out
-        return pa.Table.from_pylist(
-            [
-                {
-                    "stage_id": self.tasks[-1].stage_id,
-                    "part": "",
-                    "n_in": len(inputs),
-                    "n_out": out.num_rows,
-                    "n_failed": 0,
-                }
-            ],
-            schema=SUMMARY_SCHEMA,
+        inputs: list[Any] | pa.Table = (
+            batch.column("shard").to_pylist() if "shard" in batch.column_names else batch.select(EPISODE_SCHEMA.names)
         )
+        # committed first, then emitted from the part file a row group at a time: nothing flows on
+        # before the commit, and the outputs of a long batch are never in memory together
+        path, rows = commit_chain(self.tasks, inputs, self.skip)
+        if self.emit == "rows":
+            if path is None:
+                yield OUTPUT_SCHEMA.empty_table()
+            else:
+                yield from iter_part(path, self.tasks[-1].stage_dir().parts.fs)
+            return
+        row = {"stage_id": self.tasks[-1].stage_id, "part": "", "n_in": len(inputs), "n_out": rows, "n_failed": 0}
+        yield pa.Table.from_pylist([row], schema=SUMMARY_SCHEMA)
 
 
 class _ReadPart:
@@ -223,9 +220,14 @@ class _ReadPart:
     def __init__(self, fs: Any, excluded: dict[str, list[str]]):
         self.fs, self.excluded = fs, excluded
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        tables = [read_part(path, self.fs, self.excluded.get(path, ())) for path in batch.column("file").to_pylist()]
-        return pa.concat_tables(tables) if tables else OUTPUT_SCHEMA.empty_table()
+    def __call__(self, batch: pa.Table) -> Iterator[pa.Table]:
+        empty = True
+        for path in batch.column("file").to_pylist():
+            for table in iter_part(path, self.fs, self.excluded.get(path, ())):
+                empty = False
+                yield table  # a row group at a time
+        if empty:
+            yield OUTPUT_SCHEMA.empty_table()
 
 
 def _read_committed(sp: StagePlan) -> Any:

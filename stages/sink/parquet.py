@@ -18,7 +18,7 @@ from datapipe.storage import resolve
 from schemas.episode import EPISODE_SCHEMA, EPISODE_SCHEMA_VERSION
 
 INDEX_NAME = "_datapipe_index.json"
-PART_NAME = re.compile(r"part-[0-9a-f]+\.parquet")  # the files this sink names (execution part names)
+PART_NAME = re.compile(r"part-[0-9a-f]+(?:-s[0-9]{3,})?\.parquet")  # the files this sink names (part names)
 
 
 @dataclass(frozen=True)
