@@ -102,3 +102,26 @@ def test_readme_stage_table_is_the_generated_one():
     text = (REPO / "README.md").read_text()
     table = text.split("<!-- stages:start -->\n", 1)[1].split("<!-- stages:end -->", 1)[0]
     assert table == stages_markdown(), "regenerate with: datapipe stages --markdown"
+
+
+HEAVY = ("mujoco", "mink", "torch", "ray", "cv2", "mediapipe", "av", "transformers", "diffusers")
+
+_HELP = """
+import contextlib, io, runpy, sys
+sys.argv = ["datapipe", "--help"]
+with contextlib.redirect_stdout(io.StringIO()):
+    try:
+        runpy.run_module("datapipe", run_name="__main__")
+    except SystemExit:
+        pass
+print(" ".join(m for m in HEAVY if m in sys.modules))
+"""
+
+
+def test_datapipe_help_imports_no_simulator_model_or_cluster_library():
+    import subprocess
+    import sys
+
+    code = f"HEAVY = {HEAVY!r}\n{_HELP}"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, capture_output=True, text=True)
+    assert out.stdout.split() == [], f"`datapipe --help` imported {out.stdout.split()}"
