@@ -241,7 +241,7 @@ def _cmd_inspect(args: argparse.Namespace, console: Console) -> int:
     import json
     from pathlib import Path
 
-    from datapipe.inspect_dataset import inspect_dataset
+    from datapipe.inspect_dataset import describe_fps, inspect_dataset
 
     report = inspect_dataset(args.dataset, max(1, args.max_episodes))
     if args.draft:
@@ -250,9 +250,10 @@ def _cmd_inspect(args: argparse.Namespace, console: Console) -> int:
         print(json.dumps(report, indent=1))
         return EXIT_OK
     console.print(
-        f"[bold]{report['path']}[/]: {report['format']} {report['version']}, {report['episodes']} episodes "
-        f"({report['episodes_read']} read, {report['frames_read']} frames), fps {report['fps']}, "
-        f"robot {report['robot']}"
+        f"[bold]{report['path']}[/]: {report['format']} ({report['version_of']} {report['version']}), "
+        f"{report['episodes']} episodes ({report['episodes_read']} read, {report['frames_read']} frames), "
+        f"fps {describe_fps(report['fps'])}, robot {report['robot']}",
+        highlight=False,
     )
     for name, spec in report["steps"].items():
         console.print(f"  step {name}: {spec['dtype']} {spec['shape']}")

@@ -151,6 +151,7 @@ def inspect_dataset(path: str, max_episodes: int = 20) -> dict[str, Any]:
         "path": path,
         "format": fmt,
         "version": version,
+        "version_of": VERSION_MEANING.get(fmt, fmt),
         "episodes": total,
         "episodes_read": len(eps),
         "frames_read": int(sum(e.length for e in eps)),
@@ -167,11 +168,49 @@ def inspect_dataset(path: str, max_episodes: int = 20) -> dict[str, Any]:
     return report
 
 
+VERSION_MEANING = {
+    "webdataset": "datapipe shards manifest version",
+    "lerobot": "LeRobot codebase_version",
+    "rlds": "TFDS dataset version (the dataset's own, not the format's)",
+    "hdf5": "HDF5 demo layout",
+}
+"""What the ``version`` of each format's report is."""
+
+WRIST_WORDS = ("wrist", "hand", "gripper", "eef", "ee_cam", "in_hand")
+"""Words in a camera's name that mean it rides on the arm (role ``wrist``)."""
+
+PRIMARY_WORDS = ("front", "agentview", "main", "top", "overhead", "high", "exterior", "scene", "base", "third")
+"""Words that mean a fixed view of the scene, preferred for ``primary``."""
+
+
+def camera_roles(names: list[str]) -> dict[str, str]:
+    """Roles by what camera names mean: the first name with a wrist word is ``wrist``; of the
+    rest, names with a scene word come first (then alphabetical order) for ``primary`` and
+    ``secondary``; any other camera is ``drop``."""
+    roles: dict[str, str] = {}
+    words = {n: n.lower() for n in names}
+    wrist = [n for n in sorted(names) if any(w in words[n] for w in WRIST_WORDS)]
+    if wrist:
+        roles[wrist[0]] = "wrist"
+    rest = sorted(
+        (n for n in names if n not in roles), key=lambda n: (not any(w in words[n] for w in PRIMARY_WORDS), n)
+    )
+    for name, role in zip(rest, ("primary", "secondary")):
+        roles[name] = role
+    return {n: roles.get(n, "drop") for n in sorted(names)}
+
+
+def describe_fps(fps: list[float]) -> str:
+    """``30`` for one rate, ``mixed: 15, 30`` for several, ``unknown`` for none."""
+    if not fps:
+        return "unknown"
+    return f"{fps[0]:g}" if len(fps) == 1 else "mixed: " + ", ".join(f"{f:g}" for f in fps)
+
+
 def draft_config(report: dict[str, Any]) -> str:
     """A ``standardize.embodiment`` config for the report's dataset, to check and edit."""
     g = report["guess"]["gripper"]
-    roles = ["primary", "secondary", "wrist"]
-    cams = {c: (roles[i] if i < len(roles) else "drop") for i, c in enumerate(sorted(report["cameras"]))}
+    cams = camera_roles(list(report["cameras"]))
     units = report["guess"]["angle_units_if_joints"]
     lines = [
         f"# draft from `datapipe inspect {report['path']}`: check every line against the dataset's documentation",

@@ -48,3 +48,22 @@ def test_unreadable_input_exits_2_naming_the_file(tmp_path, capsys, content):
         target.write_bytes(content)
     assert cli_main(["inspect", str(target)]) == 2
     assert str(target) in capsys.readouterr().err
+
+
+def test_draft_camera_roles_go_by_what_the_names_mean_not_their_order():
+    from datapipe.inspect_dataset import camera_roles, describe_fps
+
+    assert camera_roles(["a_cam", "agentview", "wrist"]) == {
+        "a_cam": "secondary",
+        "agentview": "primary",
+        "wrist": "wrist",
+    }
+    assert camera_roles(["aa", "robot0_eye_in_hand"])["robot0_eye_in_hand"] == "wrist"
+    assert camera_roles(["gripper", "side", "zz", "front"]) == {
+        "front": "primary",
+        "gripper": "wrist",
+        "side": "secondary",
+        "zz": "drop",
+    }
+    assert camera_roles(["left_hand", "right_hand"]) == {"left_hand": "wrist", "right_hand": "primary"}
+    assert describe_fps([30.0]) == "30" and describe_fps([15.0, 30.0]) == "mixed: 15, 30"
