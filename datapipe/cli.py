@@ -102,7 +102,26 @@ def _parser() -> argparse.ArgumentParser:
     ins.add_argument("--json", action="store_true", help="print the report as JSON")
     ins.add_argument("--draft", metavar="FILE", help="write the draft standardize.embodiment config here")
     _plugin_commands(sub)
+    for command in sub.choices.values():
+        command.formatter_class = DefaultsHelpFormatter
     return p
+
+
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless it has none (None, False, empty) or the
+    help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text.lower()
+            or default in (None, False, "", [], ())
+            or default is argparse.SUPPRESS
+            or not action.option_strings
+        ):
+            return text
+        return f"{text} (default: {default})" if text else f"default: {default}"
 
 
 def _plugin_commands(sub: Any) -> None:

@@ -36,6 +36,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from datapipe.config import check
+from datapipe.errors import DatapipeError
 from datapipe.names import sample_key
 from datapipe.records import Episode
 from datapipe.shards.consistency import episode_table_problems
@@ -49,6 +50,10 @@ log = logging.getLogger(__name__)
 NORMALIZE_MODES = (None, "mean_std", "q01_q99")
 NORMALIZED = ("observation.state", "action")
 EPS = 1e-8
+
+
+class StreamConfigError(DatapipeError):
+    """A stream asked for what its dataset does not hold (a camera, a step array)."""
 
 
 @dataclass(frozen=True)
@@ -164,7 +169,11 @@ class ShardStream:
         cams = list(self.config.cameras) if self.config.cameras is not None else videos
         unknown = [c for c in cams if c not in videos]
         if unknown:
-            raise ValueError(f"cameras: {unknown} not in the dataset (it has {videos})")
+            raise StreamConfigError(f"cameras: {unknown} not in the dataset (it has {videos or 'none'})")
+        arrays = sorted(k for k, f in feats.items() if f["kind"] == "array")
+        missing = [k for k in self.config.extra_steps if k not in arrays]
+        if missing:
+            raise StreamConfigError(f"extra_steps: {missing} not in the dataset (its step arrays: {arrays})")
         self.cameras = cams
         self._norm = self._normalizers()
         _ = self._episodes_by_shard  # read episodes.parquet now: a dataset without it is refused at open

@@ -307,6 +307,25 @@ def register(sub: Any) -> None:
     tr.set_defaults(handler=_run)
 
 
+def _check_inputs(cfg: TrainConfig) -> None:
+    """``--camera`` and ``--state-keys`` name what the dataset holds (else a one-line error)."""
+    from datapipe.errors import DatapipeError
+    from datapipe.shards.dataset import ShardDataset
+
+    feats = ShardDataset(cfg.dataset).features
+    videos = sorted(k for k, f in feats.items() if f["kind"] == "video")
+    arrays = sorted(k for k, f in feats.items() if f["kind"] == "array")
+    if cfg.camera and cfg.camera not in videos:
+        raise DatapipeError(
+            f"--camera {cfg.camera!r}: {cfg.dataset} has no such camera (it has: {', '.join(videos) or 'none'})"
+        )
+    missing = [k for k in cfg.state_keys if k not in arrays]
+    if missing:
+        raise DatapipeError(
+            f"--state-keys {','.join(missing)}: not step arrays of {cfg.dataset} (it has: {', '.join(arrays)})"
+        )
+
+
 def _run(args: argparse.Namespace) -> int:
     cfg = TrainConfig(
         dataset=args.dataset,
@@ -324,6 +343,7 @@ def _run(args: argparse.Namespace) -> int:
         camera=args.camera,
         image_size=args.image_size,
     )
+    _check_inputs(cfg)
     result = train(cfg, progress=not args.no_progress)
     print(f"trained {result['step']} steps, last loss {result['loss']:.5f}: {result['checkpoint']}")
     return 0

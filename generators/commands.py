@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from generators.evaluate import EVAL_SEED_BASE
+from generators.tasks import task_names
 
 
 def register(sub: Any) -> None:
     ev = sub.add_parser("evaluate", help="roll out a policy in a simulated task: success rate, lengths, failures")
     ev.add_argument("--policy", required=True, help="expert, expert:noise=RAD, a checkpoint folder, or ws://host:port")
-    ev.add_argument("--task", default="pick_place", help="pick_place, stack, push or open_drawer")
+    ev.add_argument("--task", default="pick_place", choices=task_names(), help="the simulated task")
     ev.add_argument("--episodes", type=int, default=50)
     ev.add_argument("--seed", type=int, default=EVAL_SEED_BASE, help=f"first seed (default {EVAL_SEED_BASE}: held out)")
     ev.add_argument("--robot", default="franka_emika_panda", help="built-in robot or robot config YAML")

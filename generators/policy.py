@@ -32,6 +32,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from datapipe.errors import DatapipeError
+
 
 @dataclass(frozen=True)
 class PolicySpec:
@@ -122,6 +124,10 @@ class CheckpointPolicy:
         return self.model.predict(observation)
 
 
+class PolicyConnectError(DatapipeError):
+    """A policy server that cannot be reached (names the URL)."""
+
+
 class RemotePolicy:
     """A policy server over WebSocket (openpi's protocol: the server sends its metadata first;
     each request is an msgpack observation, each reply an msgpack dict with ``actions``)."""
@@ -132,7 +138,10 @@ class RemotePolicy:
         from datapipe import msgpack_numpy
 
         self._codec = msgpack_numpy
-        self.connection = connect(url, open_timeout=timeout_s, max_size=None)
+        try:
+            self.connection = connect(url, open_timeout=timeout_s, max_size=None)
+        except (OSError, TimeoutError) as exc:
+            raise PolicyConnectError(f"policy {url}: cannot connect ({exc}); is the policy server running?") from None
         self.metadata = msgpack_numpy.unpackb(self.connection.recv(timeout=timeout_s))
         self.timeout_s = timeout_s
         self.spec = PolicySpec(

@@ -14,20 +14,32 @@ import os
 import socket
 from typing import Any
 
+from generators.tasks import task_names
+
+
+def view_size(text: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` (pixels, each 16 to 4096) as ``(width, height)``; argparse reports a bad one."""
+    width, sep, height = text.lower().partition("x")
+    if not (sep and width.isdigit() and height.isdigit()) or not all(16 <= int(v) <= 4096 for v in (width, height)):
+        raise argparse.ArgumentTypeError(
+            f"expected WIDTHxHEIGHT in pixels (16 to 4096 each, e.g. 320x240), got {text!r}"
+        )
+    return int(width), int(height)
+
 
 def register(sub: Any) -> None:
     tp = sub.add_parser("teleop", help="drive simulated robots from a browser; supervise policies; record episodes")
     tp.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     tp.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     tp.add_argument("--robots", type=int, default=1, help="simulated robots, one simulation thread each")
-    tp.add_argument("--task", default="pick_place", help="pick_place, stack, push or open_drawer")
+    tp.add_argument("--task", default="pick_place", choices=task_names(), help="the simulated task")
     tp.add_argument("--robot", default="franka_emika_panda", help="built-in robot or robot config YAML")
     tp.add_argument("--policy", default="", help="expert, a checkpoint folder or ws://host:port (autonomous mode)")
     tp.add_argument("--out", default="", help="dataset folder the episodes are written to (appended to)")
     tp.add_argument("--format", default="webdataset", choices=("webdataset", "lerobot"))
     tp.add_argument("--operator", default="operator", help="operator id recorded with each episode")
     tp.add_argument("--fps", type=float, default=20.0, help="control and view rate, Hz")
-    tp.add_argument("--size", default="320x240", help="view size WIDTHxHEIGHT, pixels")
+    tp.add_argument("--size", default="320x240", type=view_size, help="view size WIDTHxHEIGHT, pixels")
     tp.add_argument("--stall-seconds", type=float, default=4.0, help="no progress for this long (s): ask for help")
     tp.add_argument("--token", default="", help="access token (default: a random one)")
     tp.set_defaults(handler=run)
@@ -47,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from teleop.server import ServerSettings, TeleopSession, create_app
 
     os.environ.setdefault("LP_NUM_THREADS", "1")  # each robot's software renderer keeps to one core
-    width, _, height = args.size.partition("x")
+    width, height = args.size
     if args.robots < 1:
         raise SystemExit("--robots: at least 1")
     if not args.out:
@@ -56,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         task=args.task,
         robot=args.robot,
         fps=args.fps,
-        image_size=(int(height), int(width)),
+        image_size=(height, width),
         policy=args.policy,
         operator=args.operator,
     )

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
-from generators.tasks.base import SimTask
+from datapipe.errors import DatapipeError
+
+if TYPE_CHECKING:  # the tasks import MuJoCo: only when one is asked for
+    from generators.tasks.base import SimTask
 
 TaskName = Literal["pick_place", "stack", "push", "open_drawer"]
+
+
+class UnknownTaskError(DatapipeError, KeyError):
+    """No simulated task has this name (the message lists those that exist)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
 
 
 def task_names() -> tuple[str, ...]:
@@ -31,4 +41,4 @@ def get_task(name: str) -> SimTask:
         from generators.tasks.open_drawer import OpenDrawer
 
         return OpenDrawer()
-    raise KeyError(f"unknown sim task {name!r}; known: {', '.join(task_names())}")
+    raise UnknownTaskError(f"unknown sim task {name!r}; known: {', '.join(task_names())}")
