@@ -338,6 +338,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _cmd_validate_dataset(args.path, args.deep, not args.no_progress, err)
     workflow = load_workflow(args.workflow, args.overrides)
     if args.command == "validate":
+        from datapipe.workflow_paths import missing_inputs
+
+        missing = missing_inputs(workflow)
+        if missing:
+            (sid, name, path), more = missing[0], len(missing) - 1
+            others = f" (and {more} more: " + ", ".join(p for _, _, p in missing[1:]) + ")" if more else ""
+            raise DatapipeError(f"{args.workflow}: stage {sid!r}: field 'with.{name}': {path}: not found{others}")
         print(
             f"{args.workflow}: valid workflow {workflow.name!r} with {len(workflow.stages)} stages: "
             + " -> ".join(s.id for s in workflow.stages)

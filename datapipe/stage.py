@@ -101,8 +101,13 @@ class Stage:
     ``use_actors`` (keep a fixed pool of long-lived workers even when the workflow sets no
     ``concurrency``; for stages whose ``setup`` is costly or holds a GPU), ``fusable`` (whether
     the stage may run fused with its upstream stage in one chain; sinks that size their own
-    files set it false so their batches are theirs) and ``default_batch_size`` (episodes per batch
-    when the workflow's stage entry names none).
+    files set it false so their batches are theirs), ``default_batch_size`` (episodes per batch
+    when the workflow's stage entry names none), ``input_fields`` (config fields that name files,
+    folders or globs the stage reads: relative ones in a workflow file resolve against the file's
+    folder) and ``name_or_path_fields`` (fields that hold a name or a path, such as a robot or a
+    policy: resolved the same way when that file exists next to the workflow, else kept) and
+    ``output_fields`` (fields naming what the stage writes: relative to the working directory;
+    a sink's ``path``).
     """
 
     kind: ClassVar[str] = "stage"
@@ -113,6 +118,9 @@ class Stage:
     use_actors: ClassVar[bool] = False
     fusable: ClassVar[bool] = True
     default_batch_size: ClassVar[int | None] = None
+    input_fields: ClassVar[tuple[str, ...]] = ()
+    name_or_path_fields: ClassVar[tuple[str, ...]] = ()
+    output_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: Any = None):
         if config is None:
@@ -218,6 +226,7 @@ class SinkStage(Stage):
     """
 
     kind: ClassVar[str] = "sink"
+    output_fields: ClassVar[tuple[str, ...]] = ("path",)
 
     def write(self, episodes: list[Episode], part: str) -> dict[str, Any]:
         """Write one part; return a JSON-able receipt (file names, counts...).

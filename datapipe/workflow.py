@@ -25,6 +25,7 @@ from datapipe.hashing import config_hash
 from datapipe.registry import Registry, UnknownStageError, default_registry
 from datapipe.stage import Resources, Stage, Wiring
 from datapipe.storage import resolve
+from datapipe.workflow_paths import resolve_workflow_inputs
 from schemas import workflow as workflow_schema
 
 DEFAULT_BATCH_SIZE = 16
@@ -328,7 +329,7 @@ def parse_workflow(doc: Any, file: str = "<workflow>", registry: Registry | None
         try:
             config = build_config(cls.Config, entry.get("with"))
         except ConfigError as exc:
-            raise WorkflowError(file, sid, f"with.{exc.field}", str(exc)) from None
+            raise WorkflowError(file, sid, f"with.{exc.field}" if exc.field != "with" else "with", str(exc)) from None
         needs = tuple(entry.get("needs", []))
         if cls.kind == "source" and needs:
             raise WorkflowError(file, sid, "needs", f"{entry['uses']} is a source and takes no needs")
@@ -495,5 +496,8 @@ def load_workflow(path: str | Path, overrides: Sequence[str] = (), registry: Reg
     doc = parse_yaml(text, file)
     if not isinstance(doc, dict):
         raise WorkflowError(file, None, None, "a workflow file is a mapping with name and stages")
+    registry = registry or default_registry()
+    # inputs written in the file are relative to the file; --set values to the working directory
+    doc = resolve_workflow_inputs(doc, Path(file).resolve().parent, registry)
     doc = apply_overrides(doc, overrides, file)
     return parse_workflow(doc, file, registry)

@@ -64,27 +64,21 @@ def _screenshot(page: Path, shot: Path, profile: Path) -> None:
 
 
 @pytest.mark.slow
-def test_reduced_demo_end_to_end(ray_session, tmp_path):
+def test_reduced_demo_end_to_end(ray_session, tmp_path, monkeypatch):
     if not (ROBOSUITE / ".fetched").is_file():
         pytest.skip("robosuite's demonstrations are missing: run `make robosuite-demos` (make test fetches them)")
     from rich.console import Console
 
-    out = tmp_path / "out"
-    paths = {
-        "explorer.path": out / "explorer",
-        "exploration.policy": out / "explorer" / "policy",
-        "shards.path": out / "shards",
-        "lerobot.path": out / "lerobot",
-        "audit.path": out / "audit",
-        "usefulness.path": out / "usefulness",
-        "robosuite.path": ROBOSUITE / "assets" / "demonstrations" / "lift" / "demo.hdf5",
-        "robosuite.assets": ROBOSUITE / "assets",
-        "datapipe_std.config": REPO / "workflows" / "datasets" / "datapipe_arm.yaml",
-        "robosuite_std.config": REPO / "workflows" / "datasets" / "robosuite_panda.yaml",
-    }
+    # a newcomer's run: from a directory outside the repository, no path overrides (inputs resolve
+    # against the workflow file, outputs land under the working directory's out/demo)
+    monkeypatch.chdir(tmp_path)
+    from datapipe.cli import main as cli_main
+
+    assert cli_main(["validate", str(REPO / "workflows" / "demo.yaml")]) == 0
+    out = tmp_path / "out" / "demo"
     ego = EGO_CLIP.is_file()
     clips = [str(EGO_CLIP)] if ego else [str(tmp_path / "no-ego" / "*.mp4")]  # absent: an empty source
-    overrides = [f"{k}={v}" for k, v in {**SMALL, **paths}.items()] + [f"ego_videos.paths={json.dumps(clips)}"]
+    overrides = [f"{k}={v}" for k, v in SMALL.items()] + [f"ego_videos.paths={json.dumps(clips)}"]
     workflow = load_workflow(REPO / "workflows" / "demo.yaml", overrides)
     printed = io.StringIO()
     result = run_workflow(workflow, out=str(tmp_path / "run"), console=Console(file=printed, width=200))

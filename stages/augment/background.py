@@ -67,6 +67,7 @@ class Background(Transform):
     name = "augment.background"
     version = "1"
     Config = BackgroundConfig
+    input_fields = ("images",)
     resources = Resources(cpus=1)
 
     def setup(self) -> None:

@@ -48,6 +48,7 @@ class Language(Transform):
     name = "augment.language"
     version = "1"
     Config = LanguageConfig
+    input_fields = ("model_folder",)
     resources = Resources(cpus=1)
 
     def setup(self) -> None:

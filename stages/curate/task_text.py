@@ -44,6 +44,7 @@ class TaskText(Transform):
     name = "curate.task_text"
     version = "1"
     Config = TaskTextConfig
+    input_fields = ("task_map_file",)
     resources = Resources(cpus=0.25)
 
     def setup(self) -> None:

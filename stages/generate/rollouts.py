@@ -68,6 +68,7 @@ class GenerateRollouts(SourceStage):
     name = "generate.rollouts"
     version = "2"  # 2: execute (a chunk at a time)
     Config = GenerateRolloutsConfig
+    name_or_path_fields = ("policy",)
 
     @classmethod
     def produces(cls, config: GenerateRolloutsConfig, upstream: Wiring) -> Wiring:

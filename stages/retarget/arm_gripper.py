@@ -49,6 +49,7 @@ class ArmGripper(Transform):
     name = "retarget.arm_gripper"
     version = "1"
     Config = ArmGripperConfig
+    name_or_path_fields = ("robot",)
     resources = Resources(cpus=1)
 
     @classmethod

@@ -65,6 +65,8 @@ class Hdf5Source(SourceStage):
     name = "source.hdf5"
     version = "1"
     Config = Hdf5SourceConfig
+    input_fields = ("path", "assets")
+    name_or_path_fields = ("robot",)
 
     def _demos(self) -> Hdf5Demos:
         c = self.config

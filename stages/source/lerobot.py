@@ -40,6 +40,7 @@ class LeRobotSource(SourceStage):
     name = "source.lerobot"
     version = "1"
     Config = LeRobotSourceConfig
+    input_fields = ("path",)
 
     def _reader(self) -> LeRobotReader:
         c = self.config

@@ -39,6 +39,8 @@ class RldsSource(SourceStage):
     name = "source.rlds"
     version = "1"
     Config = RldsSourceConfig
+    input_fields = ("path",)
+    name_or_path_fields = ("robot",)
 
     def _dataset(self) -> RldsDataset:
         c = self.config

@@ -37,6 +37,7 @@ class WebDatasetSource(SourceStage):
     name = "source.webdataset"
     version = "1"
     Config = WebDatasetSourceConfig
+    input_fields = ("path",)
 
     def _dataset(self) -> ShardDataset:
         return ShardDataset(self.config.path)

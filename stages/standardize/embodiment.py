@@ -39,8 +39,7 @@ class StandardizeEmbodimentConfig:
     def __post_init__(self) -> None:
         check(bool(self.config), "config", "give the dataset config YAML (workflows/datasets/<family>.yaml)")
         file = Path(self.config)
-        if not file.is_file():
-            raise StandardizeError(f"{self.config}: dataset config not found")
+        check(file.is_file(), "config", f"{self.config}: dataset config not found")
         # read once, when the workflow is validated: the stage hash and every worker use this text,
         # so a file edited during a run never gives output made from the new text under the old hash
         object.__setattr__(self, "_text", file.read_text())
@@ -60,6 +59,7 @@ class StandardizeEmbodiment(Transform):
     name = "standardize.embodiment"
     version = "1"
     Config = StandardizeEmbodimentConfig
+    input_fields = ("config",)
     resources = Resources(cpus=1)
 
     @classmethod

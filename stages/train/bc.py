@@ -75,6 +75,7 @@ class TrainBc(SinkStage):
     name = "train.bc"
     version = "1"
     Config = TrainBcConfig
+    name_or_path_fields = ("robot",)
     resources = Resources(cpus=1)
     fusable = False
     default_batch_size = 256

@@ -340,7 +340,7 @@ def test_a_stage_wired_after_the_wrong_upstream_is_refused_before_running(write_
         stages:
           - id: lr
             uses: source.lerobot
-            with: {path: /nowhere}
+            with: {path: /}
           - id: arm
             uses: retarget.arm_gripper
             needs: [lr]
@@ -350,10 +350,10 @@ def test_a_stage_wired_after_the_wrong_upstream_is_refused_before_running(write_
     assert main(["validate", str(path)]) == 0
 
 
-def test_every_ready_to_run_workflow_validates(monkeypatch):
+def test_every_ready_to_run_workflow_validates_from_any_directory(monkeypatch, tmp_path):
     from tests.conftest import REPO
 
-    monkeypatch.chdir(REPO)  # their dataset configs are relative to the repository
+    monkeypatch.chdir(tmp_path)  # their inputs are relative to the workflow file, not to here
     files = sorted((REPO / "workflows").glob("*.yaml"))
     assert {"demo", "community_mix", "ego_to_robot"} <= {f.stem for f in files}
     for path in files:
@@ -427,3 +427,61 @@ def test_a_lone_surrogate_through_set_is_refused(write_workflow, capsys):
     path = write_workflow(GOOD)
     assert main(["validate", str(path), "--set", "out.path=x\ud800"]) == 2
     assert "lone surrogate" in capsys.readouterr().err
+
+
+def test_inputs_resolve_against_the_workflow_file_and_outputs_against_the_working_directory(
+    tmp_path, monkeypatch, capsys
+):
+    from tests.conftest import REPO
+
+    folder = tmp_path / "project" / "flows"
+    (folder / "datasets").mkdir(parents=True)
+    (folder / "datasets" / "arm.yaml").write_text((REPO / "workflows" / "datasets" / "datapipe_arm.yaml").read_text())
+    (folder / "clips").mkdir()
+    flow = folder / "flow.yaml"
+    flow.write_text(
+        "name: rel\nstages:\n"
+        "  - {id: videos, uses: ingest.video_files, with: {paths: [clips/*.mp4], allow_empty: true}}\n"
+        "  - {id: std, uses: standardize.embodiment, needs: [videos], with: {config: datasets/arm.yaml}}\n"
+        "  - {id: out, uses: sink.parquet, needs: [std], with: {path: out/rel}}\n"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    wf = load_workflow(flow)
+    config = {s.id: s.config for s in wf.stages}
+    assert config["videos"].paths == (str(folder / "clips" / "*.mp4"),)
+    assert config["std"].config == str(folder / "datasets" / "arm.yaml")
+    assert config["out"].path == str(elsewhere / "out" / "rel")  # outputs: where the user is
+    (elsewhere / "mine.yaml").write_text((folder / "datasets" / "arm.yaml").read_text())
+    wf = load_workflow(flow, ["std.config=mine.yaml"])  # typed in the shell: the working directory's
+    assert [s.config.config for s in wf.stages if s.id == "std"] == ["mine.yaml"]
+    assert main(["validate", str(flow)]) == 0
+
+
+def test_validate_names_every_missing_input(tmp_path, capsys):
+    flow = tmp_path / "missing.yaml"
+    flow.write_text(
+        "name: gone\nstages:\n"
+        "  - {id: a, uses: source.hdf5, with: {path: nothere.hdf5}}\n"
+        "  - {id: b, uses: source.rlds, with: {path: no_rlds}}\n"
+        "  - {id: c, uses: ingest.video_files, with: {paths: [no_clips/*.mp4]}}\n"
+        "  - {id: out, uses: sink.parquet, needs: [a, b, c], with: {path: out}}\n"
+    )
+    assert main(["validate", str(flow)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and len(err.splitlines()) == 1
+    assert f"stage 'a': field 'with.path': {tmp_path / 'nothere.hdf5'}: not found" in err
+    assert "and 2 more" in err and str(tmp_path / "no_rlds") in err and str(tmp_path / "no_clips" / "*.mp4") in err
+
+
+def test_a_missing_dataset_config_names_its_field(tmp_path, capsys):
+    flow = tmp_path / "std.yaml"
+    flow.write_text(
+        "name: std\nstages:\n"
+        "  - {id: src, uses: source.synthetic}\n"
+        "  - {id: std, uses: standardize.embodiment, needs: [src], with: {config: datasets/none.yaml}}\n"
+    )
+    assert main(["validate", str(flow)]) == 2
+    err = capsys.readouterr().err
+    assert "field 'with.config'" in err and str(tmp_path / "datasets" / "none.yaml") in err and "with.with" not in err

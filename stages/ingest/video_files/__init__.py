@@ -78,6 +78,7 @@ class VideoFiles(SourceStage):
     name = "ingest.video_files"
     version = "1"
     Config = VideoFilesConfig
+    input_fields = ("paths",)
     resources = Resources(cpus=1)
 
     @classmethod
