@@ -19,6 +19,7 @@ from datapipe.config import describe_fields
 from datapipe.errors import DatapipeError, Terminated, is_bad_input
 from datapipe.progress import make_console
 from datapipe.registry import UnknownStageError, default_registry
+from datapipe.wording import counted
 from datapipe.workflow import load_workflow
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
@@ -201,7 +202,8 @@ def _cmd_audit(args: argparse.Namespace, console: Console) -> int:
         raise DatapipeError(f"--out {out}: cannot write the report ({exc.strerror or exc})") from None
     counts = ", ".join(f"{k} {v}" for k, v in summary["finding_counts"].items()) or "none"
     print(
-        f"{args.dataset}: {summary['episodes']} episodes, {summary['frames']} frames, {summary['hours']:.3f} h; "
+        f"{args.dataset}: {counted(summary['episodes'], 'episode')}, "
+        f"{counted(summary['frames'], 'frame')}, {summary['hours']:.3f} h; "
         f"findings: {counts}; wrote {out / 'summary.json'} and {out / 'report.html'}"
     )
     if args.fail_on:
@@ -229,8 +231,15 @@ def _cmd_validate_dataset(path: str, deep: bool, progress: bool, console: Consol
     if not report.ok:
         print(f"{path}: {len(report.problems)} problem(s) in {report.shards} shards", file=sys.stderr)
         return EXIT_BAD_INPUT
+    deep_note = (
+        f"; deep: decoded {counted(report.decoded_episodes, 'episode')} and their "
+        f"{report.decoded_videos} video(s) strictly ({counted(report.decoded_frames, 'frame')})"
+        if deep
+        else " (--deep also decodes every episode and video)"
+    )
     print(
-        f"{path}: ok, {report.shards} shards, {report.samples} samples, {report.bytes / 2**20:.1f} MiB, sha256 verified"
+        f"{path}: ok, {counted(report.shards, 'shard')}, {report.samples} samples, {report.bytes / 2**20:.1f} MiB, "
+        f"sha256 verified{deep_note}"
     )
     return EXIT_OK
 
@@ -270,14 +279,15 @@ def _cmd_inspect(args: argparse.Namespace, console: Console) -> int:
         return EXIT_OK
     console.print(
         f"[bold]{report['path']}[/]: {report['format']} ({report['version_of']} {report['version']}), "
-        f"{report['episodes']} episodes ({report['episodes_read']} read, {report['frames_read']} frames), "
+        f"{counted(report['episodes'], 'episode')} ({report['episodes_read']} read, "
+        f"{counted(report['frames_read'], 'frame')}), "
         f"fps {describe_fps(report['fps'])}, robot {report['robot']}",
         highlight=False,
     )
     for name, spec in report["steps"].items():
         console.print(f"  step {name}: {spec['dtype']} {spec['shape']}")
     for name, sizes in report["cameras"].items():
-        console.print(f"  camera {name}: " + ", ".join(f"{s} ({n} episodes)" for s, n in sizes.items()))
+        console.print(f"  camera {name}: " + ", ".join(f"{s} ({counted(n, 'episode')})" for s, n in sizes.items()))
     for key in ("action", "observation.state"):
         r = report[key]
         console.print(f"  {key} min {r['min']}\n  {' ' * len(key)} max {r['max']}")

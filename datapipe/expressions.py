@@ -104,7 +104,13 @@ def compile_expression(text: str) -> ast.Expression:
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
-        raise ExpressionError(f"invalid expression {shown!r}: {exc.msg} at column {exc.offset}") from None
+        col = exc.offset or 0
+        where = (
+            f"at column {col} ({text[col - 1 : col + 19]!r})"
+            if 1 <= col <= len(text)
+            else f"at the end (column {len(text) + 1}: the expression stops too early)"
+        )
+        raise ExpressionError(f"invalid expression {shown!r}: {exc.msg} {where}") from None
     except (RecursionError, MemoryError):
         raise ExpressionError(f"expression nested too deeply: {shown!r}") from None
     if _depth(tree) > MAX_DEPTH:

@@ -37,6 +37,7 @@ class TrainConfig:
     lr_schedule: str = "cosine"  # cosine: from lr down to lr/100 at the last step; constant
     hidden: int = 256
     horizon: int = 1
+    execute: int = 0  # actions of each chunk a rollout runs before asking again (0: the whole chunk)
     state_keys: tuple[str, ...] = ()
     camera: str = ""
     image_size: int = 64
@@ -170,10 +171,11 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
                 **{k: {"mean": mean_extra[k].tolist(), "std": std_extra[k].tolist()} for k in extra},
             },
             "step": step,
+            "execute": cfg.execute or cfg.horizon,  # what evaluation runs per chunk unless told
         }
         (out / POLICY).write_text(json.dumps(meta, indent=1))
 
-    loss_value = float("nan")
+    loss_value, first_step = float("nan"), step
     end = min(cfg.steps, cfg.stop_at) if cfg.stop_at else cfg.steps
     bar = None
     if progress:
@@ -216,7 +218,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
         if bar is not None:
             bar.stop()
     save()
-    return {"step": step, "loss": loss_value, "checkpoint": str(out)}
+    return {"step": step, "loss": loss_value, "checkpoint": str(out), "steps_run": step - first_step}
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -249,6 +251,7 @@ class LoadedPolicy:
         cfg = meta["config"]
         self.keys = tuple(cfg["state_keys"])
         self.horizon, self.action_dim = int(cfg["horizon"]), int(meta["action_dim"])
+        self.execute = int(meta.get("execute") or self.horizon)
         self.stats = {k: {s: np.asarray(v, np.float32) for s, v in d.items()} for k, d in meta["stats"].items()}
         self.model = build_model(
             meta["state_dim"], self.action_dim * self.horizon, int(cfg["hidden"]), bool(cfg["camera"])
@@ -293,6 +296,7 @@ def register(sub: Any) -> None:
         ("batch-size", 64),
         ("hidden", 256),
         ("horizon", 1),
+        ("execute", 0),
         ("seed", 0),
         ("save-every", 500),
         ("stop-at", 0),
@@ -336,6 +340,7 @@ def _run(args: argparse.Namespace) -> int:
         lr_schedule=args.lr_schedule,
         hidden=args.hidden,
         horizon=args.horizon,
+        execute=args.execute,
         seed=args.seed,
         save_every=args.save_every,
         stop_at=args.stop_at,
@@ -345,5 +350,11 @@ def _run(args: argparse.Namespace) -> int:
     )
     _check_inputs(cfg)
     result = train(cfg, progress=not args.no_progress)
-    print(f"trained {result['step']} steps, last loss {result['loss']:.5f}: {result['checkpoint']}")
+    if result["steps_run"] == 0:
+        print(
+            f"{result['checkpoint']}: already trained {result['step']} steps (--steps {cfg.steps}); nothing to do "
+            f"(raise --steps to train on, or give another --out)"
+        )
+    else:
+        print(f"trained {result['step']} steps, last loss {result['loss']:.5f}: {result['checkpoint']}")
     return 0

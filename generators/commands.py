@@ -29,7 +29,12 @@ def register(sub: Any) -> None:
     ev.add_argument("--seed", type=int, default=EVAL_SEED_BASE, help=f"first seed (default {EVAL_SEED_BASE}: held out)")
     ev.add_argument("--robot", default="franka_emika_panda", help="built-in robot or robot config YAML")
     ev.add_argument("--max-steps", type=int, default=400)
-    ev.add_argument("--execute", type=int, default=1, help="actions of each chunk executed before asking again")
+    ev.add_argument(
+        "--execute",
+        type=int,
+        default=0,
+        help="actions of each chunk run before asking again (default 0: the checkpoint's own, else the whole chunk)",
+    )
     ev.add_argument("--out", help="write the result JSON here")
     ev.add_argument("--record", metavar="DATASET", help="write the rollouts as a shard dataset here")
     ev.add_argument("--videos", metavar="DIR", help="write one front-camera mp4 per rollout here")
@@ -52,6 +57,7 @@ def evaluate_seeds(spec: str, task: str, robot: str, seeds: list[int], max_steps
     gen = _generator(task, robot)
     policy = load_policy(spec, _generator(task, robot))
     try:
+        execute = execute or policy.spec.execute or max(1, policy.spec.horizon)
         return [rollout(gen, policy, s, max_steps, execute, record) for s in seeds]
     finally:
         getattr(policy, "close", lambda: None)()
@@ -84,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.episodes < 1:
         raise DatapipeError(f"--episodes must be >= 1, got {args.episodes}")
+    if args.execute < 0:
+        raise DatapipeError(f"--execute must be >= 0 (0: the checkpoint's own), got {args.execute}")
     seeds = list(range(args.seed, args.seed + args.episodes))
     try:
         rollouts = evaluate(

@@ -42,6 +42,7 @@ class PolicySpec:
     observations: tuple[str, ...] = ("observation.state",)
     action_dim: int = 8
     horizon: int = 1
+    execute: int = 0  # actions of a chunk to run before asking again, as trained (0: the whole chunk)
 
 
 class Policy(Protocol):
@@ -115,7 +116,7 @@ class CheckpointPolicy:
         from datapipe.train import load_checkpoint_policy
 
         self.model = load_checkpoint_policy(folder)
-        self.spec = PolicySpec(action_dim=self.model.action_dim, horizon=self.model.horizon)
+        self.spec = PolicySpec(action_dim=self.model.action_dim, horizon=self.model.horizon, execute=self.model.execute)
 
     def reset(self, instruction: str, seed: int) -> None:
         pass

@@ -38,6 +38,9 @@ class ValidationReport:
     samples: int = 0
     bytes: int = 0
     problems: list[Problem] = field(default_factory=list)
+    decoded_episodes: int = 0  # deep: samples decoded into episodes with every video
+    decoded_videos: int = 0
+    decoded_frames: int = 0
 
     @property
     def ok(self) -> bool:
@@ -164,6 +167,9 @@ def validate_dataset(
                         if bad:
                             report.problems.append(Problem(name, key, "video", bad))
                             continue
+                        report.decoded_episodes += 1
+                        report.decoded_videos += len(ep.cameras)
+                        report.decoded_frames += sum(cam.n_frames for cam in ep.cameras.values())
                     if on_episode is not None:
                         on_episode(name, key, ep)
             except ShardError as exc:

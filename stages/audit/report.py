@@ -15,6 +15,7 @@ from datapipe.records import Episode
 from datapipe.stage import SinkStage
 from datapipe.staging import clear_staging, stage_episodes, staged_episodes
 from datapipe.storage import resolve
+from datapipe.wording import counted
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,8 @@ class AuditReport(SinkStage):
         found = result["severities"]
         success = "" if result["success_rate"] is None else f", success {result['success_rate']:.0%} of labelled"
         return [
-            f"dataset: {result['episodes']} episodes, {result['frames']} frames ({result['hours'] * 60:.1f} min) "
+            f"dataset: {counted(result['episodes'], 'episode')}, "
+            f"{counted(result['frames'], 'frame')} ({result['hours'] * 60:.1f} min) "
             f"from {kinds}{success}; {result['distinct_instructions']} distinct instructions",
             f"audit: {found['error']} error, {found['warning']} warning and {found['info']} info finding(s) "
             f"{result['findings'] or ''}; open {result['path'].removeprefix('file://')}/report.html",

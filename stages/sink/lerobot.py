@@ -13,6 +13,7 @@ from datapipe.records import REQUIRED_STEPS, Episode
 from datapipe.stage import SinkStage
 from datapipe.staging import clear_staging, stage_episodes, staged_episodes
 from datapipe.storage import resolve
+from datapipe.wording import counted
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class LeRobotSink(SinkStage):
         if not result.get("episodes"):
             return [f"LeRobot v3.0: no episodes at {result['path']}"]
         return [
-            f"LeRobot v3.0: {result['episodes']} episodes, {result['frames']} frames at {result['fps']:g} fps, "
+            f"LeRobot v3.0: {counted(result['episodes'], 'episode')}, "
+            f"{counted(result['frames'], 'frame')} at {result['fps']:g} fps, "
             f"{result['tasks']} tasks at {result['path']} (LeRobotDataset(repo_id, root=...) loads it)"
         ]

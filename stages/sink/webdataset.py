@@ -12,6 +12,7 @@ from datapipe.shards.manifest import build_manifest
 from datapipe.shards.writer import ShardOptions, write_part
 from datapipe.stage import Resources, SinkStage
 from datapipe.storage import resolve
+from datapipe.wording import counted
 
 
 @dataclass(frozen=True)
@@ -90,15 +91,28 @@ class WebDatasetSink(SinkStage):
             "bytes": sum(s["bytes"] for s in manifest["shards"]),
             "splits": manifest["splits"]["counts"],
             "orphans_removed": manifest["orphans_removed"],
+            "val_fraction": self.config.val_fraction,
         }
 
     @classmethod
     def describe(cls, result: dict[str, Any]) -> list[str]:
         splits = ", ".join(f"{k} {v}" for k, v in result.get("splits", {}).items())
         return [
-            f"shards: {result['episodes']} episodes, {result['frames']} frames in {result['shards']} shard(s) "
+            f"shards: {counted(result['episodes'], 'episode')}, {counted(result['frames'], 'frame')} in "
+            f"{counted(result['shards'], 'shard')} "
             f"({result['bytes'] / 2**20:.1f} MiB; {splits}) at {result['path']}; stream them:",
             "    from datapipe.stream import ShardStream",
             f'    for sample in ShardStream("{result["path"].removeprefix("file://")}", action_horizon=16):',
             '        sample["observation.state"], sample["action"], sample["task"]  # + observation.images.<camera>',
-        ]
+        ] + _empty_val_warning(result)
+
+
+def _empty_val_warning(result: dict[str, Any]) -> list[str]:
+    """A warning line when a val split was asked for but no episode fell in it."""
+    fraction, splits = result.get("val_fraction", 0.0), result.get("splits", {})
+    if fraction <= 0 or splits.get("val", 0) or not result.get("episodes"):
+        return []
+    return [
+        f"warning: the val split is empty (val_fraction {fraction:g} of {counted(result['episodes'], 'episode')} "
+        f"picked none); validation will have no data: write more episodes or raise val_fraction"
+    ]

@@ -20,6 +20,7 @@ from datapipe.shards.manifest import build_manifest
 from datapipe.shards.writer import ShardOptions, write_part
 from datapipe.stage import Resources, SinkStage
 from datapipe.storage import resolve
+from datapipe.wording import counted
 from generators.evaluate import EVAL_SEED_BASE
 from generators.robots.config import DEFAULT_ROBOT
 from generators.tasks import TaskName
@@ -104,6 +105,7 @@ class TrainBc(SinkStage):
             lr=c.lr,
             hidden=c.hidden,
             horizon=c.horizon,
+            execute=c.execute,
             state_keys=c.state_keys,
             seed=c.seed,
             save_every=c.steps,
@@ -138,7 +140,7 @@ class TrainBc(SinkStage):
     @classmethod
     def describe(cls, result: dict[str, Any]) -> list[str]:
         lines = [
-            f"policy: trained {result['steps']} steps on {result['episodes']} episodes "
+            f"policy: trained {result['steps']} steps on {counted(result['episodes'], 'episode')} "
             f"({result['frames']} frames), loss {result['loss']:.4f}: {result['checkpoint']}"
         ]
         ev = result.get("evaluation")

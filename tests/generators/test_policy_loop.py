@@ -50,7 +50,7 @@ def _dataset(tmp_path, n: int) -> str:
     return str(tmp_path / "ds")
 
 
-def test_trainer_overfits_and_resumes_to_the_same_weights(tmp_path):
+def test_trainer_overfits_and_resumes_to_the_same_weights(tmp_path, capsys):
     torch = pytest.importorskip("torch")
     ds = _dataset(tmp_path, 2)
     common = [ds, "--batch-size", "32", "--state-keys", "object.poses", "--save-every", "15", "--no-progress"]
@@ -83,6 +83,22 @@ def test_trainer_overfits_and_resumes_to_the_same_weights(tmp_path):
     b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["model"]
     c = torch.load(tmp_path / "c" / "checkpoint.pt", weights_only=False)["model"]
     assert all(torch.equal(b[k], c[k]) for k in b)
+    # run again on the finished checkpoint: it says so, and trains nothing
+    capsys.readouterr()
+    assert cli_main(["train", *common, "--out", str(tmp_path / "c"), "--steps", "60"]) == 0
+    assert "already trained 60 steps (--steps 60); nothing to do" in capsys.readouterr().out
+
+
+def test_a_checkpoint_carries_the_chunk_execution_evaluation_uses(tmp_path):
+    pytest.importorskip("torch")
+    ds = _dataset(tmp_path, 1)
+    args = ["train", ds, "--steps", "5", "--horizon", "8", "--no-progress", "--out"]
+    assert cli_main([*args, str(tmp_path / "whole")]) == 0
+    assert cli_main([*args, str(tmp_path / "six"), "--execute", "6"]) == 0
+    from generators.policy import CheckpointPolicy
+
+    assert CheckpointPolicy(str(tmp_path / "whole")).spec.execute == 8  # default: the whole chunk
+    assert CheckpointPolicy(str(tmp_path / "six")).spec.execute == 6
 
 
 def test_remote_policy_round_trip_over_websocket():
