@@ -375,8 +375,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         console=err,
     )
-    if not result.ok and args.no_progress:
-        print(f"run failed: {result.error}", file=sys.stderr)
+    if args.no_progress:  # no table, but still where the sinks wrote
+        from datapipe.progress import print_sink_results
+
+        print_sink_results(result.plan, err)
+        if not result.ok:
+            print(f"run failed: {result.error}", file=sys.stderr)
     return result.exit_code
 
 

@@ -79,6 +79,8 @@ def run_workflow(
             for sp in plan.stages:
                 if sp.complete_before:
                     board.finish(sp.spec.id, sp.counts.n_in, sp.counts.n_out, sp.counts.n_failed)
+                elif sp.spec.kind == "source":
+                    board.set_total(sp.spec.id, sp.spec.stage_cls.expected_items(sp.spec.config))
             if runner == "local":
                 from datapipe.runners.local import execute_local
 

@@ -179,6 +179,12 @@ class SourceStage(Stage):
         return Wiring(open=True)
 
     @classmethod
+    def expected_items(cls, config: Any) -> int | None:
+        """How many items the source will read, when its config says (a progress total); None
+        when only reading tells (the default)."""
+        return None
+
+    @classmethod
     def input_paths(cls, config: Any) -> list[str]:
         """The files or folders this source reads (default: its config's ``path``, if any)."""
         path = getattr(config, "path", None)

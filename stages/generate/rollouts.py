@@ -71,6 +71,11 @@ class GenerateRollouts(SourceStage):
     name_or_path_fields = ("policy",)
 
     @classmethod
+    def expected_items(cls, config) -> int:
+        """The seeds it rolls out (a progress total)."""
+        return int(config.episodes)
+
+    @classmethod
     def produces(cls, config: GenerateRolloutsConfig, upstream: Wiring) -> Wiring:
         steps = ("object.poses", "task.state", "sim.qpos", "sim.qvel")
         return Wiring().plus(steps, config.cameras if config.render else ())

@@ -64,6 +64,11 @@ class GenerateSim(SourceStage):
     resources = Resources(cpus=1)
 
     @classmethod
+    def expected_items(cls, config) -> int:
+        """The seeds it simulates (failed seeds are discarded, so fewer may arrive) (a progress total)."""
+        return int(config.episodes)
+
+    @classmethod
     def produces(cls, config: GenerateSimConfig, upstream: Wiring) -> Wiring:
         return sim_wiring(config)
 

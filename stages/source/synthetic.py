@@ -77,6 +77,11 @@ class SyntheticSource(SourceStage):
     Config = SyntheticConfig
 
     @classmethod
+    def expected_items(cls, config) -> int:
+        """Its episodes (a progress total)."""
+        return int(config.episodes)
+
+    @classmethod
     def produces(cls, config: SyntheticConfig, upstream: Wiring) -> Wiring:
         return Wiring(cameras=frozenset(config.cameras))
 

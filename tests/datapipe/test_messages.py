@@ -64,3 +64,39 @@ def test_an_expression_syntax_error_names_where_it_breaks(expr, where):
     with pytest.raises(ExpressionError, match="invalid syntax") as err:
         compile_expression(expr)
     assert where in str(err.value)
+
+
+def test_progress_in_a_log_is_plain_lines_with_the_sources_totals(tmp_path, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    monkeypatch.setenv("DATAPIPE_PROGRESS_INTERVAL", "0.05")
+    doc = {
+        "name": "logged",
+        "stages": [
+            {"id": "src", "uses": "source.synthetic", "with": {"episodes": 6, "episodes_per_shard": 2}},
+            {"id": "slow", "uses": "debug.sleep", "needs": ["src"], "with": {"ms": 50}},
+            {"id": "out", "uses": "sink.parquet", "needs": ["slow"], "with": {"path": str(tmp_path / "data")}},
+        ],
+    }
+    log = io.StringIO()  # not a terminal: nohup, CI, tee
+    result = run_workflow(
+        parse_workflow(doc, "logged.yaml"), out=str(tmp_path / "run"), runner="local", console=Console(file=log)
+    )
+    assert result.ok, result.error
+    lines = log.getvalue().splitlines()
+    assert "src: 6/6 in, 6 out, 0 failed, 0:00 done" in lines, lines
+    assert any(line.startswith("out: 6 in, 6 out, 0 failed") and line.endswith("done") for line in lines)
+    assert not any("src (source.synthetic)" in line for line in lines)  # no bars drawn into the log
+
+
+def test_no_progress_still_says_where_the_sinks_wrote(tmp_path, capsys):
+    flow = tmp_path / "quiet.yaml"
+    flow.write_text(
+        "name: quiet\nstages:\n"
+        "  - {id: src, uses: source.synthetic, with: {episodes: 2}}\n"
+        f"  - {{id: out, uses: sink.webdataset, needs: [src], with: {{path: {tmp_path / 'ds'}, val_fraction: 0}}}}\n"
+    )
+    assert cli_main(["run", "--local", "--no-progress", "--out", str(tmp_path / "run"), str(flow)]) == 0
+    assert "out shards: 2 episodes" in capsys.readouterr().err
