@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +50,17 @@ def _generator(task: str, robot: str, cameras: tuple[str, ...] = ()):
     return SimGenerator(SimSettings(task=task, cameras=cameras or ("front",)), resolve_robot(robot))
 
 
-def evaluate_seeds(spec: str, task: str, robot: str, seeds: list[int], max_steps: int, execute: int, record: bool):
-    """Rollouts of ``seeds`` (one worker's share)."""
+def evaluate_seeds(
+    spec: str,
+    task: str,
+    robot: str,
+    seeds: list[int],
+    max_steps: int,
+    execute: int,
+    record: bool,
+    on_rollout: Callable[[list], None] | None = None,
+):
+    """Rollouts of ``seeds`` (one worker's share); ``on_rollout([rollout])`` after each."""
     from generators.evaluate import rollout
     from generators.policy import load_policy
 
@@ -58,7 +68,12 @@ def evaluate_seeds(spec: str, task: str, robot: str, seeds: list[int], max_steps
     policy = load_policy(spec, _generator(task, robot))
     try:
         execute = execute or policy.spec.execute or max(1, policy.spec.horizon)
-        return [rollout(gen, policy, s, max_steps, execute, record) for s in seeds]
+        done = []
+        for s in seeds:
+            done.append(rollout(gen, policy, s, max_steps, execute, record))
+            if on_rollout is not None:
+                on_rollout(done[-1:])
+        return done
     finally:
         getattr(policy, "close", lambda: None)()
 
@@ -72,15 +87,20 @@ def evaluate(
     execute: int = 1,
     record: bool = False,
     local: bool = False,
+    on_rollouts: Callable[[list], None] | None = None,
 ) -> list:
+    """Rollouts of ``seeds``, in this process (``local``) or as Ray tasks of a few seeds each;
+    ``on_rollouts(rollouts)`` is called as they finish (progress)."""
     if local or len(seeds) <= 1:
-        return evaluate_seeds(spec, task, robot, seeds, max_steps, execute, record)
+        return evaluate_seeds(spec, task, robot, seeds, max_steps, execute, record, on_rollouts)
     from datapipe.runners.ray_runner import available_cpus, map_on_ray
 
     workers = max(1, min(len(seeds), available_cpus()))
-    chunks = [seeds[i::workers] for i in range(workers)]
+    pieces = min(len(seeds), workers * 4)  # several per worker: progress comes in steps
+    chunks = [seeds[i::pieces] for i in range(pieces)]
     calls = [(spec, task, robot, c, max_steps, execute, record) for c in chunks if c]
-    results = map_on_ray(evaluate_seeds, calls)
+    done = None if on_rollouts is None else (lambda _i, chunk: on_rollouts(chunk))
+    results = map_on_ray(evaluate_seeds, calls, on_result=done)
     return sorted((r for chunk in results for r in chunk), key=lambda r: r.seed)
 
 
@@ -93,17 +113,28 @@ def run(args: argparse.Namespace) -> int:
     if args.execute < 0:
         raise DatapipeError(f"--execute must be >= 0 (0: the checkpoint's own), got {args.execute}")
     seeds = list(range(args.seed, args.seed + args.episodes))
+    from datapipe.progress import ProgressBoard
+
+    board = ProgressBoard(["evaluate"], {"evaluate": f"evaluate ({args.task})"})
+    board.set_total("evaluate", len(seeds))
+
+    def progress(rollouts: list) -> None:  # in: rollouts done, out: successes, failed: failures
+        wins = sum(1 for r in rollouts if r.success)
+        board.report("evaluate", len(rollouts), wins, len(rollouts) - wins)
+
     try:
-        rollouts = evaluate(
-            args.policy,
-            args.task,
-            args.robot,
-            seeds,
-            args.max_steps,
-            args.execute,
-            record=bool(args.record or args.videos),
-            local=args.local,
-        )
+        with board:
+            rollouts = evaluate(
+                args.policy,
+                args.task,
+                args.robot,
+                seeds,
+                args.max_steps,
+                args.execute,
+                record=bool(args.record or args.videos),
+                local=args.local,
+                on_rollouts=progress,
+            )
     except ValueError as exc:
         raise DatapipeError(str(exc)) from exc
     result = {"policy": args.policy, "task": args.task, "robot": args.robot, **summarize(rollouts)}

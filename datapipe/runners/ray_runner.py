@@ -387,15 +387,27 @@ def _ray_error_text(exc: BaseException) -> tuple[str | None, str, bool]:
     return None, type(exc).__name__, False
 
 
-def map_on_ray(fn: Any, calls: list[tuple], num_cpus: float = 1.0) -> list[Any]:
+def map_on_ray(fn: Any, calls: list[tuple], num_cpus: float = 1.0, on_result: Any = None) -> list[Any]:
     """``fn(*args)`` for each ``args`` of ``calls`` as Ray tasks (an embedded local Ray is started
-    and shut down again when none is running); results in the order of ``calls``."""
+    and shut down again when none is running); results in the order of ``calls``.
+    ``on_result(index, result)`` is called in the driver as each finishes."""
     import ray
 
     started = init_ray()
     try:
         remote = ray.remote(num_cpus=num_cpus)(fn)
-        return ray.get([remote.remote(*args) for args in calls])
+        refs = [remote.remote(*args) for args in calls]
+        if on_result is None:
+            return ray.get(refs)
+        index = {ref: i for i, ref in enumerate(refs)}
+        results: list[Any] = [None] * len(refs)
+        pending = list(refs)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            for ref in ready:
+                results[index[ref]] = ray.get(ref)
+                on_result(index[ref], results[index[ref]])
+        return results
     finally:
         if started:
             ray.shutdown()

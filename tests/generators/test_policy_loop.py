@@ -27,6 +27,7 @@ def test_evaluate_gives_the_expert_success_and_a_random_policy_none(tmp_path, ca
     assert cli_main(["evaluate", "--policy", "expert", "--episodes", "3", "--local", "--out", str(out)]) == 0
     expert = json.loads(out.read_text())
     assert expert["success_rate"] == 1.0 and expert["confidence_95"][0] > 0.3 and expert["failure_modes"] == {}
+    assert "evaluate: 3/3 in, 3 out, 0 failed" in capsys.readouterr().err  # progress, in a log as plain lines
     assert (
         cli_main(
             ["evaluate", "--policy", "random", "--episodes", "2", "--max-steps", "60", "--local", "--out", str(out)]
