@@ -78,6 +78,11 @@ def init_ray(address: str | None = None) -> bool:
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS") or "local"
+    # Ray's C++ core worker prints "E ... core_worker.cc" lines on the driver's console, one for
+    # every actor pool about its constructor arguments (ray-project/ray#53727), that read as
+    # errors; what really fails reaches datapipe as an exception. RAY_BACKEND_LOG_LEVEL=error
+    # (or lower) shows them again.
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     if address == "local":
         # An embedded single-user Ray on loopback: no token prompt, no usage reporting.
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
