@@ -66,6 +66,8 @@ class AuditState:
     frames: int = 0
     curation: list[dict[str, Any]] = field(default_factory=list)  # clips with meta.egocentric (capped)
     curation_counts: Counter = field(default_factory=Counter)  # clips, kept, and per failed test
+    dim_names: dict[str, tuple[str, ...]] = field(default_factory=dict)  # action/state -> names per dimension
+    thumb_kinds: dict[str, str] = field(default_factory=dict)  # episode with a thumbnail -> its source kind
 
 
 def _signature(action: np.ndarray) -> np.ndarray:
@@ -111,6 +113,9 @@ class Auditor:
         action = np.asarray(ep.steps["action"], np.float64).reshape(ep.length, -1)
         state = np.asarray(ep.steps["observation.state"], np.float64).reshape(ep.length, -1)
         interv = np.asarray(ep.steps["is_intervention"], bool)
+        for key, names in (("action", ep.embodiment.action_names), ("observation.state", ep.embodiment.state_names)):
+            if names and key not in st.dim_names:
+                st.dim_names[key] = tuple(names)
         st.rows.append(
             {
                 "episode_id": ep.episode_id,
@@ -164,6 +169,7 @@ class Auditor:
             thumb = f[len(f) // 2]
             step = max(1, max(thumb.shape[:2]) // THUMB_SIZE)
             st.thumbs.setdefault(cam, _Reservoir(THUMBS, seed=7)).add((ep.episode_id, thumb[::step, ::step].copy()))
+            st.thumb_kinds[ep.episode_id] = ep.source.kind
 
     # -- dataset-level checks ----------------------------------------------------------------------
     def _dataset_findings(self) -> list[Finding]:

@@ -22,6 +22,9 @@ def clip_record(ep: Any, frames: dict[str, np.ndarray]) -> dict[str, Any] | None
     if not decision:
         return None
     camera = decision.get("camera") or next(iter(frames), None)
+    if camera not in frames:  # renamed since (standardize maps cameras to roles): follow the map
+        roles = (ep.meta.get("standardized") or {}).get("cameras") or {}
+        camera = roles.get(camera, next(iter(frames), None) if len(frames) == 1 else camera)
     thumbs = []
     if camera in frames and len(frames[camera]):
         video = frames[camera]
@@ -38,6 +41,7 @@ def clip_record(ep: Any, frames: dict[str, np.ndarray]) -> dict[str, Any] | None
         "rejected_by": list(decision.get("rejected_by", [])),
         "why": list(decision.get("why", [])),
         "scores": dict(decision.get("scores", {})),
+        "limits": dict(decision.get("score_limits", {})),
         "thumbs": thumbs,
     }
 
@@ -57,7 +61,10 @@ def render(records: list[dict[str, Any]], summary: dict[str, Any]) -> str:
     for r in records:
         verdict = "<b class='ok'>kept</b>" if r["keep"] else "<b class='error'>rejected</b>"
         why = "<br>".join(e(w) for w in r["why"]) or "every test passed"
-        scores = ", ".join(f"{e(k)} {v:.3g}" for k, v in sorted(r["scores"].items()))
+        scores = ", ".join(
+            f"{e(k)} {v:.3g}" + (f" (needs {e(r['limits'][k])})" if k in r.get("limits", {}) else "")
+            for k, v in sorted(r["scores"].items())
+        )
         imgs = "".join(f"<img class='thumb' src='{_png(t)}' alt='frame'>" for t in r["thumbs"])
         rows.append(
             f"<tr><td><a href='#ep-{e(r['episode_id'])}'><code>{e(r['episode_id'][:8])}</code></a><br>"

@@ -27,6 +27,7 @@ table{border-collapse:collapse;width:100%;font-size:13px}
 td,th{border:1px solid #e3e3e3;padding:4px 6px;text-align:left;vertical-align:top}
 th{background:#f6f6f6}.error{color:#b00020;font-weight:600}.warning{color:#a15c00;font-weight:600}.info{color:#555}
 img.plot{max-width:100%;border:1px solid #eee;margin:6px 0}.thumbs img{margin:2px;border:1px solid #ccc}
+.thumbs{display:flex;flex-wrap:wrap}figure.thumb{margin:2px;font-size:10px;text-align:center}
 .ok{color:#1b7f3a;font-weight:600}code{font-size:12px}
 """
 
@@ -71,27 +72,47 @@ def _plots(summary: dict[str, Any], auditor: Auditor, other: dict[str, Any] | No
         if not res or not res.items:
             continue
         values = np.stack(res.items)
-        dims = values.shape[1]
-        fig, ax = plt.subplots(figsize=(min(12, 1.2 + 0.7 * dims), 3.2))
-        ax.violinplot([values[:, d] for d in range(dims)], showmedians=True)
-        ax.set_xticks(range(1, dims + 1))
-        ax.set_xlabel("dimension")
-        ax.set_title(f"{name}: distribution per dimension")
+        names = list(auditor.state.dim_names.get(name, ()))
+        if len(names) != values.shape[1]:
+            names = [f"{name}[{d}]" for d in range(values.shape[1])]
+        shown = [d for d in range(values.shape[1]) if np.any(values[:, d] != 0)]  # zero padding left out
+        if not shown:
+            continue
+        fig, ax = plt.subplots(figsize=(min(14, 1.2 + 0.8 * len(shown)), 3.6))
+        ax.violinplot([values[:, d] for d in shown], showmedians=True)
+        ax.set_xticks(range(1, len(shown) + 1), [names[d] for d in shown], rotation=45, ha="right", fontsize=8)
+        padded = values.shape[1] - len(shown)
+        ax.set_title(
+            f"{name}: distribution per dimension" + (f" ({padded} all-zero dimensions left out)" if padded else "")
+        )
+        fig.tight_layout()
         out.append(_img(_png(fig), f"{name} per-dimension distributions"))
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
     tasks = list(summary["counts"]["task"].items())[:15]
-    axes[0].barh([t[:40] for t, _ in tasks][::-1], [c for _, c in tasks][::-1], color="#3b6ea5")
+    axes[0].barh([_wrapped(t) for t, _ in tasks][::-1], [c for _, c in tasks][::-1], color="#3b6ea5")
+    axes[0].tick_params(axis="y", labelsize=7)
     axes[0].set_title("episodes per task (top 15)")
     sources = list(summary["counts"]["source_kind"].items())
     axes[1].bar([s for s, _ in sources], [c for _, c in sources], color="#5c946e")
     axes[1].set_title("episodes per source kind")
     axes[1].tick_params(axis="x", labelrotation=30)
     rates = {"success": summary["success_rate"] or 0.0, "intervention": summary["intervention_rate"]}
-    axes[2].bar(list(rates), list(rates.values()), color=["#5c946e", "#d1495b"])
-    axes[2].set_ylim(0, 1)
+    bars = axes[2].bar(list(rates), [100 * v for v in rates.values()], color=["#5c946e", "#d1495b"])
+    axes[2].bar_label(bars, labels=[f"{100 * v:.0f}%" for v in rates.values()])
+    axes[2].set_ylim(0, 110)
+    axes[2].set_ylabel("% of episodes")
     axes[2].set_title("success and intervention rates")
+    fig.tight_layout()
     out.append(_img(_png(fig), "counts per task and source, success and intervention rates"))
     return out
+
+
+def _wrapped(text: str, width: int = 48, lines: int = 3) -> str:
+    """A task label on a few lines, whole up to ``width * lines`` characters."""
+    import textwrap
+
+    parts = textwrap.wrap(text, width) or [""]
+    return "\n".join(parts[:lines]) + ("..." if len(parts) > lines else "")
 
 
 def _contact_sheets(auditor: Auditor) -> list[str]:
@@ -104,7 +125,11 @@ def _contact_sheets(auditor: Auditor) -> list[str]:
             buf = io.BytesIO()
             Image.fromarray(thumb).save(buf, format="PNG")
             src = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-            imgs.append(f'<a href="#ep-{html.escape(eid)}">{_img(src, f"{cam} {eid}", "thumb")}</a>')
+            kind = auditor.state.thumb_kinds.get(eid, "")
+            imgs.append(
+                f'<figure class="thumb"><a href="#ep-{html.escape(eid)}">{_img(src, f"{cam} {eid}", "thumb")}</a>'
+                f"<figcaption>{html.escape(kind)} <code>{html.escape(eid[:8])}</code></figcaption></figure>"
+            )
         out.append(f"<h3>{html.escape(cam)}</h3><div class='thumbs'>{''.join(imgs)}</div>")
     return out
 
@@ -152,7 +177,7 @@ def render_report(summary: dict[str, Any], auditor: Auditor, other: dict[str, An
         ("frames", summary["frames"]),
         ("hours", f"{summary['hours']:.3f}"),
         ("fps", ", ".join(summary["fps"]) or "-"),
-        ("success", summary["success_rate"]),
+        ("success", "-" if summary["success_rate"] is None else f"{100 * summary['success_rate']:.0f}%"),
         ("findings", len(summary["findings"])),
         ("original episodes", summary["augmentation"]["original"]),
         ("augmented episodes", summary["augmentation"]["augmented"]),

@@ -254,3 +254,32 @@ def test_mixtures_augmented_copies_and_conflicting_arrays(tmp_path):
     auditor.add(e[3].replace(episode_id="00000000-0000-0000-0000-00000000dup3"))
     kinds = [f["kind"] for f in auditor.summary("mixture", "episodes")["findings"]]
     assert "duplicate" in kinds
+
+
+def test_report_shows_what_it_promises(tmp_path):
+    episodes = expected_synthetic(4, seed=5, min_length=30, max_length=40, cameras=("front",), image_size=(32, 32))
+    _write(tmp_path / "a", episodes)
+    assert cli_main(["audit", str(tmp_path / "a"), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    report = (tmp_path / "out" / "report.html").read_text()
+    # thumbnails carry their source kind and episode; success as a percentage
+    assert f"<figcaption>{episodes[0].source.kind} <code>" in report
+    assert re.search(r"<b>(\d+%|-)</b>success</span>", report)
+
+
+def test_curation_frames_follow_a_renamed_camera_and_scores_show_their_limits():
+    from datapipe.audit.curation import clip_record, render
+
+    ep = expected_synthetic(1, seed=1, min_length=8, max_length=8)[0].with_meta(
+        egocentric={
+            "keep": False,
+            "camera": "ego",
+            "scores": {"hand_fraction": 0.1},
+            "score_limits": {"hand_fraction": ">= 0.5"},
+        },
+        standardized={"cameras": {"ego": "primary"}},
+    )
+    frames = {"primary": np.zeros((8, 24, 32, 3), np.uint8)}
+    record = clip_record(ep, frames)
+    assert len(record["thumbs"]) == 4  # the clip's camera is called primary now
+    html_text = render([record], {"kept": 0, "clips": 1, "rejected_by": {}})
+    assert "hand_fraction 0.1 (needs &gt;= 0.5)" in html_text

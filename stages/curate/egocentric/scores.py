@@ -227,4 +227,8 @@ def decide(scores: dict[str, float], th: EgoThresholds) -> dict[str, Any]:
         "why": why,
         "scores": {k: round(v, 5) for k, v in scores.items()},
         "thresholds": limits,
+        # what each tested score must be, beside it in reports: ">= 0.3"
+        "score_limits": {
+            score: f"{'>=' if kind == 'min' else '<='} {limits[field]:g}" for score, field, kind, _ in TESTS.values()
+        },
     }
