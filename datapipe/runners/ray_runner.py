@@ -78,11 +78,6 @@ def init_ray(address: str | None = None) -> bool:
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS") or "local"
-    # Ray's C++ core worker prints "E ... core_worker.cc" lines on the driver's console, one for
-    # every actor pool about its constructor arguments (ray-project/ray#53727), that read as
-    # errors; what really fails reaches datapipe as an exception. RAY_BACKEND_LOG_LEVEL=error
-    # (or lower) shows them again.
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     if address == "local":
         # An embedded single-user Ray on loopback: no token prompt, no usage reporting.
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -261,13 +256,17 @@ def _map(chain: list[StagePlan], ds: Any, skip: frozenset[str], emit: str, batch
     kwargs: dict[str, Any] = {"batch_size": batch_size, "batch_format": "pyarrow", "zero_copy_batch": True, **res}
     fn_args = ([sp.task for sp in chain], skip, emit, os.getpid())
     if spec.concurrency is not None or spec.stage_cls.use_actors:
+        fits = int(ray.cluster_resources().get("CPU", 1) // max(res["num_cpus"], 0.01))
         if spec.concurrency is None:  # use_actors without a size: autoscale up to what fits
-            fits = int(ray.cluster_resources().get("CPU", 1) // max(res["num_cpus"], 0.01))
             size = (1, max(1, fits))
         elif isinstance(spec.concurrency, tuple):
             size = spec.concurrency
         else:
             size = (spec.concurrency, spec.concurrency)
+        if spec.kind != "source" and size[0] >= fits:
+            # a pool that starts on every CPU leaves none for the upstream tasks that feed it, and
+            # Ray Data waits forever: start one short of that and let it grow when there is room
+            size = (max(1, fits - 1), max(size[1], 1))
         kwargs["compute"] = ray.data.ActorPoolStrategy(min_size=size[0], max_size=size[1])
         kwargs.update(max_restarts=-1, max_task_retries=-1)
         return ds.map_batches(ChainFn, fn_constructor_args=fn_args, **kwargs)

@@ -3,8 +3,6 @@ an empty val split, and where an expression's syntax breaks."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from datapipe.cli import main as cli_main
@@ -102,26 +100,3 @@ def test_no_progress_still_says_where_the_sinks_wrote(tmp_path, capsys):
     )
     assert cli_main(["run", "--local", "--no-progress", "--out", str(tmp_path / "run"), str(flow)]) == 0
     assert "out shards: 2 episodes" in capsys.readouterr().err
-
-
-def test_an_actor_pool_run_prints_no_ray_internal_error_line(tmp_path):
-    import subprocess
-    import sys
-
-    flow = tmp_path / "pool.yaml"
-    flow.write_text(
-        "name: pool\nstages:\n"
-        "  - {id: src, uses: source.synthetic, with: {episodes: 4, episodes_per_shard: 2}}\n"
-        "  - {id: a, uses: debug.noop, needs: [src], concurrency: 1}\n"
-        f"  - {{id: out, uses: sink.parquet, needs: [a], with: {{path: {tmp_path / 'data'}}}}}\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_BACKEND_LOG_LEVEL")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "datapipe", "run", "--no-progress", "--out", str(tmp_path / "run"), str(flow)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "core_worker.cc" not in proc.stderr + proc.stdout, proc.stderr[-2000:]

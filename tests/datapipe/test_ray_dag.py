@@ -91,3 +91,22 @@ def test_rerun_reuses_every_stage_and_changed_config_recomputes_downstream(ray_s
     }
     expected = {e.episode_id for e in expected_synthetic(40, seed=3) if e.length < 35 or e.length >= 55}
     assert {e.episode_id for e in read_sink(out)} == expected  # stale files of the old run removed
+
+
+def test_an_actor_pool_as_large_as_the_cluster_still_gets_its_inputs(ray_session, tmp_path):
+    """A pool that would start on every CPU would leave none for the tasks that feed it (Ray Data
+    then waits forever): it starts one short and the run completes."""
+    from datapipe.workflow import parse_workflow
+
+    cpus = int(ray_session.cluster_resources()["CPU"])
+    doc = {
+        "name": "pool",
+        "stages": [
+            {"id": "src", "uses": "source.synthetic", "with": {"episodes": 6, "episodes_per_shard": 2}},
+            {"id": "a", "uses": "debug.noop", "needs": ["src"], "concurrency": cpus},
+            {"id": "out", "uses": "sink.parquet", "needs": ["a"], "with": {"path": str(tmp_path / "data")}},
+        ],
+    }
+    result = run_workflow(parse_workflow(doc, "pool.yaml"), out=str(tmp_path / "run"), progress=False)
+    assert result.ok, result.error
+    assert len(read_sink(tmp_path / "data")) == 6
