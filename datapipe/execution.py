@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -269,43 +269,14 @@ def _receipt(task: StageTask, part: str, step: _StageTotals, is_sink: bool) -> d
     }
 
 
-def run_chain(
-    tasks: list[StageTask],
-    inputs: list[str] | list[dict[str, Any]] | pa.Table,
-    skip_keys: frozenset[str] = frozenset(),
-    reporter: ProgressReporter | None = None,
-) -> pa.Table:
-    """Run a chain of stages over one batch and commit it (:func:`iter_chain`); return the output
-    rows of the chain's last stage in one table (empty for a sink)."""
-    return pa.concat_tables([OUTPUT_SCHEMA.empty_table(), *iter_chain(tasks, inputs, skip_keys, reporter)])
-
-
 def commit_chain(
     tasks: list[StageTask],
     inputs: list[str] | list[dict[str, Any]] | pa.Table,
     skip_keys: frozenset[str] = frozenset(),
     reporter: ProgressReporter | None = None,
 ) -> tuple[str | None, int]:
-    """Run a chain of stages over one batch and commit it (:func:`iter_chain`) without holding
-    its outputs: ``(path of the committed output file or None, its rows)``."""
-    chain = iter_chain(tasks, inputs, skip_keys, reporter)
-    rows = 0
-    while True:
-        try:
-            rows += next(chain).num_rows
-        except StopIteration as stop:
-            return stop.value, rows
-
-
-def iter_chain(
-    tasks: list[StageTask],
-    inputs: list[str] | list[dict[str, Any]] | pa.Table,
-    skip_keys: frozenset[str] = frozenset(),
-    reporter: ProgressReporter | None = None,
-) -> Generator[pa.Table, None, str | None]:
-    """Run a chain of stages over one batch in this process and commit it, yielding the output
-    rows of the chain's last stage slice by slice (nothing for a sink). The batch is committed
-    when the iterator is exhausted; its return value is the committed output file's path (None
+    """Run a chain of stages over one batch in this process and commit it, without holding its
+    outputs: return ``(path of the committed output file, its rows)`` (``None, 0`` for a sink or
     when there are no output rows).
 
     ``inputs`` are shard names when the chain starts with a source, episode rows otherwise
@@ -319,7 +290,7 @@ def iter_chain(
     stage's quarantine, then the last stage's outputs, then its receipt, which is the commit
     point of the whole batch: it lists the batch's input keys (``chain_keys``),
     every fused stage's counts (``chain``) and a sink's receipt of each slice (``sinks``). What a
-    crash leaves before the receipt is replaced when the batch runs again. Yielded tables have
+    crash leaves before the receipt is replaced when the batch runs again. The output file has
     ``OUTPUT_SCHEMA`` (episode rows plus the input key each came from).
     """
     stages = [ready_stage(t) for t in tasks]
@@ -333,7 +304,7 @@ def iter_chain(
         keys = [r["episode_id"] for r in rows] if isinstance(rows, list) else rows.column("episode_id").to_pylist()
         items, first = _decoded(rows, totals[0]), 0
     if not keys:
-        return None
+        return None, 0
     part = f"part-{keys_hash(keys)}"
     tail = tasks[-1]
     is_sink = isinstance(stages[-1], SinkStage)
@@ -353,11 +324,8 @@ def iter_chain(
             if output is not None and chunk:
                 rows_out = [{**episode_to_row(e.with_lineage(tail.lineage)), INPUT_KEY_COLUMN: k} for k, e in chunk]
                 del chunk
-                table = pa.Table.from_pylist(rows_out, schema=OUTPUT_SCHEMA)
+                output.write(pa.Table.from_pylist(rows_out, schema=OUTPUT_SCHEMA))
                 del rows_out
-                output.write(table)
-                yield table
-                del table
             chunk = []  # nothing of this slice is held while the next is read
             pa.default_memory_pool().release_unused()  # and its buffers go back to the system
         if first == 0:
@@ -371,7 +339,7 @@ def iter_chain(
         receipt = {**entries[-1], "chain_keys": keys, "chain": chain}
         last = totals[-1]
         failures = _failures_table(tail, last.failures) if last.failures else None
-        written = output.target.path if output is not None and output.rows else None
+        written = (output.target.path, output.rows) if output is not None and output.rows else (None, 0)
         tail.stage_dir().commit_part(part, receipt, output, failures)
         output = None
     finally:

@@ -121,24 +121,19 @@ class StageDir:
         self,
         part: str,
         receipt: dict[str, Any],
-        outputs: pa.Table | AtomicParquetWriter | None,
+        outputs: AtomicParquetWriter | None,
         failures: pa.Table | None,
     ) -> None:
-        """Write a part's outputs (a table, or one written in pieces by :meth:`output_writer`)
-        and failures, then its receipt (the commit point)."""
+        """Write a part's outputs (written in pieces by :meth:`output_writer`, or None for a
+        sink) and failures, then its receipt (the commit point)."""
         if failures is not None and failures.num_rows:
             self.write_quarantine(part, failures)
-        if isinstance(outputs, AtomicParquetWriter):
-            if outputs.rows:
-                outputs.commit()
-                receipt = {**receipt, "output_file": f"{part}.parquet"}
-            else:
-                outputs.abort()
-                receipt = {**receipt, "output_file": None}
-        elif outputs is not None and outputs.num_rows:
-            self.parts.join(f"{part}.parquet").write_parquet_atomic(outputs)
+        if outputs is not None and outputs.rows:
+            outputs.commit()
             receipt = {**receipt, "output_file": f"{part}.parquet"}
         else:
+            if outputs is not None:
+                outputs.abort()
             receipt = {**receipt, "output_file": None}
         receipt["committed_at"] = time.time()
         self.parts.join(f"{part}.json").write_bytes_atomic(json.dumps(receipt).encode())

@@ -83,13 +83,13 @@ class Location:
 
     def write_parquet_atomic(self, table: pa.Table) -> None:
         """Write ``table`` as parquet under a temporary name, then rename it to this path."""
-        parent = posixpath.dirname(self.path)
-        if parent:
-            self.fs.create_dir(parent, recursive=True)
-        tmp = temporary_name(self.path)
-        # Episode columns are mostly opaque binary: dictionaries and statistics cost time, not space.
-        pq.write_table(table, tmp, filesystem=self.fs, use_dictionary=False, write_statistics=False)
-        self.fs.move(tmp, self.path)
+        writer = self.parquet_writer(table.schema)
+        try:
+            writer.write(table)
+        except BaseException:
+            writer.abort()
+            raise
+        writer.commit()
 
     def parquet_writer(self, schema: pa.Schema) -> AtomicParquetWriter:
         """A parquet file written table by table (one row group each) under a temporary name,
@@ -189,6 +189,7 @@ class AtomicParquetWriter:
         if parent:
             target.fs.create_dir(parent, recursive=True)
         self.target, self.tmp, self.rows = target, temporary_name(target.path), 0
+        # Episode columns are mostly opaque binary: dictionaries and statistics cost time, not space.
         self._writer: pq.ParquetWriter | None = pq.ParquetWriter(
             self.tmp, schema, filesystem=target.fs, use_dictionary=False, write_statistics=False
         )

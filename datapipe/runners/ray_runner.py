@@ -4,7 +4,7 @@ Each incomplete chain of stages (:mod:`datapipe.plan`) becomes one ``map_batches
 inputs of its first stage (the union of its needs' outputs; for a source, its unread shard
 names) with the chain's resources; a stage with ``concurrency`` (or ``use_actors``) runs alone
 on an actor pool, other chains as Ray tasks. Each batch runs through the whole chain and is
-committed on the worker (:func:`datapipe.execution.run_chain`). Streamed chains feed their single
+committed on the worker (:func:`datapipe.execution.commit_chain`). Streamed chains feed their single
 consumer directly; committed chain ends (leaves, sinks, fan-out points) are executed to the end
 and their consumers read the committed parts. Outputs committed by an earlier,
 interrupted run are read back and unioned with the new stream, so resume is per episode.
