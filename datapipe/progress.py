@@ -41,7 +41,6 @@ class ProgressBoard:
         self._lock = threading.Lock()
         self._counts = {sid: [0, 0, 0] for sid in stage_ids}
         self._totals: dict[str, int | None] = {sid: None for sid in stage_ids}
-        self._labels = {sid: labels.get(sid, sid) for sid in stage_ids}
         self._finished: set[str] = set()  # final counts set; late reports are ignored
         self._started = time.monotonic()
         self._logged: dict[str, tuple] = {}  # what the last plain line of each stage said

@@ -107,6 +107,7 @@ class Mp4Writer:
 
     def add(self, frame_rgb: np.ndarray) -> None:
         """Encode one RGB ``uint8`` frame ``(H, W, 3)`` (every frame of the same size)."""
+        import av
         import cv2
 
         frame_rgb = np.asarray(frame_rgb)
@@ -119,15 +120,7 @@ class Mp4Writer:
             raise ValueError(f"frame {self.n_frames} is {w}x{h}, the first was {self.size[1]}x{self.size[0]}")
         if h % 2 or w % 2:
             frame_rgb = np.pad(frame_rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-        self.add_yuv(cv2.cvtColor(np.ascontiguousarray(frame_rgb), cv2.COLOR_RGB2YUV_I420))
-
-    def add_yuv(self, yuv: np.ndarray) -> None:
-        """Encode one frame already in I420 (``(H * 3 / 2, W)`` uint8, even ``H`` and ``W``; the
-        size of the frames given to :meth:`add`, padded to even)."""
-        import av
-
-        if self.stream is None:
-            self._open(yuv.shape[0] * 2 // 3, yuv.shape[1])
+        yuv = cv2.cvtColor(np.ascontiguousarray(frame_rgb), cv2.COLOR_RGB2YUV_I420)
         for packet in self.stream.encode(av.VideoFrame.from_ndarray(yuv, format="yuv420p")):
             self.container.mux(packet)
         self.n_frames += 1

@@ -67,7 +67,6 @@ class AuditState:
     curation: list[dict[str, Any]] = field(default_factory=list)  # clips with meta.egocentric (capped)
     curation_counts: Counter = field(default_factory=Counter)  # clips, kept, and per failed test
     dim_names: dict[str, tuple[str, ...]] = field(default_factory=dict)  # action/state -> names per dimension
-    thumb_kinds: dict[str, str] = field(default_factory=dict)  # episode with a thumbnail -> its source kind
 
 
 def _signature(action: np.ndarray) -> np.ndarray:
@@ -169,7 +168,6 @@ class Auditor:
             thumb = f[len(f) // 2]
             step = max(1, max(thumb.shape[:2]) // THUMB_SIZE)
             st.thumbs.setdefault(cam, _Reservoir(THUMBS, seed=7)).add((ep.episode_id, thumb[::step, ::step].copy()))
-            st.thumb_kinds[ep.episode_id] = ep.source.kind
 
     # -- dataset-level checks ----------------------------------------------------------------------
     def _dataset_findings(self) -> list[Finding]:

@@ -119,13 +119,14 @@ def _contact_sheets(auditor: Auditor) -> list[str]:
     from PIL import Image
 
     out = []
+    kinds = {r["episode_id"]: r["source_kind"] for r in auditor.state.rows}
     for cam, res in sorted(auditor.state.thumbs.items()):
         imgs = []
         for eid, thumb in res.items:
             buf = io.BytesIO()
             Image.fromarray(thumb).save(buf, format="PNG")
             src = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-            kind = auditor.state.thumb_kinds.get(eid, "")
+            kind = kinds.get(eid, "")
             imgs.append(
                 f'<figure class="thumb"><a href="#ep-{html.escape(eid)}">{_img(src, f"{cam} {eid}", "thumb")}</a>'
                 f"<figcaption>{html.escape(kind)} <code>{html.escape(eid[:8])}</code></figcaption></figure>"

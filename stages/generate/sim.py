@@ -65,7 +65,7 @@ class GenerateSim(SourceStage):
 
     @classmethod
     def expected_items(cls, config) -> int:
-        """The seeds it simulates (failed seeds are discarded, so fewer may arrive) (a progress total)."""
+        """The seeds it simulates, a progress total (failed seeds are discarded, so fewer may arrive)."""
         return int(config.episodes)
 
     @classmethod
