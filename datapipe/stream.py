@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from typing import Any, NamedTuple
@@ -53,7 +53,32 @@ EPS = 1e-8
 
 
 class StreamConfigError(DatapipeError):
-    """A stream asked for what its dataset does not hold (a camera, a step array)."""
+    """A stream asked for what its dataset does not hold: ``field`` (``cameras`` or
+    ``extra_steps``), the ``missing`` names and the ``available`` ones."""
+
+    def __init__(self, message: str, field: str, missing: list[str], available: list[str]):
+        super().__init__(message)
+        self.field, self.missing, self.available = field, missing, available
+
+    def __reduce__(self) -> tuple:
+        return (StreamConfigError, (self.args[0], self.field, self.missing, self.available))
+
+
+def check_wanted(features: dict[str, dict[str, Any]], cameras: Sequence[str], extra_steps: Sequence[str]) -> None:
+    """Raise :class:`StreamConfigError` unless a dataset with ``features`` (its manifest's) holds
+    every camera and extra step array asked for."""
+    videos = [k for k, f in features.items() if f["kind"] == "video"]
+    unknown = [c for c in cameras if c not in videos]
+    if unknown:
+        raise StreamConfigError(
+            f"cameras: {unknown} not in the dataset (it has {videos or 'none'})", "cameras", unknown, videos
+        )
+    arrays = sorted(k for k, f in features.items() if f["kind"] == "array")
+    missing = [k for k in extra_steps if k not in arrays]
+    if missing:
+        raise StreamConfigError(
+            f"extra_steps: {missing} not in the dataset (its step arrays: {arrays})", "extra_steps", missing, arrays
+        )
 
 
 @dataclass(frozen=True)
@@ -167,13 +192,7 @@ class ShardStream:
         feats = self.dataset.features
         videos = [k for k, f in feats.items() if f["kind"] == "video"]
         cams = list(self.config.cameras) if self.config.cameras is not None else videos
-        unknown = [c for c in cams if c not in videos]
-        if unknown:
-            raise StreamConfigError(f"cameras: {unknown} not in the dataset (it has {videos or 'none'})")
-        arrays = sorted(k for k, f in feats.items() if f["kind"] == "array")
-        missing = [k for k in self.config.extra_steps if k not in arrays]
-        if missing:
-            raise StreamConfigError(f"extra_steps: {missing} not in the dataset (its step arrays: {arrays})")
+        check_wanted(feats, cams, self.config.extra_steps)
         self.cameras = cams
         self._norm = self._normalizers()
         _ = self._episodes_by_shard  # read episodes.parquet now: a dataset without it is refused at open

@@ -315,19 +315,19 @@ def _check_inputs(cfg: TrainConfig) -> None:
     """``--camera`` and ``--state-keys`` name what the dataset holds (else a one-line error)."""
     from datapipe.errors import DatapipeError
     from datapipe.shards.dataset import ShardDataset
+    from datapipe.stream import StreamConfigError, check_wanted
 
-    feats = ShardDataset(cfg.dataset).features
-    videos = sorted(k for k, f in feats.items() if f["kind"] == "video")
-    arrays = sorted(k for k, f in feats.items() if f["kind"] == "array")
-    if cfg.camera and cfg.camera not in videos:
+    try:  # the stream's own check, with the flags named
+        check_wanted(ShardDataset(cfg.dataset).features, (cfg.camera,) if cfg.camera else (), cfg.state_keys)
+    except StreamConfigError as exc:
+        have = ", ".join(sorted(exc.available))
+        if exc.field == "cameras":
+            raise DatapipeError(
+                f"--camera {cfg.camera!r}: {cfg.dataset} has no such camera (it has: {have or 'none'})"
+            ) from None
         raise DatapipeError(
-            f"--camera {cfg.camera!r}: {cfg.dataset} has no such camera (it has: {', '.join(videos) or 'none'})"
-        )
-    missing = [k for k in cfg.state_keys if k not in arrays]
-    if missing:
-        raise DatapipeError(
-            f"--state-keys {','.join(missing)}: not step arrays of {cfg.dataset} (it has: {', '.join(arrays)})"
-        )
+            f"--state-keys {','.join(exc.missing)}: not step arrays of {cfg.dataset} (it has: {have})"
+        ) from None
 
 
 def _run(args: argparse.Namespace) -> int:
