@@ -1,8 +1,10 @@
-"""Helpers for tests: read a parquet sink's episodes, build expected synthetic episodes."""
+"""Helpers for tests: read a parquet sink's episodes, build expected synthetic episodes, write a
+small synthetic shard dataset."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -18,6 +20,26 @@ def read_sink(path: str | Path) -> list[Episode]:
     for f in sorted(Path(path).glob("part-*.parquet")):
         episodes.extend(table_to_episodes(pq.read_table(f)))
     return episodes
+
+
+def synthetic_shards(folder: Path, source: dict[str, Any], sink: dict[str, Any] | None = None) -> tuple[Path, Any]:
+    """``source.synthetic`` (with ``source``) -> ``sink.webdataset`` (with ``sink``) run locally
+    into ``folder/ds`` (run directory ``folder/run``): ``(dataset path, run result)``."""
+    from datapipe.run import run_workflow
+    from datapipe.workflow import parse_workflow
+
+    out = {"path": str(folder / "ds"), **(sink or {})}
+    doc = {
+        "name": "synthetic",
+        "stages": [
+            {"id": "src", "uses": "source.synthetic", "with": source},
+            {"id": "out", "uses": "sink.webdataset", "needs": ["src"], "with": out},
+        ],
+    }
+    workflow = parse_workflow(doc, "synthetic.yaml")
+    result = run_workflow(workflow, out=str(folder / "run"), runner="local", progress=False)
+    assert result.ok, result.error
+    return folder / "ds", result
 
 
 def expected_synthetic(n: int, seed: int = 0, min_length: int = 20, max_length: int = 60, **kw) -> list[Episode]:

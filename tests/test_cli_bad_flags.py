@@ -11,8 +11,7 @@ import pytest
 
 from datapipe.cli import _parser
 from datapipe.cli import main as cli_main
-from datapipe.run import run_workflow
-from datapipe.workflow import parse_workflow
+from tests.helpers import synthetic_shards
 
 
 def _commands() -> dict[str, argparse.ArgumentParser]:
@@ -71,17 +70,7 @@ def test_every_help_shows_the_defaults():
 
 @pytest.fixture(scope="module")
 def tiny_dataset(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("flags")
-    doc = {
-        "name": "flags",
-        "stages": [
-            {"id": "src", "uses": "source.synthetic", "with": {"episodes": 3, "min_length": 4, "max_length": 6}},
-            {"id": "out", "uses": "sink.webdataset", "needs": ["src"], "with": {"path": str(tmp / "ds")}},
-        ],
-    }
-    result = run_workflow(parse_workflow(doc, "flags.yaml"), out=str(tmp / "run"), runner="local", progress=False)
-    assert result.ok, result.error
-    return tmp / "ds"
+    return synthetic_shards(tmp_path_factory.mktemp("flags"), {"episodes": 3, "min_length": 4, "max_length": 6})[0]
 
 
 def _free_port() -> int:

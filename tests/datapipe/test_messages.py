@@ -11,6 +11,7 @@ from datapipe.run import run_workflow
 from datapipe.wording import counted
 from datapipe.workflow import parse_workflow
 from stages.sink.webdataset import WebDatasetSink
+from tests.helpers import synthetic_shards
 
 
 def test_counts_take_the_noun_in_the_right_number():
@@ -20,21 +21,8 @@ def test_counts_take_the_noun_in_the_right_number():
 
 @pytest.fixture(scope="module")
 def one_episode(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("one")
-    doc = {
-        "name": "one",
-        "stages": [
-            {
-                "id": "src",
-                "uses": "source.synthetic",
-                "with": {"episodes": 1, "min_length": 5, "max_length": 5, "cameras": ["front"], "image_size": [16, 16]},
-            },
-            {"id": "out", "uses": "sink.webdataset", "needs": ["src"], "with": {"path": str(tmp / "ds")}},
-        ],
-    }
-    result = run_workflow(parse_workflow(doc, "one.yaml"), out=str(tmp / "run"), runner="local", progress=False)
-    assert result.ok, result.error
-    return tmp / "ds", result
+    source = {"episodes": 1, "min_length": 5, "max_length": 5, "cameras": ["front"], "image_size": [16, 16]}
+    return synthetic_shards(tmp_path_factory.mktemp("one"), source)
 
 
 def test_deep_validation_says_what_it_decoded(one_episode, capsys):

@@ -8,43 +8,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datapipe.run import run_workflow
 from datapipe.stream import ShardStream
-from datapipe.workflow import parse_workflow
+from tests.helpers import synthetic_shards
 
 N = 30
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("stream")
-    doc = {
-        "name": "s",
-        "stages": [
-            {
-                "id": "src",
-                "uses": "source.synthetic",
-                "with": {
-                    "episodes": N,
-                    "episodes_per_shard": 5,
-                    "seed": 2,
-                    "min_length": 4,
-                    "max_length": 12,
-                    "cameras": ["wrist"],
-                    "image_size": [24, 24],
-                },
-            },
-            {
-                "id": "out",
-                "uses": "sink.webdataset",
-                "needs": ["src"],
-                "with": {"path": str(tmp / "ds"), "shard_max_episodes": 3, "val_fraction": 0.0},
-            },
-        ],
+    source = {
+        "episodes": N,
+        "episodes_per_shard": 5,
+        "seed": 2,
+        "min_length": 4,
+        "max_length": 12,
+        "cameras": ["wrist"],
+        "image_size": [24, 24],
     }
-    result = run_workflow(parse_workflow(doc, "s.yaml"), out=str(tmp / "run"), runner="local", progress=False)
-    assert result.ok, result.error
-    return tmp / "ds"
+    sink = {"shard_max_episodes": 3, "val_fraction": 0.0}
+    return synthetic_shards(tmp_path_factory.mktemp("stream"), source, sink)[0]
 
 
 def _key(s) -> tuple[str, int]:
