@@ -83,6 +83,10 @@ def init_ray(address: str | None = None) -> bool:
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     check_reachable(address)
+    if sys.stderr is sys.__stderr__:  # not where someone else captures stderr (pytest, a notebook)
+        from datapipe.runners.native_stderr import filter_native_stderr
+
+        filter_native_stderr()
     try:
         ray.init(
             address=address, include_dashboard=False if address == "local" else None, logging_level=logging.WARNING
