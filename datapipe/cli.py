@@ -181,6 +181,7 @@ def _cmd_audit(args: argparse.Namespace, console: Console) -> int:
     from datapipe.audit.auditor import audit_dataset
     from datapipe.audit.checks import AuditThresholds
     from datapipe.audit.report import render_report
+    from datapipe.audit.version import describe_version
 
     limits = _read_limits(args.limits) if args.limits else {}
     th = AuditThresholds(limits=limits)
@@ -204,7 +205,8 @@ def _cmd_audit(args: argparse.Namespace, console: Console) -> int:
     print(
         f"{args.dataset}: {counted(summary['episodes'], 'episode')}, "
         f"{counted(summary['frames'], 'frame')}, {summary['hours']:.3f} h; "
-        f"findings: {counts}; wrote {out / 'summary.json'} and {out / 'report.html'}"
+        f"findings: {counts}; wrote {out / 'summary.json'} and {out / 'report.html'} "
+        f"(of {describe_version(summary['dataset_version'])})"
     )
     if args.fail_on:
         worst = SEVERITIES.index(args.fail_on)

@@ -230,6 +230,21 @@ def _keep_steps(ep: Episode, keep: np.ndarray) -> Episode:
     return ep.replace(steps=steps, cameras=cams)
 
 
+def _check_roles(std: DatasetStandard, ep: Episode, cameras: dict[str, Any]) -> None:
+    """Every role the config maps a camera to is filled: datasets mixed into one sink must give
+    their episodes the same cameras, and a role missing here would fail only at the sink, after
+    everything upstream ran (LeRobot's format holds one camera set per dataset)."""
+    for role in sorted({r for r in std.cameras.values() if r != "drop"} - set(cameras)):
+        names = sorted(n for n, r in std.cameras.items() if r == role)
+        raise StandardizeError(
+            f"dataset {std.dataset}: field 'cameras': episode {ep.episode_id} has no camera "
+            f"{' or '.join(map(repr, names))} for the role {role!r} "
+            f"(it has: {', '.join(sorted(ep.cameras)) or 'none'}); "
+            f"map {names[0]}: drop in the config if this dataset has no such camera, and drop {role!r} in the "
+            f"configs of the datasets mixed with it too"
+        )
+
+
 def standardize(ep: Episode, std: DatasetStandard) -> Episode:
     """``ep`` in datapipe's convention according to ``std`` (see the module docstring)."""
     from datapipe.resample import resample
@@ -282,6 +297,7 @@ def standardize(ep: Episode, std: DatasetStandard) -> Episode:
         role = std.cameras.get(name, name if std.keep_unmapped_cameras else "drop")
         if role != "drop":
             cameras[role] = cam
+    _check_roles(std, ep, cameras)
     names = tuple(f"arm[{i}]" for i in range(arm.shape[1])) + tuple(
         "gripper" if n_grip == 1 else f"gripper[{i}]" for i in range(n_grip)
     )

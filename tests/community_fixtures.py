@@ -25,9 +25,11 @@ def smooth_frames(rng: np.random.Generator, length: int, height: int, width: int
     return out
 
 
-def write_robomimic(path: Path, lengths=(9, 12, 7), seed: int = 0, image: tuple[int, int] = (16, 16)) -> dict:
+def write_robomimic(
+    path: Path, lengths=(9, 12, 7), seed: int = 0, image: tuple[int, int] = (16, 16), wrist: bool = False
+) -> dict:
     """robomimic's layout: data/demo_N/{obs, next_obs, actions, states, rewards, dones}, env_args,
-    mask/{train, valid}."""
+    mask/{train, valid}; ``wrist`` adds the eye-in-hand camera (``robot0_eye_in_hand_image``)."""
     rng = np.random.default_rng(seed)
     written: dict = {"demos": {}}
     with h5py.File(path, "w") as f:
@@ -45,6 +47,7 @@ def write_robomimic(path: Path, lengths=(9, 12, 7), seed: int = 0, image: tuple[
                 "robot0_gripper_qpos": rng.normal(size=(T, 2)),
                 "object": rng.normal(size=(T, 10)),
                 "agentview_image": smooth_frames(rng, T, *image),
+                **({"robot0_eye_in_hand_image": smooth_frames(rng, T, *image)} if wrist else {}),
             }
             for key, value in obs.items():
                 g.create_dataset(f"obs/{key}", data=value)
@@ -92,7 +95,14 @@ def write_robosuite(path: Path, lengths=(10, 8), seed: int = 1, hitl: bool = Tru
     return written
 
 
-def write_aloha(folder: Path, episodes: int = 2, length: int = 10, seed: int = 2, compress: bool = False) -> dict:
+def write_aloha(
+    folder: Path,
+    episodes: int = 2,
+    length: int = 10,
+    seed: int = 2,
+    compress: bool = False,
+    cameras: tuple[str, ...] = ("cam_high", "cam_left_wrist"),
+) -> dict:
     """ALOHA / ACT episodes, one file each: /observations/{qpos, qvel, images/<cam>}, /action; with
     ``compress`` the images are JPEG bytes padded to one length, with /compress_len."""
     rng = np.random.default_rng(seed)
@@ -100,7 +110,7 @@ def write_aloha(folder: Path, episodes: int = 2, length: int = 10, seed: int = 2
     written = {}
     for e in range(episodes):
         qpos, action = rng.normal(size=(length, 14)), rng.normal(size=(length, 14))
-        cams = {c: smooth_frames(rng, length, 24, 32) for c in ("cam_high", "cam_left_wrist")}
+        cams = {c: smooth_frames(rng, length, 24, 32) for c in cameras}
         with h5py.File(folder / f"episode_{e}.hdf5", "w") as f:
             f.attrs["sim"] = False
             f.attrs["compress"] = compress
@@ -146,10 +156,13 @@ def _dict(features: dict) -> dict:
     }
 
 
-def write_rlds(folder: Path, lengths=(6, 9, 5), seed: int = 3, image: tuple[int, int] = (16, 16)) -> dict:
+def write_rlds(
+    folder: Path, lengths=(6, 9, 5), seed: int = 3, image: tuple[int, int] = (16, 16), wrist: bool = False
+) -> dict:
     """An RLDS dataset as TFDS writes it: features.json (steps as a Dataset of observation image
     and state, action, reward, is_first / is_last / is_terminal, language_instruction; episode
-    metadata), dataset_info.json, and TFRecords of one tf.train.Example per episode."""
+    metadata), dataset_info.json, and TFRecords of one tf.train.Example per episode; ``wrist``
+    adds a second camera, ``wrist_image``."""
     from tfrecord.writer import TFRecordWriter
 
     rng = np.random.default_rng(seed)
@@ -165,7 +178,9 @@ def write_rlds(folder: Path, lengths=(6, 9, 5), seed: int = 3, image: tuple[int,
     text = {"pythonClassName": "tensorflow_datasets.core.features.text_feature.Text", "text": {}}
     step = _dict(
         {
-            "observation": _dict({"image": image_spec, "state": _tensor((8,))}),
+            "observation": _dict(
+                {"image": image_spec, **({"wrist_image": image_spec} if wrist else {}), "state": _tensor((8,))}
+            ),
             "action": _tensor((7,)),
             "reward": _tensor(()),
             "discount": _tensor(()),
@@ -195,6 +210,11 @@ def write_rlds(folder: Path, lengths=(6, 9, 5), seed: int = 3, image: tuple[int,
         instruction = f"put the block in bowl {e}"
         datum = {
             "steps/observation/image": ([cv2.imencode(".png", f[:, :, ::-1])[1].tobytes() for f in frames], "byte"),
+            **(
+                {"steps/observation/wrist_image": ([cv2.imencode(".png", f)[1].tobytes() for f in frames], "byte")}
+                if wrist
+                else {}
+            ),
             "steps/observation/state": (state.reshape(-1).tolist(), "float"),
             "steps/action": (action.reshape(-1).tolist(), "float"),
             "steps/reward": ([0.0] * (T - 1) + [1.0], "float"),
@@ -211,12 +231,46 @@ def write_rlds(folder: Path, lengths=(6, 9, 5), seed: int = 3, image: tuple[int,
     return {"episodes": written}
 
 
-def write_community_inputs(folder: Path, lerobot_writer=None) -> None:
+LEROBOT_INPUT = {
+    "fps": 10,
+    "lengths": [10, 14],
+    "dim": 7,
+    "tasks": ["pick the cube"],
+    "cameras": {"top": [32, 32], "wrist": [32, 32]},
+}
+"""The LeRobot input of ``community_mix.yaml``: a scene camera and a wrist camera, as its config maps."""
+
+
+def write_lerobot_input(root: Path) -> Path:
+    """A LeRobot v3.0 dataset written by LeRobot 0.4.4's own writer, run in ``.venv-lerobot``
+    (``make lerobot-venv``); returns the ``.npz`` of the values written."""
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[1]
+    python = repo / ".venv-lerobot" / "bin" / "python"
+    if not python.exists():
+        raise FileNotFoundError(f"{python}: the LeRobot venv is missing (run `make lerobot-venv`)")
+    out = root.parent / f"{root.name}.npz"
+    cmd = [
+        str(python),
+        str(repo / "tests" / "lerobot_venv" / "write_fixture.py"),
+        str(root),
+        json.dumps(LEROBOT_INPUT),
+        str(out),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "HOME": str(root.parent)})
+    if proc.returncode != 0:
+        raise RuntimeError(f"LeRobot's writer failed on {root}:\n{proc.stderr[-2000:]}")
+    return out
+
+
+def write_community_inputs(folder: Path, lerobot_writer=write_lerobot_input) -> None:
     """The inputs of ``workflows/community_mix.yaml`` under ``folder``: a robomimic file, an RLDS
-    folder and (with ``lerobot_writer(root)``, LeRobot's own writer) a LeRobot v3.0 dataset."""
+    folder and (``lerobot_writer(root)``, LeRobot's own writer; None: none) a LeRobot v3.0
+    dataset, each with the scene and wrist cameras their configs map."""
     folder.mkdir(parents=True, exist_ok=True)
-    write_robomimic(folder / "robomimic_lift.hdf5", image=(32, 32))
-    write_rlds(folder / "bridge_rlds", image=(32, 32))
+    write_robomimic(folder / "robomimic_lift.hdf5", image=(32, 32), wrist=True)
+    write_rlds(folder / "bridge_rlds", image=(32, 32), wrist=True)
     if lerobot_writer is not None:
         lerobot_writer(folder / "lerobot_ee")
 
@@ -224,5 +278,6 @@ def write_community_inputs(folder: Path, lerobot_writer=None) -> None:
 if __name__ == "__main__":
     import sys
 
-    write_community_inputs(Path(sys.argv[1] if len(sys.argv) > 1 else "out/community_inputs"))
-    print("wrote the robomimic and RLDS inputs (the LeRobot one needs LeRobot's writer: see the tests)")
+    where = Path(sys.argv[1] if len(sys.argv) > 1 else "out/community_inputs")
+    write_community_inputs(where)
+    print(f"wrote the robomimic, RLDS and LeRobot inputs of workflows/community_mix.yaml under {where}")

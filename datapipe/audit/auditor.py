@@ -362,13 +362,16 @@ def audit_dataset(
     path: str, thresholds: AuditThresholds | None = None, check_cameras: bool = True, progress: Any = None
 ) -> tuple[Auditor, dict[str, Any]]:
     """Audit the dataset at ``path``; ``progress(n_episodes)`` after each episode."""
+    from datapipe.audit.version import dataset_version
+
     fmt = dataset_format(path)
+    version = dataset_version(path, fmt)  # read before the episodes: a rewrite meanwhile cannot pass for this one
     auditor = Auditor(thresholds, check_cameras)
     if fmt == "webdataset":
         _audit_shards(path, auditor, progress)
     else:
         _audit_lerobot(path, auditor, progress)
-    return auditor, auditor.summary(str(path), fmt)
+    return auditor, {**auditor.summary(str(path), fmt), "dataset_version": version}
 
 
 def _audit_shards(path: str, auditor: Auditor, progress: Any) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 
 from datapipe.audit import curation
 from datapipe.audit.auditor import Auditor
+from datapipe.audit.version import describe_version
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1180px;color:#222}
@@ -206,6 +207,12 @@ def render_report(summary: dict[str, Any], auditor: Auditor, other: dict[str, An
         "<!doctype html><html><head><meta charset='utf-8'><title>datapipe audit</title>",
         f"<style>{CSS}</style></head><body>",
         f"<h1>Audit of <code>{e(summary['dataset'])}</code> ({e(summary['format'])})</h1>",
+        (
+            f"<p class='version'>describes the dataset as of {e(describe_version(summary['dataset_version']))}: "
+            "a dataset written there since makes this report stale (run <code>datapipe audit</code> again)</p>"
+            if summary.get("dataset_version")
+            else ""
+        ),
         "".join(f"<span class='kpi'><b>{e(str(v))}</b>{k}</span>" for k, v in kpis),
         (
             "<p>augmented by stage: " + ", ".join(f"{e(k)} {v}" for k, v in by_stage.items()) + "</p>"

@@ -4,6 +4,7 @@ dataset gives none; the report is self-contained and its plots render in headles
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import shutil
@@ -132,6 +133,16 @@ def test_cli_writes_summary_and_report_and_compares(tmp_path, capsys):
     assert summary["compare"]["episodes"] == 5 and summary["language"]["distinct_instructions"] >= 1
     report = (tmp_path / "out" / "report.html").read_text()
     assert "Comparison" in report and "http" not in report.replace("http-equiv", "")  # self-contained
+    # the report says which version of the dataset it describes: a rewrite at the same path is another
+    index = (tmp_path / "a" / "index.json").read_bytes()
+    version = summary["dataset_version"]
+    assert version["file"] == "index.json" and version["sha256"] == hashlib.sha256(index).hexdigest()
+    said = f"index.json sha256 {version['sha256'][:12]}, written {version['written_at']}"
+    assert said in report and said in capsys.readouterr().out
+    _write(tmp_path / "a", _episodes(4))
+    assert cli_main(["audit", str(tmp_path / "a"), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    again = json.loads((tmp_path / "out" / "summary.json").read_text())["dataset_version"]
+    assert again["sha256"] != version["sha256"]
     assert cli_main(["audit", str(tmp_path / "nothing"), "--no-progress"]) == 2
 
 

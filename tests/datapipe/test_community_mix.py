@@ -16,13 +16,15 @@ from datapipe.stream import ShardStream
 from datapipe.workflow import load_workflow
 from tests.community_fixtures import write_community_inputs
 from tests.conftest import REPO
-from tests.datapipe.test_lerobot_wild import LEROBOT_PY, write_fixture
+from tests.datapipe.test_lerobot_wild import LEROBOT_PY
 
 
 @pytest.mark.slow
 def test_community_mix_workflow(ray_session, tmp_path):
     inputs = tmp_path / "inputs"
-    write_community_inputs(inputs, lambda root: write_fixture(root, "v3.0", dim=7, lengths=[10, 14]))
+    if not LEROBOT_PY.exists():
+        pytest.skip("the LeRobot venv is missing: run `make lerobot-venv` (make test builds it)")
+    write_community_inputs(inputs)  # what the workflow's header tells a user to run
     out = tmp_path / "out"
     overrides = [
         f"robomimic.path={inputs / 'robomimic_lift.hdf5'}",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -22,7 +24,7 @@ def test_every_dataset_config_loads():
 
 
 def test_robomimic_to_the_convention(tmp_path):
-    written = write_robomimic(tmp_path / "lift.hdf5", lengths=(12,))
+    written = write_robomimic(tmp_path / "lift.hdf5", lengths=(12,), wrist=True)
     demos = Hdf5Demos(str(tmp_path / "lift.hdf5"))
     ep = demos.read(demos.keys()[0])
     out = standardize(ep, load_standard(str(DATASETS / "robomimic.yaml")))
@@ -33,21 +35,33 @@ def test_robomimic_to_the_convention(tmp_path):
     np.testing.assert_array_equal(out.steps["action"][:, 6], (raw[:, 6] < 0).astype(np.float32))  # -1 = open
     assert out.embodiment.action_kinds == ("ee_position_delta",) * 3 + ("ee_rotation_delta",) * 3 + ("gripper_binary",)
     assert out.steps["observation.state"].shape == (6, 16) and not out.steps["observation.state"][:, 9:].any()
-    assert set(out.cameras) == {"primary"} and out.cameras["primary"].frames().shape[1:3] == (64, 64)
+    assert set(out.cameras) == {"primary", "wrist"} and out.cameras["primary"].frames().shape[1:3] == (64, 64)
     conversions = out.meta["standardized"]["conversions"]
     assert any("x0.05" in c for c in conversions) and any("10 fps" in c for c in conversions)
     assert out.meta["standardized"]["original_robot"] == "robomimic" and out.embodiment.robot == "panda"
 
 
 def test_aloha_grippers_move_last_and_cameras_get_roles(tmp_path):
-    written = write_aloha(tmp_path / "aloha", episodes=1)
+    cams = ("cam_high", "cam_low", "cam_left_wrist", "cam_right_wrist")
+    written = write_aloha(tmp_path / "aloha", episodes=1, cameras=cams)
     demos = Hdf5Demos(str(tmp_path / "aloha"))
     out = standardize(demos.read(demos.keys()[0]), load_standard(str(DATASETS / "aloha.yaml")))
     action = written["episode_0.hdf5"]["action"]
     np.testing.assert_allclose(out.steps["action"][:, :12], np.delete(action, [6, 13], axis=1), atol=1e-6)
     np.testing.assert_allclose(out.steps["action"][:, 12:], np.clip(action[:, [6, 13]], 0, 1), atol=1e-6)
-    assert set(out.cameras) == {"primary", "wrist"}
+    assert set(out.cameras) == {"primary", "secondary", "wrist"}  # cam_right_wrist: drop
     assert out.embodiment.action_kinds[-2:] == ("gripper_continuous",) * 2
+
+
+def test_a_role_the_config_maps_but_the_episode_lacks_fails_the_episode_at_once(tmp_path):
+    write_robomimic(tmp_path / "lift.hdf5", lengths=(6,))  # agentview only, no eye-in-hand camera
+    demos = Hdf5Demos(str(tmp_path / "lift.hdf5"))
+    with pytest.raises(StandardizeError) as exc:
+        standardize(demos.read(demos.keys()[0]), load_standard(str(DATASETS / "robomimic.yaml")))
+    said = str(exc.value)
+    assert "dataset robomimic: field 'cameras': episode " in said
+    assert "has no camera 'robot0_eye_in_hand' for the role 'wrist' (it has: agentview)" in said
+    assert "map robot0_eye_in_hand: drop in the config" in said
 
 
 def _episode(action: np.ndarray, state: np.ndarray):
@@ -61,7 +75,8 @@ def test_degrees_become_radians_and_ambiguous_units_are_refused():
     rng = np.random.default_rng(0)
     state = np.concatenate([rng.uniform(-120, 120, (20, 5)), rng.uniform(0, 100, (20, 1))], 1)
     action = state + rng.normal(0, 1, state.shape)
-    out = standardize(_episode(action, state), load_standard(str(DATASETS / "so100.yaml")))
+    so100 = dataclasses.replace(load_standard(str(DATASETS / "so100.yaml")), cameras={})  # episodes without cameras
+    out = standardize(_episode(action, state), so100)
     kept = out.length
     assert kept == 20
     np.testing.assert_allclose(out.steps["action"][:, :5], np.deg2rad(action[:, :5]), atol=1e-5)

@@ -54,7 +54,8 @@ def _dataset(tmp_path, n: int) -> str:
 def test_trainer_overfits_and_resumes_to_the_same_weights(tmp_path, capsys):
     torch = pytest.importorskip("torch")
     ds = _dataset(tmp_path, 2)
-    common = [ds, "--batch-size", "32", "--state-keys", "object.poses", "--save-every", "15", "--no-progress"]
+    common = [ds, "--batch-size", "32", "--hidden", "256", "--horizon", "1", "--state-keys", "object.poses"]
+    common += ["--save-every", "15", "--no-progress"]
     assert cli_main(["train", *common, "--out", str(tmp_path / "a"), "--steps", "300"]) == 0
     saved = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
     assert saved["step"] == 300
@@ -98,8 +99,27 @@ def test_a_checkpoint_carries_the_chunk_execution_evaluation_uses(tmp_path):
     assert cli_main([*args, str(tmp_path / "six"), "--execute", "6"]) == 0
     from generators.policy import CheckpointPolicy
 
-    assert CheckpointPolicy(str(tmp_path / "whole")).spec.execute == 8  # default: the whole chunk
+    assert CheckpointPolicy(str(tmp_path / "whole")).spec.execute == 8  # the default 24 of a chunk of 8: all 8
     assert CheckpointPolicy(str(tmp_path / "six")).spec.execute == 6
+    assert cli_main([*args, str(tmp_path / "nine"), "--execute", "9"]) == 2  # more than the chunk: said, not cut
+
+
+def test_train_with_no_flags_observes_what_can_solve_the_task(tmp_path, capsys):
+    pytest.importorskip("torch")
+    ds = _dataset(tmp_path, 1)
+    assert cli_main(["train", ds, "--steps", "2", "--no-progress", "--out", str(tmp_path / "auto")]) == 0
+    said = capsys.readouterr().out
+    assert "observing observation.state + task.state + ee.pose + timestamp (the task's state is recorded" in said
+    meta = json.loads((tmp_path / "auto" / "policy.json").read_text())
+    assert meta["config"]["state_keys"] == ["task.state", "ee.pose", "timestamp"]
+    assert meta["config"]["horizon"] == 32 and meta["execute"] == 24  # the measured recipe, for evaluate
+    # a flag given: only what it names
+    assert (
+        cli_main(["train", ds, "--steps", "2", "--no-progress", "--state-keys", "none", "--out", str(tmp_path / "s")])
+        == 0
+    )
+    assert "observing" not in capsys.readouterr().out
+    assert json.loads((tmp_path / "s" / "policy.json").read_text())["config"]["state_keys"] == []
 
 
 def test_remote_policy_round_trip_over_websocket():

@@ -1,0 +1,38 @@
+"""The trainer's choice of observations when no flag names them (datapipe.train_inputs)."""
+
+from datapipe.train_inputs import choose_observations, describe_choice
+
+
+def _features(arrays=(), videos=()):
+    return {
+        **{a: {"kind": "array"} for a in ("observation.state", "action", *arrays)},
+        **{v: {"kind": "video"} for v in videos},
+    }
+
+
+def test_the_task_state_comes_first_with_the_pose_and_time_it_is_trained_with():
+    choice = choose_observations(_features(("task.state", "ee.pose", "timestamp", "object.poses"), ("front", "wrist")))
+    assert choice.state_keys == ("task.state", "ee.pose", "timestamp") and choice.camera == ""
+    assert describe_choice(choice).startswith("observing observation.state + task.state + ee.pose + timestamp (")
+
+
+def test_object_poses_stand_in_for_the_task_state_with_only_what_the_dataset_has():
+    choice = choose_observations(_features(("object.poses", "timestamp")))
+    assert choice.state_keys == ("object.poses", "timestamp")
+
+
+def test_without_scene_state_the_scene_camera_not_the_wrist():
+    for videos, camera in (
+        (("wrist", "front"), "front"),
+        (("gripper_cam", "agentview"), "agentview"),
+        (("wrist",), "wrist"),
+    ):
+        choice = choose_observations(_features(("timestamp",), videos))
+        assert choice.state_keys == () and choice.camera == camera, videos
+        assert f"camera {camera}" in describe_choice(choice)
+
+
+def test_nothing_that_sees_the_scene_is_a_warning():
+    choice = choose_observations(_features(("timestamp",)))
+    assert choice.state_keys == () and choice.camera == ""
+    assert "warning: the policy sees only the robot's own state" in describe_choice(choice)
