@@ -94,8 +94,21 @@ def finish_segment(plan: RunPlan, segment: list[StagePlan], started: float) -> N
             sp.spec.id,
             f"{c.n_failed} of {c.n_in} inputs failed ({c.error_rate:.1%}), above "
             f"max_error_rate {sp.spec.max_error_rate:.1%}; see {plan.run.root.uri}/quarantine/"
-            f"{sp.dir.name}",
+            f"{sp.dir.name}{first_failure(sp)}",
         )
+
+
+def first_failure(sp: StagePlan) -> str:
+    """``; the first: ErrorType: message`` of a stage's quarantine (empty if none is readable):
+    the reason a user needs first, before opening the quarantine."""
+    try:
+        for loc in sorted(sp.dir.quarantine.list(".parquet"), key=lambda loc: loc.path):
+            table = loc.read_parquet().select(["error_type", "error_message"]).slice(0, 1).to_pylist()
+            if table:
+                return f"; the first: {table[0]['error_type']}: {table[0]['error_message']}"
+    except (OSError, KeyError, ValueError):
+        pass
+    return ""
 
 
 def source_shards(sp: StagePlan, done: set[str]) -> list[str]:

@@ -68,7 +68,9 @@ def test_error_rate_above_threshold_fails_the_run_with_exit_1(ray_session, write
     path = write_workflow(WF.replace("RATE", "0.02").replace("OUT", str(out)))
     run = tmp_path / "run"
     assert main(["run", str(path), "--out", str(run), "--no-progress"]) == 1
-    assert "stage 'flaky': 3 of 100 inputs failed (3.0%), above max_error_rate 2.0%" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert "stage 'flaky': 3 of 100 inputs failed (3.0%), above max_error_rate 2.0%" in said
+    assert "; the first: RuntimeError: debug.fail: " in said  # the reason, not only where to look
     manifest = RunDir(str(run)).read_manifest()
     assert manifest["status"] == "failed"
     assert manifest["stages"]["flaky"]["status"] == "failed"
