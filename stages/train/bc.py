@@ -32,18 +32,19 @@ class TrainBcConfig:
     path: str
     # write into a non-empty folder that this stage did not write
     overwrite: bool = False
-    # optimizer steps
-    steps: int = 2000
+    # optimizer steps (the defaults are datapipe train's: the recipe of benchmarks/usefulness.py)
+    steps: int = 8000
     # episodes' windows per batch
-    batch_size: int = 64
+    batch_size: int = 256
     # Adam learning rate (cosine schedule down to lr/100)
     lr: float = 1e-3
     # width of the MLP's hidden layers
-    hidden: int = 256
+    hidden: int = 512
     # actions predicted per observation (an action chunk)
-    horizon: int = 1
-    # step arrays added to observation.state as inputs (task.state, ee.pose, timestamp...)
-    state_keys: tuple[str, ...] = ()
+    horizon: int = 32
+    # step arrays added to observation.state as inputs (task.state, ee.pose, timestamp...); unset:
+    # chosen from the episodes as datapipe train does (the task's state, else object poses), [] none
+    state_keys: tuple[str, ...] | None = None
     # seed of the initialization and of the data order
     seed: int = 0
     # roll the trained policy out on this many held-out seeds (0: no evaluation)
@@ -54,8 +55,8 @@ class TrainBcConfig:
     robot: str = DEFAULT_ROBOT
     # first evaluation seed (held out from generate.sim's and generate.rollouts' seeds)
     eval_seed: int = EVAL_SEED_BASE
-    # actions of each chunk executed before the policy is asked again (0: the whole chunk)
-    execute: int = 0
+    # actions of each chunk executed before the policy is asked again (0: the whole chunk; at most horizon)
+    execute: int = 24
     # control steps before an evaluation rollout counts as a failure
     max_steps: int = 400
 
@@ -97,6 +98,11 @@ class TrainBc(SinkStage):
         for name in (CHECKPOINT, POLICY):  # a fresh policy for these episodes, not a resume
             if checkpoint.join(name).exists():
                 checkpoint.join(name).delete()
+        keys = c.state_keys
+        if keys is None:  # what can solve the task, from the episodes that arrived
+            from datapipe.train_inputs import choose_observations
+
+            keys = choose_observations(manifest["features"]).state_keys
         cfg = TrainConfig(
             dataset=root.join("shards").uri,
             out=checkpoint.uri,
@@ -105,8 +111,8 @@ class TrainBc(SinkStage):
             lr=c.lr,
             hidden=c.hidden,
             horizon=c.horizon,
-            execute=c.execute,
-            state_keys=c.state_keys,
+            execute=min(c.execute, c.horizon),
+            state_keys=tuple(keys),
             seed=c.seed,
             save_every=c.steps,
         )
@@ -118,6 +124,7 @@ class TrainBc(SinkStage):
             "frames": manifest["frames"],
             "steps": trained["step"],
             "loss": round(trained["loss"], 6),
+            "observed": ["observation.state", *keys],
         }
         if c.evaluate:
             result["evaluation"] = self._evaluate(checkpoint.uri)
@@ -132,7 +139,7 @@ class TrainBc(SinkStage):
 
         c = self.config
         seeds = list(range(c.eval_seed, c.eval_seed + c.evaluate))
-        execute = c.execute or c.horizon
+        execute = min(c.execute, c.horizon) or c.horizon
         rollouts = evaluate(checkpoint, c.task, c.robot, seeds, c.max_steps, execute, local=not ray_running())
         summary = summarize(rollouts)
         return {"task": c.task, **{k: v for k, v in summary.items() if k != "per_episode"}}

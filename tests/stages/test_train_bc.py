@@ -16,7 +16,12 @@ def test_train_bc_writes_a_checkpoint_that_acts_and_is_reused(tmp_path):
         "name": "bc",
         "stages": [
             {"id": "src", "uses": "source.synthetic", "with": {"episodes": 4, "state_dim": 6, "action_dim": 3}},
-            {"id": "bc", "uses": "train.bc", "needs": ["src"], "with": {"path": str(tmp_path / "bc"), "steps": 5}},
+            {
+                "id": "bc",
+                "uses": "train.bc",
+                "needs": ["src"],
+                "with": {"path": str(tmp_path / "bc"), "steps": 5, "horizon": 1},
+            },
         ],
     }
     workflow = parse_workflow(doc, "bc.yaml")
@@ -24,6 +29,7 @@ def test_train_bc_writes_a_checkpoint_that_acts_and_is_reused(tmp_path):
     assert first.ok, first.error
     result = first.plan.get("bc").result
     assert result["steps"] == 5 and result["episodes"] == 4 and np.isfinite(result["loss"])
+    assert result["observed"] == ["observation.state"]  # synthetic episodes record no scene state
     assert (tmp_path / "bc" / "shards" / "index.json").is_file()
     policy = load_checkpoint_policy(result["checkpoint"])
     chunk = policy.predict({"observation.state": np.zeros(6, np.float32)})
