@@ -15,6 +15,7 @@ from datapipe.record_arrow import episode_to_row
 from datapipe.records import Episode
 from datapipe.stage import SinkStage
 from datapipe.storage import resolve
+from datapipe.wording import counted
 from schemas.episode import EPISODE_SCHEMA, EPISODE_SCHEMA_VERSION
 
 INDEX_NAME = "_datapipe_index.json"
@@ -60,3 +61,10 @@ class ParquetSink(SinkStage):
         # parts of batches that never committed, or of this stage's earlier output: its own files only
         removed = OwnedOutput(root).complete(keep | {INDEX_NAME}, own_name=PART_NAME.fullmatch)
         return {"path": root.uri, "files": len(keep), "episodes": index["episodes"], "orphans_removed": removed}
+
+    @classmethod
+    def describe(cls, result: dict[str, Any]) -> list[str]:
+        return [
+            f"parquet: {counted(result['episodes'], 'episode')} in {counted(result['files'], 'file')} at "
+            f"{result['path']} (one row per episode; index.json lists the files)"
+        ]

@@ -49,3 +49,4 @@ def test_an_actor_pool_run_prints_no_core_worker_error(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "core_worker.cc" not in proc.stderr, proc.stderr
     assert "pool: 4 in, 4 out, 0 failed" in proc.stderr  # the progress lines still arrive
+    assert "out parquet: 4 episodes in 1 file at " in proc.stderr  # and where the sink wrote
