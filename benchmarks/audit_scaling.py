@@ -17,10 +17,10 @@ EPISODES = int(os.environ.get("BENCH_AUDIT_EPISODES", "30"))
 
 
 def _write(root: Path, copies: int) -> int:
-    from datapipe.shards.manifest import build_manifest
-    from datapipe.shards.writer import ShardOptions, write_part
+    from datapipe.formats.shards.manifest import build_manifest
+    from datapipe.formats.shards.writer import ShardOptions, write_part
+    from datapipe.records.synthetic import synthetic_episode
     from datapipe.storage import resolve
-    from datapipe.synthetic import synthetic_episode
 
     receipts, frames = [], 0
     for c in range(copies):

@@ -74,11 +74,11 @@ def _stages(tmp: Path) -> None:
 
 
 def _stream(tmp: Path) -> None:
-    from datapipe.shards.manifest import build_manifest
-    from datapipe.shards.writer import ShardOptions, write_part
+    from datapipe.formats.shards.manifest import build_manifest
+    from datapipe.formats.shards.writer import ShardOptions, write_part
+    from datapipe.records.synthetic import synthetic_episode
     from datapipe.storage import resolve
-    from datapipe.stream import ShardStream
-    from datapipe.synthetic import synthetic_episode
+    from datapipe.training.stream import ShardStream
 
     eps = [synthetic_episode(0, i, length=40, cameras=("front",), image_size=(128, 128)) for i in range(20)]
     receipt = write_part(resolve(tmp / "ds"), eps, "part-000000000000000a", ShardOptions(val_fraction=0.0))

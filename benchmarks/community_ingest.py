@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.peak_memory import run_with_peak
-from datapipe.video import encode_mp4
+from datapipe.records.video import encode_mp4
 
 REPO = Path(__file__).resolve().parents[1]
 DEMOS = int(os.environ.get("BENCH_COMMUNITY_DEMOS", "20"))
@@ -42,7 +42,7 @@ def _frames_per_s(frames: int, seconds: float) -> float:
 def _hdf5(tmp: Path) -> None:
     import h5py
 
-    from datapipe.hdf5_demos import Hdf5Demos
+    from datapipe.formats.hdf5 import Hdf5Demos
     from tests.community_fixtures import write_robomimic
 
     path = tmp / "lift.hdf5"
@@ -70,7 +70,7 @@ def _hdf5(tmp: Path) -> None:
     big = tmp / "lift_x10.hdf5"
     write_robomimic(big, lengths=(LENGTH,) * (DEMOS * 10), image=IMAGE)
     code = (
-        "from datapipe.hdf5_demos import Hdf5Demos\n"
+        "from datapipe.formats.hdf5 import Hdf5Demos\n"
         "d = Hdf5Demos({path!r})\n"
         "n = sum(d.read(k).length for k in d.keys())\n"
         "print('FRAMES', n)"
@@ -88,7 +88,7 @@ def _rlds(tmp: Path) -> None:
     from tfrecord import example_pb2
     from tfrecord.reader import tfrecord_iterator
 
-    from datapipe.rlds import RldsDataset
+    from datapipe.formats.rlds import RldsDataset
     from tests.community_fixtures import write_rlds
 
     folder = tmp / "rlds"
@@ -130,7 +130,7 @@ def _lerobot(tmp: Path) -> None:
         capture_output=True,
         env=env,
     )
-    from datapipe.lerobot.reader import LeRobotReader
+    from datapipe.formats.lerobot.reader import LeRobotReader
 
     reader = LeRobotReader(str(root))
     started = time.perf_counter()
@@ -158,8 +158,8 @@ def _lerobot(tmp: Path) -> None:
 def _convert(root: Path, tmp: Path) -> None:
     out = str(tmp / "ours_v30")
     ours_code = (
-        "from datapipe.run import run_workflow\n"
-        "from datapipe.workflow import parse_workflow\n"
+        "from datapipe.engine.run import run_workflow\n"
+        "from datapipe.engine.workflow import parse_workflow\n"
         "doc = {'name': 'convert', 'stages': [\n"
         f" {{'id': 'src', 'uses': 'source.lerobot', 'with': {{'path': {str(root)!r}, 'verify_videos': False}}}},\n"
         f" {{'id': 'out', 'uses': 'sink.lerobot', 'needs': ['src'], 'with': {{'path': {out!r}}}}}]}}\n"

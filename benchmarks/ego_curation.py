@@ -22,9 +22,9 @@ RIGHT_REASONS = {"no_person", "hands_from_below", "hands_upright"}
 
 def devset_decisions(devset: Path, out: Path) -> list[tuple[str, str, dict]]:
     """(class, clip file name, meta.egocentric) per clip of ``devset``."""
-    from datapipe.run import run_workflow
-    from datapipe.shards.dataset import ShardDataset
-    from datapipe.workflow import load_workflow
+    from datapipe.engine.run import run_workflow
+    from datapipe.engine.workflow import load_workflow
+    from datapipe.formats.shards.dataset import ShardDataset
 
     repo = Path(__file__).resolve().parents[1]
     wf = load_workflow(

@@ -51,8 +51,8 @@ def _workflow(tmp: Path, uses: str, params: str, episodes: int) -> Path:
 
 
 def _run_datapipe(tmp: Path, uses: str, params: str, episodes: int) -> float:
-    from datapipe.run import run_workflow
-    from datapipe.workflow import load_workflow
+    from datapipe.engine.run import run_workflow
+    from datapipe.engine.workflow import load_workflow
 
     wf = load_workflow(_workflow(tmp, uses, params, episodes))
     started = time.perf_counter()
@@ -65,7 +65,7 @@ def _run_datapipe(tmp: Path, uses: str, params: str, episodes: int) -> float:
 def _run_plain(tmp: Path, sleep_ms: float, episodes: int) -> float:
     import ray.data
 
-    from datapipe.record_arrow import episodes_to_table
+    from datapipe.records.arrow import episodes_to_table
     from stages.source.synthetic import SyntheticConfig, SyntheticSource
 
     source = SyntheticSource(
@@ -93,7 +93,7 @@ def _run_plain(tmp: Path, sleep_ms: float, episodes: int) -> float:
 
 
 def main() -> None:
-    from datapipe.runners.ray_runner import _configure_ray_data, init_ray
+    from datapipe.engine.runners.ray_runner import _configure_ray_data, init_ray
 
     started_ray = init_ray()
     _configure_ray_data()

@@ -22,8 +22,8 @@ SHARDS = 40
 
 
 def _datapipe(tmp: Path, uses: str) -> float:
-    from datapipe.run import run_workflow
-    from datapipe.workflow import load_workflow
+    from datapipe.engine.run import run_workflow
+    from datapipe.engine.workflow import load_workflow
 
     tag = time.time_ns()
     path = tmp / f"scaling-{tag}.yaml"

@@ -1,4 +1,4 @@
-"""Streaming throughput: ``datapipe.stream`` against a plain ``webdataset.WebDataset`` pipeline.
+"""Streaming throughput: ``datapipe.training.stream`` against a plain ``webdataset.WebDataset`` pipeline.
 
 Both read the same shards (written once by ``sink.webdataset``) and produce the same training
 samples: every step of every episode with its decoded camera frame (PyAV), state, a 4-step
@@ -29,8 +29,8 @@ BUFFER = 1000
 
 
 def _write_dataset(tmp: Path) -> Path:
-    from datapipe.run import run_workflow
-    from datapipe.workflow import parse_workflow
+    from datapipe.engine.run import run_workflow
+    from datapipe.engine.workflow import parse_workflow
 
     doc = {
         "name": "bench_stream",
@@ -63,8 +63,8 @@ def _write_dataset(tmp: Path) -> Path:
 def _plain(urls: list[str]) -> int:
     import webdataset as wds
 
-    from datapipe import video
-    from datapipe.shards.sample import npy_array
+    from datapipe.formats.shards.sample import npy_array
+    from datapipe.records import video
 
     def steps(src):
         for s in src:
@@ -99,7 +99,7 @@ def _plain(urls: list[str]) -> int:
 
 
 def _ours(path: Path, verify: bool = True) -> int:
-    from datapipe.stream import ShardStream
+    from datapipe.training.stream import ShardStream
 
     stream = ShardStream(str(path), shuffle_buffer=BUFFER, action_horizon=HORIZON, verify=verify)
     return sum(1 for _ in stream)
@@ -112,7 +112,7 @@ def _timed(fn, *args) -> float:
 
 
 def main() -> None:
-    from datapipe.shards.dataset import ShardDataset
+    from datapipe.formats.shards.dataset import ShardDataset
 
     with tempfile.TemporaryDirectory() as d:
         path = _write_dataset(Path(d))
@@ -127,12 +127,12 @@ def main() -> None:
         p, o, u = statistics.median(plain), statistics.median(ours), statistics.median(unverified)
         print(
             f"stream throughput, {ds.manifest['frames']} samples (96x96 frames, {HORIZON}-step chunks, "
-            f"shuffle {BUFFER}): datapipe.stream {o:.0f} samples/s, plain webdataset {p:.0f} samples/s "
+            f"shuffle {BUFFER}): datapipe.training.stream {o:.0f} samples/s, plain webdataset {p:.0f} samples/s "
             f"(medians of {REPEATS}), ratio {o / p:.2f} (target >= 1.00)",
             flush=True,
         )
         print(
-            f"per-sample sha256 check: datapipe.stream {o:.0f} samples/s verified, {u:.0f} with verify=False, "
+            f"per-sample sha256 check: datapipe.training.stream {o:.0f} samples/s verified, {u:.0f} with verify=False, "
             f"ratio {o / u:.3f} (the check's cost: {max(0.0, 1 - o / u):.1%})",
             flush=True,
         )

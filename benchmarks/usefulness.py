@@ -62,15 +62,15 @@ def _rollout_chunk(seeds: list[int], spec: str, noise: float) -> list:
 
 
 def _parallel(fn, items: list, *extra, workers: int = 2) -> list:
-    from datapipe.runners.ray_runner import map_on_ray
+    from datapipe.engine.runners.ray_runner import map_on_ray
 
     chunks = [items[i::workers] for i in range(workers)]
     return [e for chunk in map_on_ray(fn, [(c, *extra) for c in chunks if c]) for e in chunk]
 
 
 def _write(episodes: list, folder: Path) -> str:
-    from datapipe.shards.manifest import build_manifest
-    from datapipe.shards.writer import ShardOptions, write_part
+    from datapipe.formats.shards.manifest import build_manifest
+    from datapipe.formats.shards.writer import ShardOptions, write_part
     from datapipe.storage import resolve
 
     receipt = write_part(resolve(folder), episodes, "part-00000000000000b1", ShardOptions(val_fraction=0.0))
@@ -79,7 +79,7 @@ def _write(episodes: list, folder: Path) -> str:
 
 
 def _train_eval(dataset: str, out: Path, label: str) -> float:
-    from datapipe.train import TrainConfig, train
+    from datapipe.training.trainer import TrainConfig, train
     from generators.commands import evaluate
     from generators.evaluate import EVAL_SEED_BASE, summarize
 
@@ -100,7 +100,7 @@ def _train_eval(dataset: str, out: Path, label: str) -> float:
 
 
 def main() -> None:
-    from datapipe.runners.ray_runner import init_ray
+    from datapipe.engine.runners.ray_runner import init_ray
 
     started_ray = init_ray()
     started = time.perf_counter()

@@ -6,7 +6,7 @@ footage's, not a smooth pattern that encodes to nothing), tiles it in time into 
 (packets copied, no re-encode), then runs ``ingest.video_files -> sink.webdataset`` (10-second
 clips, local runner) on each in its own process and reads its peak resident memory
 (``VmHWM``). Target: flat, the long file's peak within 1.2x of the short one's (measured in the
-same run); memory is bounded by what is in flight (``datapipe.execution.SLICE_BYTES``), not by
+same run); memory is bounded by what is in flight (``datapipe.engine.execution.SLICE_BYTES``), not by
 the video's length.
 """
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from datapipe.backgrounds import SEGMENT_CLASSES, composite, procedural
-from datapipe.photometric import PRESETS, apply, sample_params
+from datapipe.augment.backgrounds import SEGMENT_CLASSES, composite, procedural
+from datapipe.augment.photometric import PRESETS, apply, sample_params
 from generators.generator import SimGenerator, SimSettings
 from generators.views import ViewRanges, sample_view
 

@@ -93,7 +93,7 @@ def evaluate(
     ``on_rollouts(rollouts)`` is called as they finish (progress)."""
     if local or len(seeds) <= 1:
         return evaluate_seeds(spec, task, robot, seeds, max_steps, execute, record, on_rollouts)
-    from datapipe.runners.ray_runner import available_cpus, map_on_ray
+    from datapipe.engine.runners.ray_runner import available_cpus, map_on_ray
 
     workers = max(1, min(len(seeds), available_cpus()))
     pieces = min(len(seeds), workers * 4)  # several per worker: progress comes in steps
@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     if args.execute < 0:
         raise DatapipeError(f"--execute must be >= 0 (0: the checkpoint's own), got {args.execute}")
     seeds = list(range(args.seed, args.seed + args.episodes))
-    from datapipe.progress import ProgressBoard
+    from datapipe.engine.progress import ProgressBoard
 
     board = ProgressBoard(["evaluate"], {"evaluate": f"evaluate ({args.task})"})
     board.set_total("evaluate", len(seeds))
@@ -151,8 +151,8 @@ def run(args: argparse.Namespace) -> int:
         gen = _generator(args.task, args.robot)
         episodes = [rollout_episode(gen, r, args.policy, render=True) for r in rollouts]
         if args.record:
-            from datapipe.shards.manifest import build_manifest
-            from datapipe.shards.writer import ShardOptions, write_part
+            from datapipe.formats.shards.manifest import build_manifest
+            from datapipe.formats.shards.writer import ShardOptions, write_part
             from datapipe.storage import resolve
 
             receipt = write_part(resolve(args.record), episodes, "part-00000000000e7a1", ShardOptions(val_fraction=0.0))

@@ -16,9 +16,9 @@ asks again. Implementations:
   purpose);
 - :class:`RandomPolicy`: random joint targets and gripper commands (a baseline);
 - :class:`ReplayPolicy`: the actions of a recorded episode;
-- :class:`CheckpointPolicy`: a checkpoint of the reference trainer (:mod:`datapipe.train`);
+- :class:`CheckpointPolicy`: a checkpoint of the reference trainer (:mod:`datapipe.training.trainer`);
 - :class:`RemotePolicy`: a policy server over WebSocket speaking openpi's protocol (msgpack with
-  numpy arrays, :mod:`datapipe.msgpack_numpy`).
+  numpy arrays, :mod:`generators.msgpack_numpy`).
 
 :func:`load_policy` makes one from a spec string: ``expert``, ``expert:noise=0.05``, a checkpoint
 folder, or a ``ws://host:port`` URL.
@@ -113,7 +113,7 @@ class CheckpointPolicy:
     """A checkpoint folder of the reference trainer."""
 
     def __init__(self, folder: str):
-        from datapipe.train import load_checkpoint_policy
+        from datapipe.training.trainer import load_checkpoint_policy
 
         self.model = load_checkpoint_policy(folder)
         self.spec = PolicySpec(action_dim=self.model.action_dim, horizon=self.model.horizon, execute=self.model.execute)
@@ -136,7 +136,7 @@ class RemotePolicy:
     def __init__(self, url: str, timeout_s: float = 30.0):
         from websockets.sync.client import connect
 
-        from datapipe import msgpack_numpy
+        from generators import msgpack_numpy
 
         self._codec = msgpack_numpy
         try:

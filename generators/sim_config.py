@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from datapipe.config import check
-from datapipe.stage import Wiring
+from datapipe.engine.stage import Wiring
 from generators.generator import SimSettings
 from generators.render import RenderQuality
 from generators.robots.config import BUILTIN_ROBOTS, DEFAULT_ROBOT, RobotConfig, resolve_robot

@@ -20,7 +20,7 @@ from typing import Any
 import mujoco
 import numpy as np
 
-from datapipe.backgrounds import SEGMENT_CLASSES
+from datapipe.augment.backgrounds import SEGMENT_CLASSES
 from generators.randomization import RandomizationRanges, sample_scene
 from generators.scene import ROBOT_PREFIX
 

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from datapipe.errors import DatapipeError
-from datapipe.ownership import OwnedOutput
+from datapipe.formats.ownership import OwnedOutput
 from datapipe.records import CameraStream, Episode, Source, make_episode_id
 from datapipe.storage import resolve
 
@@ -192,9 +192,9 @@ class DatasetRecorder:
             self._lock_file = None
 
     def write(self, ep: Episode) -> None:
-        from datapipe.shards.manifest import build_manifest
-        from datapipe.shards.writer import ShardOptions, write_part
-        from datapipe.staging import stage_episodes
+        from datapipe.formats.shards.manifest import build_manifest
+        from datapipe.formats.shards.writer import ShardOptions, write_part
+        from datapipe.formats.staging import stage_episodes
 
         with self._lock:
             part = f"part-{self._prefix}{self._count:04x}"
@@ -212,8 +212,8 @@ class DatasetRecorder:
                 self._export_lerobot()
 
     def _export_lerobot(self) -> None:
-        from datapipe.lerobot.writer import LeRobotWriter
-        from datapipe.staging import staged_episodes
+        from datapipe.formats.lerobot.writer import LeRobotWriter
+        from datapipe.formats.staging import staged_episodes
 
         writer = None
         for ep in staged_episodes(self.path, self.receipts):

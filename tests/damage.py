@@ -10,12 +10,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from datapipe.run import run_workflow
-from datapipe.shards.dataset import ShardDataset
-from datapipe.shards.sample import sample_digest
-from datapipe.shards.tar_io import ShardWriter, iter_samples
+from datapipe.engine.run import run_workflow
+from datapipe.engine.workflow import parse_workflow
+from datapipe.formats.shards.dataset import ShardDataset
+from datapipe.formats.shards.sample import sample_digest
+from datapipe.formats.shards.tar_io import ShardWriter, iter_samples
 from datapipe.storage import resolve
-from datapipe.workflow import parse_workflow
 
 SYN = {
     "episodes": 8,
@@ -86,7 +86,7 @@ def flip_byte_in_member(root: Path, index: int, suffix: str) -> tuple[str, str]:
     data = bytearray(path.read_bytes())
     with open(path, "rb") as f:
         key = [k for k, _ in iter_samples(f, row["shard"])][row["index_in_shard"]]
-    from datapipe.names import sample_key
+    from datapipe.records.names import sample_key
 
     assert key == sample_key(row["episode_id"])
     name = f"{key}.{suffix}".encode()

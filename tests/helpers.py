@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from datapipe.record_arrow import table_to_episodes
 from datapipe.records import Episode
-from datapipe.synthetic import synthetic_episode
+from datapipe.records.arrow import table_to_episodes
+from datapipe.records.synthetic import synthetic_episode
 
 
 def read_sink(path: str | Path) -> list[Episode]:
@@ -25,8 +25,8 @@ def read_sink(path: str | Path) -> list[Episode]:
 def synthetic_shards(folder: Path, source: dict[str, Any], sink: dict[str, Any] | None = None) -> tuple[Path, Any]:
     """``source.synthetic`` (with ``source``) -> ``sink.webdataset`` (with ``sink``) run locally
     into ``folder/ds`` (run directory ``folder/run``): ``(dataset path, run result)``."""
-    from datapipe.run import run_workflow
-    from datapipe.workflow import parse_workflow
+    from datapipe.engine.run import run_workflow
+    from datapipe.engine.workflow import parse_workflow
 
     out = {"path": str(folder / "ds"), **(sink or {})}
     doc = {
@@ -57,7 +57,7 @@ def synthetic_raw_frames(
 ) -> np.ndarray:
     """The frames ``source.synthetic`` drew for one camera before encoding them (its draw order:
     state walk, success, then frames; action_dim <= state_dim)."""
-    from datapipe.synthetic import synthetic_frames
+    from datapipe.records.synthetic import synthetic_frames
 
     rng = np.random.default_rng([seed, index])
     rng.normal(0, 0.02, (length + 1, state_dim))

@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 LAYER = {"schemas": 0, "datapipe": 1, "generators": 2, "stages": 3, "teleop": 3}
 LIBRARIES = ("schemas", "datapipe", "generators")
-RAY_FREE = {"datapipe/runners/ray_runner.py"}  # the Ray runner is where Ray lives (imported lazily)
+RAY_FREE = {"datapipe/engine/runners/ray_runner.py"}  # the Ray runner is where Ray lives (imported lazily)
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
@@ -74,6 +74,101 @@ def test_layers_hold_over_every_package():
     assert not offenders, "\n".join(offenders)
 
 
+DATAPIPE_TIER = {
+    "errors": 0,
+    "config": 0,
+    "storage": 0,
+    "wording": 0,
+    "records": 1,
+    "formats": 2,
+    "standardize": 2,
+    "augment": 2,
+    "language": 2,
+    "engine": 3,
+    "audit": 3,
+    "training": 3,
+    "cli": 4,
+    "__main__": 4,
+    "__init__": 4,
+}
+"""datapipe's rooms on tiers (the map in datapipe/__init__.py): a module in ``datapipe/<a>``
+imports ``datapipe.<b>`` only if a == b, b is on a lower tier, or b is ``errors``; nothing
+imports ``cli``."""
+
+
+def _room(module: str) -> str | None:
+    """``engine`` for ``datapipe.engine.plan``; None for a module outside datapipe or the package itself."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == "datapipe" and len(parts) > 1 else None
+
+
+def tier_offences(room: str, imports: list[tuple[int, str]], where: str) -> list[str]:
+    """The imports of a module in ``datapipe/<room>`` that break the tiers."""
+    found = []
+    for line, module in imports:
+        target = _room(module)
+        if target is None or target == room or target == "errors" or module == "datapipe":
+            continue
+        if target not in DATAPIPE_TIER:
+            found.append(f"{where}:{line} imports {module} (a room the map does not name)")
+        elif target == "cli" and room != "__main__":
+            found.append(f"{where}:{line} imports {module} (nothing imports cli)")
+        elif DATAPIPE_TIER[target] == DATAPIPE_TIER[room] and room not in ("__main__", "__init__"):
+            found.append(f"{where}:{line} imports {module} (a sibling on tier {DATAPIPE_TIER[room]})")
+        elif DATAPIPE_TIER[target] > DATAPIPE_TIER[room]:
+            found.append(f"{where}:{line} imports {module} (an upward import, tier {DATAPIPE_TIER[target]})")
+    return found
+
+
+def _room_of(path: Path) -> str:
+    rel = path.relative_to(REPO / "datapipe").with_suffix("").parts
+    return rel[0]
+
+
+def test_datapipe_rooms_keep_their_tiers():
+    offenders = []
+    files = sorted((REPO / "datapipe").rglob("*.py"))
+    for path in files:
+        room = _room_of(path)
+        assert room in DATAPIPE_TIER, f"{path.relative_to(REPO)}: not in a room of the map"
+        offenders += tier_offences(room, _imports(path), str(path.relative_to(REPO)))
+    assert not offenders, "\n".join(offenders)
+
+
+def test_the_tier_check_catches_upward_sibling_and_cli_imports(tmp_path):
+    planted = tmp_path / "planted.py"
+    planted.write_text(
+        "from datapipe.records import Episode\n"  # down: fine
+        "from datapipe.engine.plan import build_plan\n"  # formats -> engine: upward
+        "from datapipe.standardize import standardize\n"  # formats -> standardize: a sibling
+        "import datapipe.cli\n"  # nobody imports cli
+        "from datapipe.errors import DatapipeError\n"  # errors: everyone's
+    )
+    found = tier_offences("formats", _imports(planted), "formats/planted.py")
+    assert [f.split(" (")[1] for f in found] == [
+        "an upward import, tier 3)",
+        "a sibling on tier 2)",
+        "nothing imports cli)",
+    ]
+    assert tier_offences("engine", _imports(planted), "engine/planted.py")[0].endswith("(nothing imports cli)")
+
+
+def test_the_package_map_names_every_room():
+    import datapipe
+
+    doc = datapipe.__doc__
+    rooms = {p.name for p in (REPO / "datapipe").iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    modules = {p.stem for p in (REPO / "datapipe").glob("*.py") if not p.stem.startswith("__")}
+    for name in rooms:
+        assert f"{name}/" in doc and name in DATAPIPE_TIER, f"datapipe/{name}/ is not in the package map"
+    for name in modules:
+        assert f"{name}.py" in doc and DATAPIPE_TIER.get(name) == 0, f"datapipe/{name}.py is not in the package map"
+    readme = (REPO / "README.md").read_text()
+    layout = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    for name in rooms:
+        assert f"{name}/" in layout, f"README Layout does not show datapipe/{name}/"
+
+
 def test_the_check_catches_an_offender(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("import os\nfrom stages.sink import parquet\nimportlib.import_module('teleop.x')\n")
@@ -82,7 +177,7 @@ def test_the_check_catches_an_offender(tmp_path):
 
 def test_every_stage_name_leads_to_its_file():
     from datapipe.cli import stage_file
-    from datapipe.registry import default_registry
+    from datapipe.engine.registry import default_registry
 
     registry = default_registry()
     names = registry.names()

@@ -21,10 +21,10 @@ import numpy as np
 
 from datapipe.audit import curation
 from datapipe.audit.checks import AuditThresholds, Finding, check_episode
+from datapipe.formats.shards.dataset import DatasetError
+from datapipe.formats.shards.sample import FrameCountError, SampleError, camera_frames
+from datapipe.formats.shards.stats import Moments
 from datapipe.records import Episode
-from datapipe.shards.dataset import DatasetError
-from datapipe.shards.sample import FrameCountError, SampleError, camera_frames
-from datapipe.shards.stats import Moments
 
 SIGNATURE_STEPS = 16
 SAMPLE_ROWS = 20_000  # feature values kept per feature for plots
@@ -379,9 +379,9 @@ def _audit_shards(path: str, auditor: Auditor, progress: Any) -> None:
     the shard against the manifest (size, sha256, sample count) and the sample against its own
     sha256 in ``episodes.parquet``. A damaged sample is a finding naming its shard and member and
     costs that sample only; a broken tar loses the rest of its shard, named as lost."""
-    from datapipe.names import sample_key
-    from datapipe.shards.dataset import ShardDataset
-    from datapipe.shards.validate import validate_dataset
+    from datapipe.formats.shards.dataset import ShardDataset
+    from datapipe.formats.shards.validate import validate_dataset
+    from datapipe.records.names import sample_key
 
     ds = ShardDataset(path)
     by_shard: dict[str, list[str]] = {}
@@ -432,7 +432,7 @@ def _audit_shards(path: str, auditor: Auditor, progress: Any) -> None:
 
 
 def _audit_lerobot(path: str, auditor: Auditor, progress: Any) -> None:
-    from datapipe.lerobot.reader import LeRobotReader
+    from datapipe.formats.lerobot.reader import LeRobotReader
 
     reader = LeRobotReader(path, on_missing_video="drop")  # the numeric data is audited all the same
     for n, index in enumerate(reader.episode_indices(), start=1):

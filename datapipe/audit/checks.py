@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from datapipe.errors import DatapipeError
+from datapipe.language.task_text import PLACEHOLDERS
 from datapipe.records import Episode
-from datapipe.task_text import PLACEHOLDERS
 
 
 @dataclass

@@ -10,10 +10,10 @@ from typing import Any
 from datapipe.audit.auditor import Auditor, audit_dataset
 from datapipe.audit.checks import AuditThresholds
 from datapipe.audit.report import render_report
-from datapipe.ownership import OwnedOutput
+from datapipe.engine.stage import SinkStage
+from datapipe.formats.ownership import OwnedOutput
+from datapipe.formats.staging import clear_staging, stage_episodes, staged_episodes
 from datapipe.records import Episode
-from datapipe.stage import SinkStage
-from datapipe.staging import clear_staging, stage_episodes, staged_episodes
 from datapipe.storage import resolve
 from datapipe.wording import counted
 

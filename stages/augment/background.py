@@ -1,5 +1,5 @@
 """``augment.background``: GreenAug-style background replacement from masks (see
-:mod:`datapipe.backgrounds`)."""
+:mod:`datapipe.augment.backgrounds`)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from typing import Literal
 
 import numpy as np
 
-from datapipe.augmentation import augmented
-from datapipe.backgrounds import (
+from datapipe.augment.backgrounds import (
     TEXTURES,
     PersonSegmenter,
     composite,
@@ -21,9 +20,10 @@ from datapipe.backgrounds import (
     image_background,
     procedural,
 )
+from datapipe.augment.derived import augmented
 from datapipe.config import check
+from datapipe.engine.stage import Resources, Transform
 from datapipe.records import CameraStream, Episode
-from datapipe.stage import Resources, Transform
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,15 @@
 """``augment.conversations``: LLaRA-style question-answer pairs from ground truth, kept in
 ``meta.conversations`` and written as a ``conversations.json`` member of each shard sample (see
-:mod:`datapipe.conversations`)."""
+:mod:`datapipe.augment.conversations`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from datapipe.conversations import conversations
+from datapipe.augment.conversations import conversations
+from datapipe.engine.stage import Resources, Transform
 from datapipe.records import Episode
-from datapipe.stage import Resources, Transform
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """``augment.inpaint``: diffusion inpainting of masked regions (background, table, distractors)
-with any diffusers inpainting pipeline (see :mod:`datapipe.inpaint`). Give it a GPU with the
+with any diffusers inpainting pipeline (see :mod:`datapipe.augment.inpaint`). Give it a GPU with the
 workflow's ``resources: {gpus: 1}`` and ``workers: N`` (an actor pool loads the model once per
 worker); it runs on the CPU otherwise."""
 
@@ -12,11 +12,11 @@ from typing import Literal
 
 import numpy as np
 
-from datapipe.augmentation import augmented
-from datapipe.backgrounds import PersonSegmenter, episode_mask
+from datapipe.augment.backgrounds import PersonSegmenter, episode_mask
+from datapipe.augment.derived import augmented
 from datapipe.config import check
+from datapipe.engine.stage import Resources, Transform
 from datapipe.records import CameraStream, Episode
-from datapipe.stage import Resources, Transform
 
 PROMPTS = (
     "a {surface} table in a {room}, photo",
@@ -81,7 +81,7 @@ class Inpaint(Transform):
     resources = Resources(cpus=1)
 
     def setup(self) -> None:
-        from datapipe.inpaint import Inpainter
+        from datapipe.augment.inpaint import Inpainter
 
         c = self.config
         self.inpainter = Inpainter(c.model, c.steps, c.guidance, c.size)

@@ -1,4 +1,4 @@
-"""``augment.language``: instruction variants for each episode (see :mod:`datapipe.instructions`)."""
+"""``augment.language``: instruction variants for each episode (see :mod:`datapipe.language.instructions`)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Literal
 import numpy as np
 
 from datapipe.config import check
+from datapipe.engine.stage import Resources, Transform
 from datapipe.records import Episode
-from datapipe.stage import Resources, Transform
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class Language(Transform):
         c = self.config
         self.backend = None
         if c.backend == "endpoint":
-            from datapipe.task_text import ChatRewriter
+            from datapipe.language.task_text import ChatRewriter
 
             self.backend = ChatRewriter(
                 c.rewrite_url,
@@ -65,12 +65,12 @@ class Language(Transform):
                 "Reply with the sentence only.\n\nInstruction: {text}",
             )
         elif c.backend == "local":
-            from datapipe.instructions import LocalModelRewriter
+            from datapipe.language.instructions import LocalModelRewriter
 
             self.backend = LocalModelRewriter(c.model_folder)
 
     def process(self, episode: Episode) -> Iterable[Episode]:
-        from datapipe.instructions import variants
+        from datapipe.language.instructions import variants
 
         original = episode.task[0]
         rng = np.random.default_rng([self.config.seed, uuid.UUID(episode.episode_id).int % 2**63])

@@ -1,5 +1,5 @@
 """``augment.photometric``: colour, brightness, contrast, blur and crop per episode (kornia; see
-:mod:`datapipe.photometric`)."""
+:mod:`datapipe.augment.photometric`)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from datapipe.augmentation import augmented
+from datapipe.augment.derived import augmented
+from datapipe.augment.photometric import PRESETS, apply, ranges_of, sample_params
 from datapipe.config import check
-from datapipe.photometric import PRESETS, apply, ranges_of, sample_params
+from datapipe.engine.stage import Resources, Transform
 from datapipe.records import CameraStream, Episode
-from datapipe.stage import Resources, Transform
 
 
 @dataclass(frozen=True)
 class PhotometricConfig:
-    # parameter ranges: openvla, octo or light (see datapipe/photometric.py)
+    # parameter ranges: openvla, octo or light (see datapipe/augment/photometric.py)
     preset: str = "octo"
     # new episodes per input
     variants: int = 1

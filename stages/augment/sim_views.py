@@ -11,10 +11,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from datapipe.augmentation import augmented
+from datapipe.augment.derived import augmented
 from datapipe.config import check
+from datapipe.engine.stage import Resources, Transform, Wiring
 from datapipe.records import CameraStream, Episode
-from datapipe.stage import Resources, Transform, Wiring
 
 
 @dataclass(frozen=True)

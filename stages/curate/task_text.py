@@ -1,5 +1,5 @@
 """``curate.task_text``: clean task instructions, map them per dataset, flag placeholders, and
-optionally rewrite them through an OpenAI-compatible endpoint (see :mod:`datapipe.task_text`)."""
+optionally rewrite them through an OpenAI-compatible endpoint (see :mod:`datapipe.language.task_text`)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from datapipe.config import check
+from datapipe.engine.stage import Resources, Transform
+from datapipe.language.task_text import ChatRewriter, RewriteError, check_rewrite, clean, is_placeholder
 from datapipe.records import Episode
-from datapipe.stage import Resources, Transform
-from datapipe.task_text import ChatRewriter, RewriteError, check_rewrite, clean, is_placeholder
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class TaskText(Transform):
         c = self.config
         mapping = dict(c.task_map)
         if c.task_map_file:
-            from datapipe.workflow import parse_yaml
+            from datapipe.engine.workflow import parse_yaml
 
             doc = parse_yaml(Path(c.task_map_file).read_text(), c.task_map_file) or {}
             if not isinstance(doc, dict):

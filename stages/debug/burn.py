@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from datapipe.config import check
+from datapipe.engine.stage import Transform
 from datapipe.records import Episode
-from datapipe.stage import Transform
 
 
 def burn(ms: float) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from datapipe.expressions import check_expression, compile_expression, episode_namespace, evaluate
+from datapipe.engine.stage import Transform
 from datapipe.records import Episode
-from datapipe.stage import Transform
+from datapipe.records.expressions import check_expression, compile_expression, episode_namespace, evaluate
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from datapipe.engine.stage import Transform
 from datapipe.records import Episode
-from datapipe.stage import Transform
 
 
 class Noop(Transform):

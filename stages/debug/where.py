@@ -6,8 +6,8 @@ import os
 import socket
 from collections.abc import Iterable
 
+from datapipe.engine.stage import Transform
 from datapipe.records import Episode
-from datapipe.stage import Transform
 
 
 class Where(Transform):

@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from datapipe.config import check
+from datapipe.engine.stage import SourceStage, Wiring
 from datapipe.records import Episode
-from datapipe.stage import SourceStage, Wiring
 from generators.sim_config import SimSceneConfig
 
 

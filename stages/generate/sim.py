@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from datapipe.config import check
+from datapipe.engine.stage import Resources, SourceStage, Wiring
 from datapipe.records import Episode
-from datapipe.stage import Resources, SourceStage, Wiring
 from generators.generator import SimGenerator
 from generators.randomization import RandomizationRanges
 from generators.sim_config import SimSceneConfig, sim_wiring

@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from datapipe.config import check
+from datapipe.engine.stage import Resources, Transform, Wiring
 from datapipe.records import Episode
-from datapipe.stage import Resources, Transform, Wiring
 from generators.generator import SimGenerator
 from generators.multiply import DemoMultiplier
 from generators.sim_config import SimSceneConfig, sim_wiring

@@ -9,8 +9,8 @@ from typing import Literal
 import numpy as np
 
 from datapipe.config import check
+from datapipe.engine.stage import Resources, Transform, Wiring
 from datapipe.records import Episode
-from datapipe.stage import Resources, Transform, Wiring
 from generators.hands.tracking import SIDES, HandTracker, fill_gaps, jitter, merge_tracks, smooth, track_closeups
 
 

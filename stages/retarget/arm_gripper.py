@@ -10,8 +10,8 @@ from typing import Literal
 import numpy as np
 
 from datapipe.config import check, narrow
+from datapipe.engine.stage import Resources, Transform, Wiring
 from datapipe.records import Episode
-from datapipe.stage import Resources, Transform, Wiring
 from generators.hands.hand_frame import intrinsics
 from generators.retarget.arm import (
     ArmRetargeter,

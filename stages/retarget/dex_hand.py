@@ -10,8 +10,8 @@ from typing import Literal
 import numpy as np
 
 from datapipe.config import check, narrow
+from datapipe.engine.stage import Resources, Transform, Wiring
 from datapipe.records import Embodiment, Episode
-from datapipe.stage import Resources, Transform, Wiring
 from generators.retarget.dex import DexRetargeter, DexSettings
 from generators.robots.dex_hand import HandModelConfig
 

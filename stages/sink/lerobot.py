@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from datapipe.config import check
-from datapipe.lerobot import layout
-from datapipe.lerobot.writer import LeRobotWriter
-from datapipe.ownership import OwnedOutput
+from datapipe.engine.stage import SinkStage
+from datapipe.formats.lerobot import layout
+from datapipe.formats.lerobot.writer import LeRobotWriter
+from datapipe.formats.ownership import OwnedOutput
+from datapipe.formats.staging import clear_staging, stage_episodes, staged_episodes
 from datapipe.records import REQUIRED_STEPS, Episode
-from datapipe.stage import SinkStage
-from datapipe.staging import clear_staging, stage_episodes, staged_episodes
 from datapipe.storage import resolve
 from datapipe.wording import counted
 

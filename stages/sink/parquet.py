@@ -10,10 +10,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from datapipe.ownership import OwnedOutput
-from datapipe.record_arrow import episode_to_row
+from datapipe.engine.stage import SinkStage
+from datapipe.formats.ownership import OwnedOutput
 from datapipe.records import Episode
-from datapipe.stage import SinkStage
+from datapipe.records.arrow import episode_to_row
 from datapipe.storage import resolve
 from datapipe.wording import counted
 from schemas.episode import EPISODE_SCHEMA, EPISODE_SCHEMA_VERSION

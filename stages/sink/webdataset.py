@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from datapipe.config import check
+from datapipe.engine.stage import Resources, SinkStage
+from datapipe.formats.shards.manifest import build_manifest
+from datapipe.formats.shards.writer import ShardOptions, write_part
 from datapipe.records import Episode
-from datapipe.resize import resized_cameras
-from datapipe.shards.manifest import build_manifest
-from datapipe.shards.writer import ShardOptions, write_part
-from datapipe.stage import Resources, SinkStage
+from datapipe.records.resize import resized_cameras
 from datapipe.storage import resolve
 from datapipe.wording import counted
 
@@ -101,7 +101,7 @@ class WebDatasetSink(SinkStage):
             f"shards: {counted(result['episodes'], 'episode')}, {counted(result['frames'], 'frame')} in "
             f"{counted(result['shards'], 'shard')} "
             f"({result['bytes'] / 2**20:.1f} MiB; {splits}) at {result['path']}; stream them:",
-            "    from datapipe.stream import ShardStream",
+            "    from datapipe.training import ShardStream",
             f'    for sample in ShardStream("{result["path"].removeprefix("file://")}", action_horizon=16):',
             '        sample["observation.state"], sample["action"], sample["task"]  # + observation.images.<camera>',
         ] + _empty_val_warning(result)

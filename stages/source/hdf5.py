@@ -1,5 +1,5 @@
 """``source.hdf5``: demonstrations from robomimic, robosuite or ALOHA HDF5 files (see
-:mod:`datapipe.hdf5_demos`)."""
+:mod:`datapipe.formats.hdf5`)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from datapipe.config import check
-from datapipe.hdf5_demos import Hdf5Demos
+from datapipe.engine.stage import SourceStage, Unreadable
+from datapipe.formats.hdf5 import Hdf5Demos
 from datapipe.records import Episode
-from datapipe.stage import SourceStage, Unreadable
 
 
 @dataclass(frozen=True)

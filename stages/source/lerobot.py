@@ -1,5 +1,5 @@
 """``source.lerobot``: the episodes of a LeRobot v2.0, v2.1 or v3.0 dataset directory, as found
-in the wild (see :mod:`datapipe.lerobot.reader`)."""
+in the wild (see :mod:`datapipe.formats.lerobot.reader`)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from datapipe.config import check
-from datapipe.lerobot.reader import LeRobotReader
+from datapipe.engine.stage import SourceStage, Unreadable
+from datapipe.formats.lerobot.reader import LeRobotReader
 from datapipe.records import Episode
-from datapipe.stage import SourceStage, Unreadable
 
 
 @dataclass(frozen=True)

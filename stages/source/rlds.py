@@ -1,5 +1,5 @@
 """``source.rlds``: episodes of an RLDS / TFDS dataset folder, read without TensorFlow (see
-:mod:`datapipe.rlds`)."""
+:mod:`datapipe.formats.rlds`)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from datapipe.config import check
+from datapipe.engine.stage import SourceStage, Unreadable
+from datapipe.formats.rlds import RldsDataset
 from datapipe.records import Episode
-from datapipe.rlds import RldsDataset
-from datapipe.stage import SourceStage, Unreadable
 
 
 @dataclass(frozen=True)

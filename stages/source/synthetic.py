@@ -9,9 +9,9 @@ from typing import Literal
 import numpy as np
 
 from datapipe.config import check
+from datapipe.engine.stage import SourceStage, Wiring
 from datapipe.records import Episode
-from datapipe.stage import SourceStage, Wiring
-from datapipe.synthetic import DEFAULT_TASKS, synthetic_episode
+from datapipe.records.synthetic import DEFAULT_TASKS, synthetic_episode
 
 MAX_EPISODES = 100_000_000  # bounds a typo such as 1e30 (the shard list is built up front)
 MAX_LENGTH = 1_000_000  # steps

@@ -9,11 +9,11 @@ from typing import Literal
 import pyarrow.compute as pc
 
 from datapipe.config import check
-from datapipe.names import sample_key
+from datapipe.engine.stage import SourceStage, Unreadable
+from datapipe.formats.shards.dataset import ShardDataset
+from datapipe.formats.shards.sample import SampleError, camera_frames, members_episode, sample_digest
 from datapipe.records import Episode
-from datapipe.shards.dataset import ShardDataset
-from datapipe.shards.sample import SampleError, camera_frames, members_episode, sample_digest
-from datapipe.stage import SourceStage, Unreadable
+from datapipe.records.names import sample_key
 
 
 @dataclass(frozen=True)

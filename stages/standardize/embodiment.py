@@ -1,5 +1,5 @@
 """``standardize.embodiment``: one dataset family's episodes into datapipe's convention, by a
-declarative config (see :mod:`datapipe.standardize`; configs live in ``workflows/datasets/``)."""
+declarative config (see :mod:`datapipe.standardize.standard`; configs live in ``workflows/datasets/``)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from datapipe.config import check
+from datapipe.engine.stage import Resources, Transform
 from datapipe.records import Episode
-from datapipe.stage import Resources, Transform
-from datapipe.standardize import DatasetStandard, StandardizeError, standard_from_dict, standardize
+from datapipe.standardize.standard import DatasetStandard, StandardizeError, standard_from_dict, standardize
 
 
 def load_standard(path: str, text: str | None = None) -> DatasetStandard:
     """The dataset config YAML at ``path`` (or its ``text`` as read earlier); errors name the file
     and the field."""
-    from datapipe.workflow import parse_yaml
+    from datapipe.engine.workflow import parse_yaml
 
     if text is None:
         file = Path(path)

@@ -1,4 +1,4 @@
-"""``train.bc``: train the reference behaviour-cloning policy (:mod:`datapipe.train`) on the episodes
+"""``train.bc``: train the reference behaviour-cloning policy (:mod:`datapipe.training.trainer`) on the episodes
 that reach this stage, and optionally evaluate it on held-out seeds of a simulated task.
 
 A sink: its episodes are written as shards to ``PATH/shards`` (as ``sink.webdataset`` writes them),
@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from datapipe.config import check
-from datapipe.ownership import OwnedOutput
+from datapipe.engine.stage import Resources, SinkStage
+from datapipe.formats.ownership import OwnedOutput
+from datapipe.formats.shards.manifest import build_manifest
+from datapipe.formats.shards.writer import ShardOptions, write_part
 from datapipe.records import Episode
-from datapipe.shards.manifest import build_manifest
-from datapipe.shards.writer import ShardOptions, write_part
-from datapipe.stage import Resources, SinkStage
 from datapipe.storage import resolve
 from datapipe.wording import counted
 from generators.evaluate import EVAL_SEED_BASE
@@ -87,7 +87,7 @@ class TrainBc(SinkStage):
         return write_part(shards, episodes, part, ShardOptions(val_fraction=0.0), reject=self.reject)
 
     def finalize(self, receipts: list[dict[str, Any]]) -> dict[str, Any]:
-        from datapipe.train import CHECKPOINT, POLICY, TrainConfig, train
+        from datapipe.training.trainer import CHECKPOINT, POLICY, TrainConfig, train
 
         c = self.config
         root = resolve(c.path)
@@ -100,7 +100,7 @@ class TrainBc(SinkStage):
                 checkpoint.join(name).delete()
         keys = c.state_keys
         if keys is None:  # what can solve the task, from the episodes that arrived
-            from datapipe.train_inputs import choose_observations
+            from datapipe.training.inputs import choose_observations
 
             keys = choose_observations(manifest["features"]).state_keys
         cfg = TrainConfig(
@@ -133,7 +133,7 @@ class TrainBc(SinkStage):
         return result
 
     def _evaluate(self, checkpoint: str) -> dict[str, Any]:
-        from datapipe.runners.ray_runner import ray_running
+        from datapipe.engine.runners.ray_runner import ray_running
         from generators.commands import evaluate
         from generators.evaluate import summarize
 

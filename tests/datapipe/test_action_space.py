@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from datapipe import action_space as sp
+from datapipe.standardize import action_space as sp
 
 
 def test_angle_units_are_detected_or_flagged_ambiguous():

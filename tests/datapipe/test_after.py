@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from datapipe.plan import plan_run
-from datapipe.run import run_workflow
-from datapipe.workflow import parse_workflow
+from datapipe.engine.plan import plan_run
+from datapipe.engine.run import run_workflow
+from datapipe.engine.workflow import parse_workflow
 from tests.helpers import read_sink
 
 

@@ -17,13 +17,13 @@ import pytest
 
 from datapipe.audit.auditor import audit_dataset
 from datapipe.cli import main as cli_main
+from datapipe.engine.run import run_workflow
+from datapipe.engine.workflow import parse_workflow
+from datapipe.formats.shards.dataset import ShardDataset
+from datapipe.formats.shards.manifest import build_manifest
+from datapipe.formats.shards.writer import ShardOptions, write_part
 from datapipe.records import CameraStream
-from datapipe.run import run_workflow
-from datapipe.shards.dataset import ShardDataset
-from datapipe.shards.manifest import build_manifest
-from datapipe.shards.writer import ShardOptions, write_part
 from datapipe.storage import resolve
-from datapipe.workflow import parse_workflow
 from tests.helpers import expected_synthetic
 
 PART = "part-00000000000000ab"
@@ -243,7 +243,7 @@ def test_action_kinds_keep_arm_jumps_and_non_binary_grippers_visible(tmp_path):
 
 def test_mixtures_augmented_copies_and_conflicting_arrays(tmp_path):
     from datapipe.audit.auditor import Auditor
-    from datapipe.augmentation import augmented
+    from datapipe.augment.derived import augmented
 
     e = list(_episodes(5))
     copy = augmented(e[0], "augment.sim_views", "1", 0, {"view": 0})  # keeps its parent's actions, by design

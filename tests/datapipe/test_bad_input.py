@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from datapipe.cli import main
-from datapipe.run import run_workflow
-from datapipe.workflow import parse_workflow
+from datapipe.engine.run import run_workflow
+from datapipe.engine.workflow import parse_workflow
 from tests.conftest import REPO
 from tests.damage import make_shards, rewrite_sample
 from tests.helpers import read_sink
@@ -251,7 +251,7 @@ def _import(lr: Path, tmp_path: Path, name: str):
 
 def _strict_breaking_flip(data: bytes) -> bytes:
     """``data`` with one byte flipped where the strict decoder notices (found, not guessed)."""
-    from datapipe.video import decode_mp4
+    from datapipe.records.video import decode_mp4
 
     for pos in range(len(data) // 3, len(data), 7):
         broken = bytearray(data)
@@ -304,7 +304,9 @@ def _quarantine(run: Path) -> list[dict]:
 
 def test_a_sink_that_cannot_write_one_episode_writes_the_rest(tmp_path):
     root = make_shards(tmp_path / "ds")
-    short = __import__("datapipe.video", fromlist=["encode_mp4"]).encode_mp4(np.zeros((2, 16, 16, 3), np.uint8), 10.0)
+    short = __import__("datapipe.records.video", fromlist=["encode_mp4"]).encode_mp4(
+        np.zeros((2, 16, 16, 3), np.uint8), 10.0
+    )
     rewrite_sample(root, 3, lambda m: {**m, "front.mp4": short})
     doc = {
         "name": "rewrite",
@@ -325,8 +327,8 @@ def test_a_sink_that_cannot_write_one_episode_writes_the_rest(tmp_path):
 def test_a_fenced_out_worker_reports_the_cause_not_rays_retries(ray_session, tmp_path):
     import ray
 
-    from datapipe.rundir import RunDir, StaleRunError
-    from datapipe.runners.ray_runner import _ray_error_text
+    from datapipe.engine.rundir import RunDir, StaleRunError
+    from datapipe.engine.runners.ray_runner import _ray_error_text
 
     run = RunDir(str(tmp_path / "run"))
     run.new_epoch()

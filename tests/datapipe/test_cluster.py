@@ -156,7 +156,7 @@ def test_worker_warnings_go_to_the_run_directory_not_the_console(tmp_path):
 
     import numpy as np
 
-    from datapipe.video import encode_mp4
+    from datapipe.records.video import encode_mp4
     from tests.conftest import REPO
 
     frames = np.full((20, 96, 128, 3), 90, np.uint8)

@@ -10,10 +10,10 @@ import subprocess
 import numpy as np
 import pytest
 
-from datapipe.run import run_workflow
-from datapipe.shards.dataset import ShardDataset
-from datapipe.stream import ShardStream
-from datapipe.workflow import load_workflow
+from datapipe.engine.run import run_workflow
+from datapipe.engine.workflow import load_workflow
+from datapipe.formats.shards.dataset import ShardDataset
+from datapipe.training.stream import ShardStream
 from tests.community_fixtures import write_community_inputs
 from tests.conftest import REPO
 from tests.datapipe.test_lerobot_wild import LEROBOT_PY

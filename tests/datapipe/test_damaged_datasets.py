@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 
 from datapipe.cli import main
-from datapipe.names import sample_key
-from datapipe.run import run_workflow
-from datapipe.shards.dataset import ShardDataset
-from datapipe.shards.sample import SampleError
-from datapipe.shards.validate import validate_dataset
-from datapipe.stream import ShardStream
-from datapipe.video import encode_mp4
-from datapipe.workflow import parse_workflow
+from datapipe.engine.run import run_workflow
+from datapipe.engine.workflow import parse_workflow
+from datapipe.formats.shards.dataset import ShardDataset
+from datapipe.formats.shards.sample import SampleError
+from datapipe.formats.shards.validate import validate_dataset
+from datapipe.records.names import sample_key
+from datapipe.records.video import encode_mp4
+from datapipe.training.stream import ShardStream
 from tests.damage import flip_byte_in_member, make_shards, rewrite_sample
 from tests.helpers import read_sink
 
@@ -179,7 +179,7 @@ def test_shard_names_outside_the_dataset_are_refused(tmp_path, name, capsys):
 
 def test_episode_ids_with_dots_slashes_and_length_round_trip(tmp_path):
     from datapipe.records import Episode, Source
-    from datapipe.synthetic import synthetic_episode
+    from datapipe.records.synthetic import synthetic_episode
 
     ids = ["run.1.ep.7", "../../evil", "/abs/path", "a" * 300, "ep 7 (retry)", "ünïcode/ö"]
     eps = [
@@ -189,8 +189,8 @@ def test_episode_ids_with_dots_slashes_and_length_round_trip(tmp_path):
         for i, eid in enumerate(ids)
     ]
     assert all(isinstance(e, Episode) for e in eps)
-    from datapipe.shards.manifest import build_manifest
-    from datapipe.shards.writer import ShardOptions, write_part
+    from datapipe.formats.shards.manifest import build_manifest
+    from datapipe.formats.shards.writer import ShardOptions, write_part
     from datapipe.storage import resolve
 
     receipt = write_part(resolve(tmp_path / "ds"), eps, "part-00000000", ShardOptions(val_fraction=0))

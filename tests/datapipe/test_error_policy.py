@@ -7,9 +7,9 @@ import json
 import pytest
 
 from datapipe.cli import main
-from datapipe.run import run_workflow
-from datapipe.rundir import RunDir
-from datapipe.workflow import load_workflow
+from datapipe.engine.run import run_workflow
+from datapipe.engine.rundir import RunDir
+from datapipe.engine.workflow import load_workflow
 from tests.helpers import read_sink
 
 WF = """

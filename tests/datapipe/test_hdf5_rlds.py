@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from datapipe.hdf5_demos import Hdf5Demos, Hdf5ReadError
-from datapipe.rlds import RldsDataset, RldsReadError
-from datapipe.run import run_workflow
-from datapipe.workflow import parse_workflow
+from datapipe.engine.run import run_workflow
+from datapipe.engine.workflow import parse_workflow
+from datapipe.formats.hdf5 import Hdf5Demos, Hdf5ReadError
+from datapipe.formats.rlds import RldsDataset, RldsReadError
 from tests.community_fixtures import write_aloha, write_rlds, write_robomimic, write_robosuite
 from tests.conftest import REPO
 from tests.helpers import read_sink

@@ -10,12 +10,12 @@ import shutil
 import pytest
 
 from datapipe.cli import main
+from datapipe.engine.run import run_workflow
+from datapipe.engine.workflow import parse_workflow
 from datapipe.errors import DatapipeError
-from datapipe.lerobot.reader import LeRobotReader
-from datapipe.run import run_workflow
-from datapipe.shards.dataset import ShardDataset
-from datapipe.stream import ShardStream
-from datapipe.workflow import parse_workflow
+from datapipe.formats.lerobot.reader import LeRobotReader
+from datapipe.formats.shards.dataset import ShardDataset
+from datapipe.training.stream import ShardStream
 from tests.damage import make_shards
 
 NESTED = "[" * 100_000 + "]" * 100_000

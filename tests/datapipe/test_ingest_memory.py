@@ -1,5 +1,5 @@
 """Ingest memory is bounded by what is in flight, not by a video's length: a chain takes its
-source's episodes a slice at a time (``datapipe.execution.SLICE_BYTES``), writes its part file a
+source's episodes a slice at a time (``datapipe.engine.execution.SLICE_BYTES``), writes its part file a
 row group per slice, and a sink's batches are capped in bytes (``BATCH_BYTES``), so the clips of a
 long video never sit in memory together. Nothing is lost or duplicated on the way."""
 
@@ -13,13 +13,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from datapipe import execution
-from datapipe.record_arrow import episode_to_row
+from datapipe.engine import execution
+from datapipe.engine.run import run_workflow
+from datapipe.engine.runners.common import batched_tables
+from datapipe.engine.workflow import parse_workflow
+from datapipe.formats.shards.dataset import ShardDataset
 from datapipe.records import CameraStream
-from datapipe.run import run_workflow
-from datapipe.runners.common import batched_tables
-from datapipe.shards.dataset import ShardDataset
-from datapipe.workflow import parse_workflow
+from datapipe.records.arrow import episode_to_row
 from schemas.episode import EPISODE_SCHEMA
 from stages.ingest.video_files import VideoFiles
 from tests.helpers import expected_synthetic

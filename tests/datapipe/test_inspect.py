@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from datapipe.cli import main as cli_main
-from datapipe.standardize import standard_from_dict
+from datapipe.standardize.standard import standard_from_dict
 from tests.community_fixtures import write_aloha, write_rlds, write_robomimic
 
 
@@ -51,7 +51,7 @@ def test_unreadable_input_exits_2_naming_the_file(tmp_path, capsys, content):
 
 
 def test_draft_camera_roles_go_by_what_the_names_mean_not_their_order():
-    from datapipe.inspect_dataset import camera_roles, describe_fps
+    from datapipe.audit.inspect import camera_roles, describe_fps
 
     assert camera_roles(["a_cam", "agentview", "wrist"]) == {
         "a_cam": "secondary",

@@ -13,10 +13,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from datapipe.lerobot.reader import LeRobotReader
+from datapipe.engine.run import run_workflow
+from datapipe.engine.workflow import parse_workflow
+from datapipe.formats.lerobot.reader import LeRobotReader
 from datapipe.records import CameraStream
-from datapipe.run import run_workflow
-from datapipe.workflow import parse_workflow
 from tests.conftest import REPO
 from tests.helpers import expected_synthetic, read_sink, synthetic_raw_frames
 

@@ -16,9 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from datapipe.audit.auditor import audit_dataset
-from datapipe.lerobot.reader import LeRobotReader, LeRobotReadError
-from datapipe.run import run_workflow
-from datapipe.workflow import parse_workflow
+from datapipe.engine.run import run_workflow
+from datapipe.engine.workflow import parse_workflow
+from datapipe.formats.lerobot.reader import LeRobotReader, LeRobotReadError
 from tests.conftest import REPO
 
 LEROBOT_PY = REPO / ".venv-lerobot" / "bin" / "python"

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from datapipe.cli import main as cli_main
-from datapipe.expressions import ExpressionError, compile_expression
-from datapipe.run import run_workflow
+from datapipe.engine.run import run_workflow
+from datapipe.engine.workflow import parse_workflow
+from datapipe.records.expressions import ExpressionError, compile_expression
 from datapipe.wording import counted
-from datapipe.workflow import parse_workflow
 from stages.sink.webdataset import WebDatasetSink
 from tests.helpers import synthetic_shards
 

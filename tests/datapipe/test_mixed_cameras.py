@@ -9,10 +9,10 @@ import json
 import pyarrow.parquet as pq
 
 from datapipe.audit.auditor import audit_dataset
-from datapipe.run import run_workflow
-from datapipe.shards.dataset import ShardDataset
-from datapipe.stream import ShardStream
-from datapipe.workflow import parse_workflow
+from datapipe.engine.run import run_workflow
+from datapipe.engine.workflow import parse_workflow
+from datapipe.formats.shards.dataset import ShardDataset
+from datapipe.training.stream import ShardStream
 
 CAM = {"cameras": ["front"]}
 

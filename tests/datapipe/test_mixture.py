@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from datapipe.mixture import MixtureStream
-from datapipe.shards.dataset import ShardDataset
-from datapipe.shards.manifest import build_manifest
-from datapipe.shards.writer import ShardOptions, write_part
+from datapipe.formats.shards.dataset import ShardDataset
+from datapipe.formats.shards.manifest import build_manifest
+from datapipe.formats.shards.writer import ShardOptions, write_part
 from datapipe.storage import resolve
+from datapipe.training.mixture import MixtureStream
 from tests.helpers import expected_synthetic
 
 
@@ -95,7 +95,7 @@ def test_shapes_must_agree(datasets, tmp_path):
 
 def test_torch_dataset_over_a_mixture(datasets):
     torch = pytest.importorskip("torch")
-    from datapipe.torch_dataset import TorchShardDataset
+    from datapipe.training.torch_dataset import TorchShardDataset
 
     ds = TorchShardDataset(datasets, weights="uniform", seed=2, samples_per_epoch=40)
     loader = torch.utils.data.DataLoader(ds, batch_size=8, num_workers=0)

@@ -17,7 +17,7 @@ def test_the_filter_drops_only_the_alarm_and_keeps_what_a_crash_writes_last():
     code = textwrap.dedent(
         f"""
         import os, sys
-        from datapipe.runners.native_stderr import filter_native_stderr
+        from datapipe.engine.runners.native_stderr import filter_native_stderr
         assert filter_native_stderr()
         print("python line", file=sys.stderr, flush=True)
         os.write(2, b"native line before\\n" + {ALARM!r}.encode() + b"\\n")

@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from datapipe.run import run_workflow
-from datapipe.workflow import load_workflow
+from datapipe.engine.run import run_workflow
+from datapipe.engine.workflow import load_workflow
 from tests.helpers import expected_synthetic, read_sink
 
 DAG = """
@@ -96,7 +96,7 @@ def test_rerun_reuses_every_stage_and_changed_config_recomputes_downstream(ray_s
 def test_an_actor_pool_as_large_as_the_cluster_still_gets_its_inputs(ray_session, tmp_path):
     """A pool that would start on every CPU would leave none for the tasks that feed it (Ray Data
     then waits forever): it starts one short and the run completes."""
-    from datapipe.workflow import parse_workflow
+    from datapipe.engine.workflow import parse_workflow
 
     cpus = int(ray_session.cluster_resources()["CPU"])
     doc = {

@@ -9,14 +9,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from datapipe.record_arrow import (
+from datapipe.records import CameraStream, Episode, RecordError, make_episode_id
+from datapipe.records.arrow import (
     episode_to_row,
     episodes_to_table,
     row_to_episode,
     table_to_episodes,
 )
-from datapipe.records import CameraStream, Episode, RecordError, make_episode_id
-from datapipe.synthetic import synthetic_episode
+from datapipe.records.synthetic import synthetic_episode
 from schemas.episode import (
     EPISODE_SCHEMA,
     EPISODE_SCHEMA_VERSION,
@@ -54,7 +54,7 @@ def test_round_trip_through_parquet_file(episode):
 
 def test_camera_frames_decode_within_codec_error():
     rng = np.random.default_rng(1)
-    from datapipe.synthetic import synthetic_frames
+    from datapipe.records.synthetic import synthetic_frames
 
     frames = synthetic_frames(rng, 10, 31, 45)  # odd sizes: padded for H.264, cropped back
     for encoding, tol in (("mp4", 12.0), ("jpeg", 6.0)):
@@ -130,9 +130,9 @@ def test_every_reader_of_episode_parquet_checks_the_schema_version(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from datapipe.record_arrow import episodes_to_table
-    from datapipe.rundir import INPUT_KEY_COLUMN, read_part
-    from datapipe.staging import staged_episodes
+    from datapipe.engine.rundir import INPUT_KEY_COLUMN, read_part
+    from datapipe.formats.staging import staged_episodes
+    from datapipe.records.arrow import episodes_to_table
     from datapipe.storage import resolve
     from schemas.episode import SCHEMA_VERSION_KEY
 

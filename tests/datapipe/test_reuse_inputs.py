@@ -8,9 +8,9 @@ import os
 
 import numpy as np
 
-from datapipe.run import run_workflow
-from datapipe.video import encode_mp4
-from datapipe.workflow import load_workflow
+from datapipe.engine.run import run_workflow
+from datapipe.engine.workflow import load_workflow
+from datapipe.records.video import encode_mp4
 from tests.helpers import read_sink
 
 VIDEOS = """

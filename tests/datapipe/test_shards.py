@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 from datapipe.cli import main as cli_main
-from datapipe.run import run_workflow
-from datapipe.shards.dataset import ShardDataset
-from datapipe.shards.tar_io import ShardError, ShardWriter
-from datapipe.shards.writer import split_of
+from datapipe.engine.run import run_workflow
+from datapipe.engine.workflow import parse_workflow
+from datapipe.formats.shards.dataset import ShardDataset
+from datapipe.formats.shards.tar_io import ShardError, ShardWriter
+from datapipe.formats.shards.writer import split_of
 from datapipe.storage import resolve
-from datapipe.stream import ShardStream
-from datapipe.workflow import parse_workflow
+from datapipe.training.stream import ShardStream
 from tests.helpers import expected_synthetic, read_sink, synthetic_raw_frames
 
 N, SEED = 24, 4

@@ -10,10 +10,10 @@ import time
 import pytest
 
 from datapipe.cli import main
-from datapipe.ownership import OWNER_FILE
-from datapipe.run import run_workflow
-from datapipe.rundir import StageDir
-from datapipe.workflow import WorkflowError, load_workflow
+from datapipe.engine.run import run_workflow
+from datapipe.engine.rundir import StageDir
+from datapipe.engine.workflow import WorkflowError, load_workflow
+from datapipe.formats.ownership import OWNER_FILE
 from tests.helpers import read_sink
 
 SINKS = {

@@ -9,9 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datapipe.cli import main
-from datapipe.ownership import OWNER_FILE
-from datapipe.record_arrow import table_to_episodes
-from datapipe.shards.dataset import ShardDataset
+from datapipe.formats.ownership import OWNER_FILE
+from datapipe.formats.shards.dataset import ShardDataset
+from datapipe.records.arrow import table_to_episodes
 from tests.helpers import expected_synthetic, read_sink
 
 WF = """

@@ -7,8 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from datapipe.hdf5_demos import Hdf5Demos
-from datapipe.standardize import StandardizeError, standard_from_dict, standardize
+from datapipe.formats.hdf5 import Hdf5Demos
+from datapipe.standardize.standard import StandardizeError, standard_from_dict, standardize
 from stages.standardize.embodiment import load_standard
 from tests.community_fixtures import write_aloha, write_robomimic
 from tests.conftest import REPO
@@ -65,7 +65,7 @@ def test_a_role_the_config_maps_but_the_episode_lacks_fails_the_episode_at_once(
 
 
 def _episode(action: np.ndarray, state: np.ndarray):
-    from datapipe.synthetic import synthetic_episode
+    from datapipe.records.synthetic import synthetic_episode
 
     ep = synthetic_episode(0, 0, length=len(action), action_dim=action.shape[1], state_dim=state.shape[1])
     return ep.with_steps(action=action.astype(np.float32), **{"observation.state": state.astype(np.float32)})
@@ -136,7 +136,7 @@ def test_lookahead_takes_the_arm_action_from_a_later_step_and_leaves_the_gripper
 
 def test_crop_fit_keeps_the_centre_at_the_target_aspect_ratio():
     from datapipe.records import CameraStream
-    from datapipe.resize import center_crop, resized_cameras
+    from datapipe.records.resize import center_crop, resized_cameras
 
     frames = np.zeros((2, 40, 80, 3), np.uint8)
     frames[:, :, 20:60] = 200  # a bright centre square, dark sides

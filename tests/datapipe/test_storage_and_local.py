@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from datapipe.registry import default_registry
-from datapipe.run import run_workflow
-from datapipe.stage import Transform
+from datapipe.engine.registry import default_registry
+from datapipe.engine.run import run_workflow
+from datapipe.engine.stage import Transform
+from datapipe.engine.workflow import load_workflow
 from datapipe.storage import resolve
-from datapipe.workflow import load_workflow
 from tests.helpers import expected_synthetic, read_sink
 
 WF = """
@@ -100,7 +100,7 @@ def test_setup_runs_once_per_process_and_lineage_is_appended(write_workflow, tmp
     registry.register("test.count_setups", _CountSetups)
     import yaml
 
-    from datapipe.workflow import parse_workflow
+    from datapipe.engine.workflow import parse_workflow
 
     doc = yaml.safe_load(
         """

@@ -1,4 +1,4 @@
-"""datapipe.stream: seeded shuffling, exact mid-epoch resume, rank x worker splitting, and the
+"""datapipe.training.stream: seeded shuffling, exact mid-epoch resume, rank x worker splitting, and the
 PyTorch adapter under a real DataLoader with worker processes."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datapipe.stream import ShardStream
+from datapipe.training.stream import ShardStream
 from tests.helpers import synthetic_shards
 
 N = 30
@@ -94,7 +94,7 @@ def _batch_keys(batch) -> list[tuple[str, int]]:
 
 def test_torch_dataloader_two_ranks_two_workers(dataset):
     pytest.importorskip("torch")
-    from datapipe.torch_dataset import TorchShardDataset
+    from datapipe.training.torch_dataset import TorchShardDataset
 
     seen = []
     for rank in range(2):
@@ -110,7 +110,7 @@ def test_torch_dataloader_two_ranks_two_workers(dataset):
 @pytest.mark.parametrize("k", [3, 11])
 def test_torch_dataloader_resumes_after_k_batches(dataset, k):
     pytest.importorskip("torch")
-    from datapipe.torch_dataset import TorchShardDataset
+    from datapipe.training.torch_dataset import TorchShardDataset
 
     full = [key for b in _loader(TorchShardDataset(str(dataset), shuffle_buffer=20), 2) for key in _batch_keys(b)]
     state = TorchShardDataset(str(dataset), shuffle_buffer=20).loader_state(k, batch_size=4, num_workers=2)

@@ -18,9 +18,9 @@ import pytest
 
 from datapipe.cli import main
 from datapipe.errors import DatapipeError
-from datapipe.shards.dataset import ShardDataset
-from datapipe.shards.validate import validate_dataset
-from datapipe.stream import ShardStream
+from datapipe.formats.shards.dataset import ShardDataset
+from datapipe.formats.shards.validate import validate_dataset
+from datapipe.training.stream import ShardStream
 from tests.damage import make_shards
 
 

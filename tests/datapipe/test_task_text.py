@@ -9,10 +9,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from datapipe.run import run_workflow
-from datapipe.synthetic import synthetic_episode
-from datapipe.task_text import check_rewrite, clean, is_placeholder, object_words
-from datapipe.workflow import parse_workflow
+from datapipe.engine.run import run_workflow
+from datapipe.engine.workflow import parse_workflow
+from datapipe.language.task_text import check_rewrite, clean, is_placeholder, object_words
+from datapipe.records.synthetic import synthetic_episode
 from stages.curate.task_text import TaskText, TaskTextConfig
 from tests.helpers import read_sink
 

@@ -1,6 +1,6 @@
-"""The trainer's choice of observations when no flag names them (datapipe.train_inputs)."""
+"""The trainer's choice of observations when no flag names them (datapipe.training.inputs)."""
 
-from datapipe.train_inputs import choose_observations, describe_choice
+from datapipe.training.inputs import choose_observations, describe_choice
 
 
 def _features(arrays=(), videos=()):

@@ -1,8 +1,8 @@
 """Same frames, same bytes: H.264 encodes of identical frames are identical, run after run.
 
 x264 on an AVX-512 CPU gave other bytes (and other decoded pixels) now and then for the same
-frames; the program below (:class:`~datapipe.video.Mp4Writer`'s encoder settings, spelled out) showed it
-in 7 of 200 encodes before :func:`datapipe.video.x264_asm`.
+frames; the program below (:class:`~datapipe.records.video.Mp4Writer`'s encoder settings, spelled out) showed it
+in 7 of 200 encodes before :func:`datapipe.records.video.x264_asm`.
 It runs in a fresh interpreter because what x264 read depends on the process's heap history.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from datapipe.video import h264_options, x264_asm
+from datapipe.records.video import h264_options, x264_asm
 from tests.conftest import REPO
 
 ENCODES = 200
@@ -20,7 +20,7 @@ PROGRAM = f"""
 import hashlib, io
 from fractions import Fraction
 import av, cv2, numpy as np
-from datapipe.video import h264_options
+from datapipe.records.video import h264_options
 frames = np.random.default_rng(0).integers(0, 255, (20, 240, 320, 3), dtype=np.uint8)
 yuvs = [cv2.cvtColor(f, cv2.COLOR_RGB2YUV_I420) for f in frames]
 digests = set()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from datapipe.cli import main
-from datapipe.workflow import WorkflowError, load_workflow
+from datapipe.engine.workflow import WorkflowError, load_workflow
 
 GOOD = """
 name: ok
@@ -262,7 +262,7 @@ def test_stages_command_lists_and_describes(capsys):
 
 def test_every_parameter_of_every_stage_has_help():
     from datapipe.config import describe_fields
-    from datapipe.registry import default_registry
+    from datapipe.engine.registry import default_registry
 
     registry = default_registry()
     empty = [

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 
 from datapipe.cli import main as cli_main
-from datapipe.msgpack_numpy import packb, unpackb
-from datapipe.run import run_workflow
-from datapipe.shards.manifest import build_manifest
-from datapipe.shards.writer import ShardOptions, write_part
+from datapipe.engine.run import run_workflow
+from datapipe.engine.workflow import parse_workflow
+from datapipe.formats.shards.manifest import build_manifest
+from datapipe.formats.shards.writer import ShardOptions, write_part
 from datapipe.storage import resolve
-from datapipe.workflow import parse_workflow
 from generators.evaluate import rollout, wilson_interval
 from generators.generator import SimGenerator, SimSettings
+from generators.msgpack_numpy import packb, unpackb
 from generators.policy import RemotePolicy
 from tests.helpers import read_sink
 
@@ -60,10 +60,10 @@ def test_trainer_overfits_and_resumes_to_the_same_weights(tmp_path, capsys):
     saved = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
     assert saved["step"] == 300
     # overfits: the trained policy reproduces the training actions closely
-    from datapipe.train import load_checkpoint_policy
+    from datapipe.training.trainer import load_checkpoint_policy
 
     policy = load_checkpoint_policy(str(tmp_path / "a"))
-    from datapipe.shards.dataset import ShardDataset
+    from datapipe.formats.shards.dataset import ShardDataset
 
     ep = next(iter(ShardDataset(ds).iter_episodes()))
     pred = np.stack(
@@ -186,7 +186,7 @@ def test_generate_rollouts_keeps_successes_unless_told(ray_session, tmp_path):
 
 
 def test_learning_rate_follows_a_cosine_from_lr_to_a_hundredth():
-    from datapipe.train import TrainConfig, learning_rate
+    from datapipe.training.trainer import TrainConfig, learning_rate
 
     cfg = TrainConfig("unused", "unused", steps=100, lr=1e-3)
     rates = [learning_rate(cfg, s) for s in range(101)]

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from datapipe.run import run_workflow
-from datapipe.shards.dataset import ShardDataset
-from datapipe.workflow import parse_workflow
+from datapipe.engine.run import run_workflow
+from datapipe.engine.workflow import parse_workflow
+from datapipe.formats.shards.dataset import ShardDataset
 from generators.generator import SimGenerator, SimSettings
 from generators.geometry import pose_to_mat, yaw_quat
 from generators.multiply import APPROACH_STEPS, DemoMultiplier, SourceSegment, nearest_quarter_turn

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from datapipe.backgrounds import chroma_mask, composite, procedural
+from datapipe.augment.backgrounds import chroma_mask, composite, procedural
 from datapipe.records import CameraStream
-from datapipe.synthetic import synthetic_episode
+from datapipe.records.synthetic import synthetic_episode
 from generators.generator import SimGenerator, SimSettings
 from generators.views import SEGMENT_CLASSES
 from stages.augment.background import Background, BackgroundConfig

@@ -7,10 +7,10 @@ import tarfile
 
 import numpy as np
 
-from datapipe.conversations import gripper_events, segments
-from datapipe.shards.dataset import ShardDataset
-from datapipe.shards.manifest import build_manifest
-from datapipe.shards.writer import ShardOptions, write_part
+from datapipe.augment.conversations import gripper_events, segments
+from datapipe.formats.shards.dataset import ShardDataset
+from datapipe.formats.shards.manifest import build_manifest
+from datapipe.formats.shards.writer import ShardOptions, write_part
 from datapipe.storage import resolve
 from generators.generator import SimGenerator, SimSettings
 from stages.augment.conversations import Conversations, ConversationsConfig

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from datapipe.records import CameraStream
-from datapipe.synthetic import synthetic_episode
+from datapipe.records.synthetic import synthetic_episode
 
 pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
@@ -113,7 +113,7 @@ def test_plate_mode_changes_only_masked_pixels(pipeline_folder):
     assert params["cameras"]["front"]["calls"] == 1 and params["model"] == str(pipeline_folder)
     assert out.source.kind == "augmented" and "{" not in params["prompt"]
     # before encoding, the plate changes exactly the masked pixels and no other
-    from datapipe.backgrounds import chroma_mask
+    from datapipe.augment.backgrounds import chroma_mask
 
     raw = ep.cameras["front"].frames()
     mask = chroma_mask(raw)

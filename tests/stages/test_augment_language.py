@@ -12,12 +12,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from datapipe.instructions import keeps_objects, template_variants
-from datapipe.shards.manifest import build_manifest
-from datapipe.shards.writer import ShardOptions, write_part
+from datapipe.formats.shards.manifest import build_manifest
+from datapipe.formats.shards.writer import ShardOptions, write_part
+from datapipe.language.instructions import keeps_objects, template_variants
+from datapipe.records.synthetic import synthetic_episode
 from datapipe.storage import resolve
-from datapipe.stream import ShardStream
-from datapipe.synthetic import synthetic_episode
+from datapipe.training.stream import ShardStream
 from stages.augment.language import Language, LanguageConfig
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from datapipe.photometric import PRESETS, apply, sample_params
-from datapipe.shards.manifest import build_manifest
-from datapipe.shards.writer import ShardOptions, write_part
+from datapipe.augment.photometric import PRESETS, apply, sample_params
+from datapipe.formats.shards.manifest import build_manifest
+from datapipe.formats.shards.writer import ShardOptions, write_part
 from datapipe.storage import resolve
-from datapipe.stream import ShardStream
+from datapipe.training.stream import ShardStream
 from stages.augment.photometric import Photometric, PhotometricConfig
 from tests.helpers import expected_synthetic
 

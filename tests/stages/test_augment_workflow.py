@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from datapipe.run import run_workflow
-from datapipe.shards.dataset import ShardDataset
-from datapipe.workflow import load_workflow
+from datapipe.engine.run import run_workflow
+from datapipe.engine.workflow import load_workflow
+from datapipe.formats.shards.dataset import ShardDataset
 from tests.conftest import REPO
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from datapipe.engine.run import run_workflow
+from datapipe.engine.workflow import load_workflow, parse_workflow
+from datapipe.formats.shards.dataset import ShardDataset
 from datapipe.records import CameraStream
-from datapipe.run import run_workflow
-from datapipe.shards.dataset import ShardDataset
-from datapipe.workflow import load_workflow, parse_workflow
 from generators.hands.one_euro import one_euro
 from tests.conftest import REPO, SHARED_MEDIA
 
@@ -139,7 +139,7 @@ def test_workflow_file_is_valid():
         "retarget.dex_hand",
         "sink.webdataset",
     ]
-    from datapipe.workflow import check_wiring
+    from datapipe.engine.workflow import check_wiring
 
     wiring = check_wiring(wf.path, list(wf.stages))
     assert {"hand.right.world", "dex.qpos", "action.ee_pose"} <= wiring["dex"].steps and wiring["dex"].cameras == {

@@ -11,10 +11,10 @@ import pytest
 
 from benchmarks.ego_curation import DEVSET, RIGHT_REASONS, devset_decisions
 from datapipe.cli import main as cli_main
+from datapipe.engine.run import run_workflow
+from datapipe.engine.workflow import load_workflow
+from datapipe.formats.shards.dataset import ShardDataset
 from datapipe.records import CameraStream
-from datapipe.run import run_workflow
-from datapipe.shards.dataset import ShardDataset
-from datapipe.workflow import load_workflow
 from stages.curate.egocentric.scores import TESTS, EgoThresholds, decide, hand_scores
 from tests.conftest import REPO, SHARED_MEDIA
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from datapipe.expressions import (
+from datapipe.records.expressions import (
     ExpressionError,
     compile_expression,
     episode_namespace,
     evaluate,
 )
-from datapipe.synthetic import synthetic_episode
+from datapipe.records.synthetic import synthetic_episode
 from stages.filter.expr import FilterExpr, FilterExprConfig
 from stages.source.synthetic import SyntheticConfig, SyntheticSource
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from datapipe.config import build_config
-from datapipe.standardize import standardize
+from datapipe.standardize.standard import standardize
 from generators.mjcf_replay import ReplayError, remap_assets
 from stages.source.hdf5 import Hdf5Source
 from stages.standardize.embodiment import load_standard

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from datapipe.run import run_workflow
-from datapipe.train import load_checkpoint_policy
-from datapipe.workflow import parse_workflow
+from datapipe.engine.run import run_workflow
+from datapipe.engine.workflow import parse_workflow
+from datapipe.training.trainer import load_checkpoint_policy
 from stages.train.bc import TrainBc
 
 

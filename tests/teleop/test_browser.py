@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datapipe.shards.dataset import ShardDataset
+from datapipe.formats.shards.dataset import ShardDataset
 from generators.tasks.base import grasp_yaw
 from teleop.loopback import chromium, chromium_path, running_server
 from teleop.robot import MAX_JOINT_STEP, RobotSettings

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from datapipe.cli import main as cli_main
-from datapipe.lerobot.reader import LeRobotReader
-from datapipe.shards.dataset import ShardDataset
+from datapipe.formats.lerobot.reader import LeRobotReader
+from datapipe.formats.shards.dataset import ShardDataset
 from generators.robots.config import arm_gripper_embodiment
 from generators.robots.franka import franka_config
 from teleop.recording import DatasetRecorder, EpisodeBuffer, RecordingFolderError, StepRow

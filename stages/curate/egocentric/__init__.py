@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from datapipe.config import narrow
+from datapipe.engine.stage import Resources, Transform, Wiring
 from datapipe.records import Episode
-from datapipe.stage import Resources, Transform, Wiring
 from stages.curate.egocentric.scores import (
     EgoThresholds,
     PersonDetector,

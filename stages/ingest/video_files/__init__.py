@@ -12,10 +12,10 @@ from typing import Literal
 import numpy as np
 
 from datapipe.config import check
+from datapipe.engine.stage import Resources, SourceStage, Wiring
 from datapipe.records import CameraStream, Embodiment, Episode, Source, make_episode_id
-from datapipe.stage import Resources, SourceStage, Wiring
+from datapipe.records.video import Mp4Writer
 from datapipe.storage import resolve
-from datapipe.video import Mp4Writer
 from stages.ingest.video_files.video_io import (
     VideoReadError,
     activity_spans,

@@ -1,1 +1,0 @@
-"""Runners: execute a :class:`~datapipe.plan.RunPlan` locally (no Ray) or on Ray Data."""

@@ -1,0 +1,288 @@
+"""``datapipe train DATASET --out CKPT``: a small reference behaviour-cloning trainer (PyTorch).
+
+It exists to measure data, not to compete with LeRobot's trainers. The policy is an MLP on the
+state (``observation.state`` and any ``--state-keys`` such as ``object.poses``, concatenated;
+optionally a small CNN on one ``--camera``) predicting a chunk of ``--horizon`` actions. Data is
+streamed from the shards with :class:`~datapipe.training.torch_dataset.TorchShardDataset` (state and
+actions normalized with the manifest's mean and std); the loss is the mean squared error over
+the chunk's real (not padded) steps.
+
+Checkpoints (``CKPT/checkpoint.pt`` and ``CKPT/policy.json``) hold the weights, the optimizer,
+the step, the torch random state and the stream's position, written atomically every
+``--save-every`` steps and at the end; run the same command again after an interruption and it
+resumes exactly: the weights equal those of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CHECKPOINT, POLICY = "checkpoint.pt", "policy.json"
+
+
+@dataclass
+class TrainConfig:
+    dataset: str
+    out: str
+    # the defaults are the recipe of ``python -m benchmarks usefulness`` (92% on pick_place from
+    # 200 demonstrations with task.state, ee.pose and timestamp observed)
+    steps: int = 8000
+    batch_size: int = 256
+    lr: float = 1e-3
+    lr_schedule: str = "cosine"  # cosine: from lr down to lr/100 at the last step; constant
+    hidden: int = 512
+    horizon: int = 32  # actions predicted per chunk
+    execute: int = 24  # actions of each chunk a rollout runs before asking again (0: the whole chunk)
+    state_keys: tuple[str, ...] = ()
+    camera: str = ""
+    image_size: int = 64
+    seed: int = 0
+    save_every: int = 500
+    stop_at: int = 0  # stop after this step (an interruption on purpose; the schedule is still that of steps)
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def build_model(in_dim: int, out_dim: int, hidden: int, camera: bool) -> Any:
+    torch = _torch()
+    nn = torch.nn
+
+    class BCPolicy(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.cnn = (
+                nn.Sequential(
+                    nn.Conv2d(3, 16, 5, stride=2),
+                    nn.ReLU(),
+                    nn.Conv2d(16, 32, 3, stride=2),
+                    nn.ReLU(),
+                    nn.Conv2d(32, 32, 3, stride=2),
+                    nn.ReLU(),
+                    nn.AdaptiveAvgPool2d(1),
+                    nn.Flatten(),
+                )
+                if camera
+                else None
+            )
+            width = in_dim + (32 if camera else 0)
+            self.mlp = nn.Sequential(
+                nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, out_dim)
+            )
+
+        def forward(self, state, image=None):
+            x = state
+            if self.cnn is not None:
+                x = torch.cat([x, self.cnn(image)], dim=-1)
+            return self.mlp(x)
+
+    return BCPolicy()
+
+
+def _inputs(batch: dict[str, Any], cfg: TrainConfig) -> tuple[Any, Any]:
+    torch = _torch()
+    n = len(batch["observation.state"])
+    parts = [batch["observation.state"].float()] + [batch[k].float().reshape(n, -1) for k in cfg.state_keys]
+    state = torch.cat(parts, dim=-1)
+    image = None
+    if cfg.camera:
+        image = batch[f"observation.images.{cfg.camera}"].permute(0, 3, 1, 2).float() / 255.0
+    return state, image
+
+
+def _stats(dataset: str, keys: tuple[str, ...]) -> dict[str, list[float]]:
+    from datapipe.formats.shards.dataset import ShardDataset
+
+    st = ShardDataset(dataset).stats
+    # arrays without statistics (timestamp) are used as they are (mean 0, std 1)
+    return {k: st.get(k, {"mean": [0.0], "std": [1.0]}) for k in keys}
+
+
+def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
+    """Train (or resume) and return the last step's loss and where the checkpoint is."""
+    torch = _torch()
+    from datapipe.training.torch_dataset import TorchShardDataset
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    stream_kw = dict(
+        split="train",
+        action_horizon=cfg.horizon,
+        normalize="mean_std",
+        seed=cfg.seed,
+        shuffle_buffer=2000,
+        extra_steps=tuple(cfg.state_keys),
+        cameras=(cfg.camera,) if cfg.camera else (),
+    )
+    if cfg.camera:
+        stream_kw["image_size"] = (cfg.image_size, cfg.image_size)
+    ds = TorchShardDataset(cfg.dataset, **stream_kw)
+    extra = _stats(cfg.dataset, tuple(cfg.state_keys))
+    first = next(iter(ds))
+    state_dim = int(first["observation.state"].numel()) + sum(int(first[k].numel()) for k in cfg.state_keys)
+    action_dim = int(first["action"].shape[-1])
+    ds = TorchShardDataset(cfg.dataset, **stream_kw)
+    model = build_model(state_dim, action_dim * cfg.horizon, cfg.hidden, bool(cfg.camera))
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    step, epoch, batches = 0, 0, 0
+    ckpt = out / CHECKPOINT
+    if ckpt.exists():  # resume exactly where the last checkpoint left off
+        saved = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        torch.set_rng_state(saved["rng"])
+        step, epoch, batches = saved["step"], saved["epoch"], saved["batches"]
+        ds.set_epoch(epoch)
+        if batches:
+            ds.load_state_dict(saved["loader"])
+    mean_extra = {k: np.asarray(v["mean"], np.float32) for k, v in extra.items()}
+    std_extra = {k: np.maximum(np.asarray(v["std"], np.float32), 1e-6) for k, v in extra.items()}
+
+    def save() -> None:
+        state = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "rng": torch.get_rng_state(),
+            "step": step,
+            "epoch": epoch,
+            "batches": batches,
+            "loader": _position(cfg.dataset, stream_kw, epoch, batches, cfg.batch_size) if batches else None,
+        }
+        tmp = out / f".{CHECKPOINT}.tmp"
+        torch.save(state, tmp)
+        os.replace(tmp, ckpt)
+        st = ds._stream.dataset.stats
+        meta = {
+            "config": {**asdict(cfg), "state_keys": list(cfg.state_keys)},
+            "state_dim": state_dim,
+            "action_dim": action_dim,
+            "stats": {
+                "observation.state": {k: st["observation.state"][k] for k in ("mean", "std")},
+                "action": {k: st["action"][k] for k in ("mean", "std")},
+                **{k: {"mean": mean_extra[k].tolist(), "std": std_extra[k].tolist()} for k in extra},
+            },
+            "step": step,
+            "execute": cfg.execute or cfg.horizon,  # what evaluation runs per chunk unless told
+        }
+        (out / POLICY).write_text(json.dumps(meta, indent=1))
+
+    loss_value, first_step = float("nan"), step
+    end = min(cfg.steps, cfg.stop_at) if cfg.stop_at else cfg.steps
+    bar = None
+    if progress:
+        from rich.progress import BarColumn, Progress, TextColumn
+
+        bar = Progress(
+            TextColumn("train"), BarColumn(), TextColumn("{task.completed}/{task.total} loss {task.fields[loss]}")
+        )
+        bar.start()
+        task = bar.add_task("train", total=cfg.steps, completed=step, loss="-")
+    try:
+        while step < end:
+            loader = torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, num_workers=0)
+            for batch in loader:
+                for k in cfg.state_keys:
+                    batch[k] = (batch[k] - torch.from_numpy(mean_extra[k])) / torch.from_numpy(std_extra[k])
+                state, image = _inputs(batch, cfg)
+                target = batch["action"].float().reshape(len(state), cfg.horizon, action_dim)
+                pad = batch["action_is_pad"].reshape(len(state), cfg.horizon, 1).float()
+                pred = model(state, image).reshape(len(state), cfg.horizon, action_dim)
+                loss = (((pred - target) ** 2) * (1 - pad)).sum() / ((1 - pad).sum() * action_dim).clamp(min=1)
+                for group in optimizer.param_groups:
+                    group["lr"] = learning_rate(cfg, step)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                step, batches, loss_value = step + 1, batches + 1, float(loss.item())
+                if bar is not None:
+                    bar.update(task, completed=step, loss=f"{loss_value:.4f}")
+                if step % cfg.save_every == 0 or step >= end:
+                    save()
+                if step >= end:
+                    break
+            else:
+                epoch, batches = epoch + 1, 0
+                ds.set_epoch(epoch)
+                continue
+            break
+    finally:
+        if bar is not None:
+            bar.stop()
+    save()
+    return {"step": step, "loss": loss_value, "checkpoint": str(out), "steps_run": step - first_step}
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """The learning rate of ``step`` (0-based): constant, or a cosine from ``lr`` to ``lr / 100``."""
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    if cfg.lr_schedule != "cosine":
+        from datapipe.errors import DatapipeError
+
+        raise DatapipeError(f"lr_schedule {cfg.lr_schedule!r}: expected cosine or constant")
+    progress = min(1.0, step / max(1, cfg.steps))
+    return cfg.lr * (0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * progress)))
+
+
+def _position(dataset: str, stream_kw: dict[str, Any], epoch: int, batches: int, batch_size: int) -> dict[str, Any]:
+    """The loader state after ``batches`` batches of ``epoch``, counted from the epoch's start."""
+    from datapipe.training.torch_dataset import TorchShardDataset
+
+    fresh = TorchShardDataset(dataset, **stream_kw)
+    fresh.set_epoch(epoch)
+    return fresh.loader_state(batches, batch_size, 0)
+
+
+class LoadedPolicy:
+    """A trained checkpoint as a callable policy: observation dict -> action chunk (H, A)."""
+
+    def __init__(self, folder: str):
+        torch = _torch()
+        meta = json.loads((Path(folder) / POLICY).read_text())
+        cfg = meta["config"]
+        self.keys = tuple(cfg["state_keys"])
+        self.horizon, self.action_dim = int(cfg["horizon"]), int(meta["action_dim"])
+        self.execute = int(meta.get("execute") or self.horizon)
+        self.stats = {k: {s: np.asarray(v, np.float32) for s, v in d.items()} for k, d in meta["stats"].items()}
+        self.model = build_model(
+            meta["state_dim"], self.action_dim * self.horizon, int(cfg["hidden"]), bool(cfg["camera"])
+        )
+        saved = torch.load(Path(folder) / CHECKPOINT, weights_only=False)
+        self.model.load_state_dict(saved["model"])
+        self.model.eval()
+
+    def _norm(self, key: str, x: np.ndarray) -> np.ndarray:
+        st = self.stats[key]
+        return (np.asarray(x, np.float32).reshape(-1) - st["mean"].reshape(-1)) / np.maximum(
+            st["std"].reshape(-1), 1e-6
+        )
+
+    def predict(self, observation: dict[str, Any]) -> np.ndarray:
+        torch = _torch()
+        state = np.asarray(observation["observation.state"], np.float32).reshape(-1)
+        width = self.stats["observation.state"]["mean"].size
+        if state.size < width:  # trained on standardized states zero-padded to one width (pad_state)
+            state = np.pad(state, (0, width - state.size))
+        parts = [self._norm("observation.state", state)]
+        parts += [self._norm(k, observation[k]) for k in self.keys]
+        with torch.no_grad():
+            y = self.model(torch.from_numpy(np.concatenate(parts))[None]).numpy().reshape(self.horizon, self.action_dim)
+        return y * np.maximum(self.stats["action"]["std"], 1e-8) + self.stats["action"]["mean"]
+
+
+def load_checkpoint_policy(folder: str) -> LoadedPolicy:
+    if not (Path(folder) / POLICY).is_file():
+        from datapipe.errors import DatapipeError
+
+        raise DatapipeError(f"{folder}: not a checkpoint of datapipe train (no {POLICY})")
+    return LoadedPolicy(folder)
