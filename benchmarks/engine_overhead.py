@@ -93,10 +93,10 @@ def _run_plain(tmp: Path, sleep_ms: float, episodes: int) -> float:
 
 
 def main() -> None:
-    from datapipe.engine.runners.ray_runner import _configure_ray_data, init_ray
+    from datapipe.engine.runners.ray_cluster import configure_ray_data, init_ray
 
     started_ray = init_ray()
-    _configure_ray_data()
+    configure_ray_data()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         _run_plain(tmp, 0, 200)  # warm up workers and imports for both

@@ -74,7 +74,7 @@ def main() -> None:
         return
     import ray
 
-    from datapipe.engine.runners.ray_runner import init_ray
+    from datapipe.engine.runners.ray_cluster import init_ray
 
     segments, n_frames = _segments()
     _track(segments[0])  # warm up imports and the model files' page cache

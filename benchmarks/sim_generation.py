@@ -137,7 +137,7 @@ def _simulate_seeds(seeds: list[int]) -> int:
 def _scaling() -> None:
     import ray
 
-    from datapipe.engine.runners.ray_runner import init_ray
+    from datapipe.engine.runners.ray_cluster import init_ray
 
     started_ray = init_ray()
     task = ray.remote(num_cpus=1)(_simulate_seeds)

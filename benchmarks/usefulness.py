@@ -62,7 +62,7 @@ def _rollout_chunk(seeds: list[int], spec: str, noise: float) -> list:
 
 
 def _parallel(fn, items: list, *extra, workers: int = 2) -> list:
-    from datapipe.engine.runners.ray_runner import map_on_ray
+    from datapipe.engine.runners.ray_cluster import map_on_ray
 
     chunks = [items[i::workers] for i in range(workers)]
     return [e for chunk in map_on_ray(fn, [(c, *extra) for c in chunks if c]) for e in chunk]
@@ -100,7 +100,7 @@ def _train_eval(dataset: str, out: Path, label: str) -> float:
 
 
 def main() -> None:
-    from datapipe.engine.runners.ray_runner import init_ray
+    from datapipe.engine.runners.ray_cluster import init_ray
 
     started_ray = init_ray()
     started = time.perf_counter()

@@ -93,7 +93,7 @@ def evaluate(
     ``on_rollouts(rollouts)`` is called as they finish (progress)."""
     if local or len(seeds) <= 1:
         return evaluate_seeds(spec, task, robot, seeds, max_steps, execute, record, on_rollouts)
-    from datapipe.engine.runners.ray_runner import available_cpus, map_on_ray
+    from datapipe.engine.runners.ray_cluster import available_cpus, map_on_ray
 
     workers = max(1, min(len(seeds), available_cpus()))
     pieces = min(len(seeds), workers * 4)  # several per worker: progress comes in steps

@@ -19,7 +19,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 LAYER = {"schemas": 0, "datapipe": 1, "generators": 2, "stages": 3, "teleop": 3}
 LIBRARIES = ("schemas", "datapipe", "generators")
-RAY_FREE = {"datapipe/engine/runners/ray_runner.py"}  # the Ray runner is where Ray lives (imported lazily)
+RAY_FREE = {  # where Ray lives (imported lazily): the Ray runner and the Ray session
+    "datapipe/engine/runners/ray_runner.py",
+    "datapipe/engine/runners/ray_cluster.py",
+}
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:

@@ -21,7 +21,6 @@ import numpy as np
 
 from datapipe.audit import curation
 from datapipe.audit.checks import AuditThresholds, Finding, check_episode
-from datapipe.formats.shards.dataset import DatasetError
 from datapipe.formats.shards.sample import FrameCountError, SampleError, camera_frames
 from datapipe.formats.shards.stats import Moments
 from datapipe.records import Episode
@@ -344,18 +343,10 @@ class Auditor:
 
 
 def dataset_format(path: str) -> str:
-    """``webdataset`` or ``lerobot`` (raises :class:`DatasetError` naming the path otherwise)."""
-    from datapipe.storage import resolve
+    """``webdataset`` or ``lerobot`` (:class:`~datapipe.formats.detect.FormatError` naming the path otherwise)."""
+    from datapipe.formats.detect import detect_format
 
-    try:
-        root = resolve(path)
-        if root.join("index.json").exists():
-            return "webdataset"
-        if root.join("meta", "info.json").exists():
-            return "lerobot"
-    except (OSError, ValueError) as exc:
-        raise DatasetError(f"{path}: cannot open ({exc})") from None
-    raise DatasetError(f"{path}: neither a datapipe shard dataset (index.json) nor a LeRobot dataset (meta/info.json)")
+    return detect_format(path, accept=("webdataset", "lerobot"))
 
 
 def audit_dataset(

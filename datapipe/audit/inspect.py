@@ -15,31 +15,13 @@ from typing import Any
 import numpy as np
 
 from datapipe.errors import DatapipeError
+from datapipe.formats.detect import FormatError, detect_format
 from datapipe.records import Episode
 from datapipe.standardize.action_space import detect_angle_units
 from datapipe.standardize.camera_roles import camera_roles
 
-
-class InspectError(DatapipeError):
-    """A path that is no dataset datapipe reads; names the path."""
-
-
-def detect_format(path: str) -> str:
-    p = Path(path)
-    if not p.exists():
-        raise InspectError(f"{path}: no such file or folder")
-    if (p / "index.json").is_file():
-        return "webdataset"
-    if (p / "meta" / "info.json").is_file():
-        return "lerobot"
-    if (p / "features.json").is_file() and (p / "dataset_info.json").is_file():
-        return "rlds"
-    if p.suffix in (".hdf5", ".h5") if p.is_file() else any(f.suffix in (".hdf5", ".h5") for f in p.rglob("*")):
-        return "hdf5"
-    raise InspectError(
-        f"{path}: not a dataset datapipe reads (index.json, meta/info.json, features.json + dataset_info.json, "
-        "or .hdf5 files)"
-    )
+InspectError = FormatError
+"""The error of an unreadable dataset (the format detector's)."""
 
 
 def _episodes(path: str, fmt: str, limit: int) -> tuple[list[Episode], int, str]:
@@ -176,6 +158,7 @@ VERSION_MEANING = {
     "hdf5": "HDF5 demo layout",
 }
 """What the ``version`` of each format's report is."""
+
 
 def describe_fps(fps: list[float]) -> str:
     """``30`` for one rate, ``mixed: 15, 30`` for several, ``unknown`` for none."""

@@ -181,13 +181,14 @@ def _cmd_audit(args: argparse.Namespace, console: Console) -> int:
 
     from rich.progress import Progress
 
-    from datapipe.audit.auditor import audit_dataset
+    from datapipe.audit.auditor import audit_dataset, dataset_format
     from datapipe.audit.checks import AuditThresholds
     from datapipe.audit.report import render_report
     from datapipe.audit.version import describe_version
 
     limits = _read_limits(args.limits) if args.limits else {}
     th = AuditThresholds(limits=limits)
+    dataset_format(args.dataset)  # a path that is no dataset is said before a folder is made in it
     local = "://" not in args.dataset or args.dataset.startswith("file://")
     default_out = f"{args.dataset.removeprefix('file://')}/audit" if local else "audit"
     out = _writable_folder(args.out or default_out, "--out")

@@ -86,11 +86,8 @@ def run_workflow(
 
                 execute_local(plan, board)
             elif runner == "ray":
-                from datapipe.engine.runners.ray_runner import (
-                    check_resources,
-                    execute_ray,
-                    init_ray,
-                )
+                from datapipe.engine.runners.ray_cluster import init_ray
+                from datapipe.engine.runners.ray_runner import check_resources, execute_ray
 
                 shutdown = init_ray(address)
                 terminate_as_interrupt()  # again: Ray's init may install its own SIGTERM handler
@@ -119,7 +116,7 @@ def run_workflow(
     finally:
         release_claims(plan)
         if shutdown:
-            from datapipe.engine.runners.ray_runner import shutdown_ray
+            from datapipe.engine.runners.ray_cluster import shutdown_ray
 
             shutdown_ray()
     plan.run.write_manifest(plan.manifest("failed" if error else "succeeded", error))

@@ -133,7 +133,7 @@ class TrainBc(SinkStage):
         return result
 
     def _evaluate(self, checkpoint: str) -> dict[str, Any]:
-        from datapipe.engine.runners.ray_runner import ray_running
+        from datapipe.engine.runners.ray_cluster import ray_running
         from generators.commands import evaluate
         from generators.evaluate import summarize
 

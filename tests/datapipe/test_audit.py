@@ -144,6 +144,8 @@ def test_cli_writes_summary_and_report_and_compares(tmp_path, capsys):
     again = json.loads((tmp_path / "out" / "summary.json").read_text())["dataset_version"]
     assert again["sha256"] != version["sha256"]
     assert cli_main(["audit", str(tmp_path / "nothing"), "--no-progress"]) == 2
+    assert not (tmp_path / "nothing").exists()  # a missing dataset gets no audit folder made in its place
+    assert "nothing: no such file or folder" in capsys.readouterr().err
 
 
 def test_audit_of_a_lerobot_export_and_the_audit_stage(tmp_path):

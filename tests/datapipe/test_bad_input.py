@@ -119,7 +119,7 @@ def test_resources_no_node_has_are_refused_before_running(ray_session, tmp_path,
 def _cli(*args: str, timeout: float = 60, **kw) -> subprocess.CompletedProcess:
     env = {**os.environ, "RAY_ADDRESS": ""}
     return subprocess.run(
-        [sys.executable, "-m", "datapipe.cli", *args],
+        [sys.executable, "-m", "datapipe", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -148,7 +148,7 @@ def test_ctrl_c_exits_130_and_marks_the_manifest_interrupted(tmp_path):
         [
             sys.executable,
             "-m",
-            "datapipe.cli",
+            "datapipe",
             "run",
             str(path),
             "--out",

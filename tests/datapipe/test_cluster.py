@@ -178,7 +178,7 @@ stages:
 """)
     env = {**os.environ, "RAY_ADDRESS": ""}
     proc = subprocess.run(
-        [sys.executable, "-m", "datapipe.cli", "run", str(wf), "--out", str(tmp_path / "run"), "--no-progress"],
+        [sys.executable, "-m", "datapipe", "run", str(wf), "--out", str(tmp_path / "run"), "--no-progress"],
         capture_output=True,
         text=True,
         cwd=REPO,
