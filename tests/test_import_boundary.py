@@ -179,7 +179,7 @@ def test_the_check_catches_an_offender(tmp_path):
 
 
 def test_every_stage_name_leads_to_its_file():
-    from datapipe.cli import stage_file
+    from datapipe.cli.run import stage_file
     from datapipe.engine.registry import default_registry
 
     registry = default_registry()
@@ -195,7 +195,7 @@ def test_every_stage_name_leads_to_its_file():
 
 
 def test_readme_stage_table_is_the_generated_one():
-    from datapipe.cli import stages_markdown
+    from datapipe.cli.run import stages_markdown
 
     text = (REPO / "README.md").read_text()
     table = text.split("<!-- stages:start -->\n", 1)[1].split("<!-- stages:end -->", 1)[0]
