@@ -19,7 +19,6 @@ committed stage at their end does.
 
 from __future__ import annotations
 
-import dataclasses
 import platform
 import time
 from dataclasses import dataclass, field
@@ -32,8 +31,6 @@ from datapipe.engine.rundir import CommittedParts, RunDir, StageCounts, StageDir
 from datapipe.engine.stage import Resources
 from datapipe.engine.stage_task import StageTask, task_for
 from datapipe.engine.workflow import StageSpec, Workflow
-from datapipe.errors import DatapipeError
-from datapipe.formats.ownership import claim_sink_output, sink_output_matches
 
 TRACKED_PACKAGES = (
     "datapipe",
@@ -247,7 +244,7 @@ def chains_of(workflow: Workflow) -> list[list[StageSpec]]:
 
 def plan_run(workflow: Workflow, run_uri: str, force: bool = False) -> RunPlan:
     """Describe how ``workflow`` runs in the run directory ``run_uri``: hashes, folders, chains and
-    modes. Reads and writes nothing; :func:`prepare_run` binds the plan to what is on disk."""
+    modes. Reads and writes nothing; :func:`datapipe.engine.run.prepare_run` binds the plan to what is on disk."""
     run = RunDir(run_uri)
     hashes: dict[str, str] = {}
     plans: dict[str, StagePlan] = {}
@@ -276,41 +273,3 @@ def plan_run(workflow: Workflow, run_uri: str, force: bool = False) -> RunPlan:
     return RunPlan(
         workflow=workflow, run=run, stages=[plans[s.id] for s in workflow.stages], chains=chains, force=force
     )
-
-
-def prepare_run(plan: RunPlan) -> None:
-    """Bind ``plan`` to its run directory: create it, take a new fencing epoch, forget earlier work
-    with ``force``, find what earlier runs completed, remove what they left uncommitted, and make
-    sure every sink's output is one it may write (and, when reused, still the one it wrote).
-
-    Raises :class:`~datapipe.errors.DatapipeError` when the run directory cannot be written."""
-    run = plan.run
-    try:
-        run.root.makedirs()
-        epoch = run.new_epoch()
-    except OSError as exc:
-        raise DatapipeError(f"run directory {run.root.uri}: cannot write there ({exc})") from None
-    for sp in plan.stages:
-        sp.task = dataclasses.replace(sp.task, epoch=epoch)
-        if plan.force:
-            sp.dir.reset()
-    for chain in plan.chains:
-        tail = chain[-1]
-        # A stage completed as fused has no data: reusable only inside a complete chain like it.
-        tail.complete_before = tail.dir.is_complete() and tail.dir.completion().get("persisted", True)
-        if tail.complete_before and tail.spec.kind == "sink":
-            tail.complete_before = sink_output_matches(tail)
-        if tail.dir.is_complete() and not tail.complete_before:
-            tail.dir.reset()
-        tail.dir.clean_uncommitted()
-        for sp in chain[:-1]:
-            sp.complete_before = tail.complete_before and sp.dir.is_complete()
-            if sp.dir.is_complete() and not sp.complete_before:
-                sp.dir.reset()  # its chain runs again (a stage downstream changed)
-            sp.dir.clean_uncommitted(tail.dir)
-    for sp in plan.stages:
-        if sp.spec.kind == "sink" and not sp.complete_before:
-            claim_sink_output(sp, run.root.uri)
-        elif sp.spec.kind == "sink":
-            sp.spec.instantiate().cleanup()  # a kill between its completion marker and cleanup
-    run.root.remove_temporaries()  # the manifest's and epoch's, of a crashed run

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import traceback
 from dataclasses import dataclass
 
 from rich.console import Console
 
-from datapipe.engine.plan import RunPlan, plan_run, prepare_run
+from datapipe.engine.plan import RunPlan, plan_run
 from datapipe.engine.progress import ProgressBoard, make_console, print_summary
 from datapipe.engine.runners.common import StageFailed, note_reused
 from datapipe.engine.workflow import Workflow
 from datapipe.errors import DatapipeError, Terminated, is_bad_input, terminate_as_interrupt
-from datapipe.formats.ownership import release_sink_claim
+from datapipe.formats.ownership import claim_sink_output, release_sink_claim, sink_output_matches
 
 DEFAULT_RUNS_ROOT = "runs"
 
@@ -142,3 +143,41 @@ def _mark_unfinished(plan: RunPlan, status: str) -> None:
     for sp in plan.stages:
         if sp.status in ("pending", "running"):
             sp.status = status
+
+
+def prepare_run(plan: RunPlan) -> None:
+    """Bind ``plan`` to its run directory: create it, take a new fencing epoch, forget earlier work
+    with ``force``, find what earlier runs completed, remove what they left uncommitted, and make
+    sure every sink's output is one it may write (and, when reused, still the one it wrote).
+
+    Raises :class:`~datapipe.errors.DatapipeError` when the run directory cannot be written."""
+    run = plan.run
+    try:
+        run.root.makedirs()
+        epoch = run.new_epoch()
+    except OSError as exc:
+        raise DatapipeError(f"run directory {run.root.uri}: cannot write there ({exc})") from None
+    for sp in plan.stages:
+        sp.task = dataclasses.replace(sp.task, epoch=epoch)
+        if plan.force:
+            sp.dir.reset()
+    for chain in plan.chains:
+        tail = chain[-1]
+        # A stage completed as fused has no data: reusable only inside a complete chain like it.
+        tail.complete_before = tail.dir.is_complete() and tail.dir.completion().get("persisted", True)
+        if tail.complete_before and tail.spec.kind == "sink":
+            tail.complete_before = sink_output_matches(tail)
+        if tail.dir.is_complete() and not tail.complete_before:
+            tail.dir.reset()
+        tail.dir.clean_uncommitted()
+        for sp in chain[:-1]:
+            sp.complete_before = tail.complete_before and sp.dir.is_complete()
+            if sp.dir.is_complete() and not sp.complete_before:
+                sp.dir.reset()  # its chain runs again (a stage downstream changed)
+            sp.dir.clean_uncommitted(tail.dir)
+    for sp in plan.stages:
+        if sp.spec.kind == "sink" and not sp.complete_before:
+            claim_sink_output(sp, run.root.uri)
+        elif sp.spec.kind == "sink":
+            sp.spec.instantiate().cleanup()  # a kill between its completion marker and cleanup
+    run.root.remove_temporaries()  # the manifest's and epoch's, of a crashed run

@@ -118,7 +118,8 @@ def test_stage_completed_as_fused_is_recomputed_when_it_must_feed_a_new_consumer
 
 def test_planning_reads_and_writes_nothing_and_explain_gives_reasons(write_workflow, tmp_path, capsys):
     from datapipe.cli import main
-    from datapipe.engine.plan import plan_run, prepare_run
+    from datapipe.engine.plan import plan_run
+    from datapipe.engine.run import prepare_run
 
     wf = _wf(write_workflow, tmp_path)
     run = tmp_path / "never-created"
