@@ -113,7 +113,7 @@ class CheckpointPolicy:
     """A checkpoint folder of the reference trainer."""
 
     def __init__(self, folder: str):
-        from datapipe.training.trainer import load_checkpoint_policy
+        from datapipe.training.policy import load_checkpoint_policy
 
         self.model = load_checkpoint_policy(folder)
         self.spec = PolicySpec(action_dim=self.model.action_dim, horizon=self.model.horizon, execute=self.model.execute)

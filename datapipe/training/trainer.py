@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-CHECKPOINT, POLICY = "checkpoint.pt", "policy.json"
+from datapipe.training.model import CHECKPOINT, POLICY, build_model, torch_module
 
 
 @dataclass
@@ -47,49 +47,8 @@ class TrainConfig:
     stop_at: int = 0  # stop after this step (an interruption on purpose; the schedule is still that of steps)
 
 
-def _torch():
-    import torch
-
-    return torch
-
-
-def build_model(in_dim: int, out_dim: int, hidden: int, camera: bool) -> Any:
-    torch = _torch()
-    nn = torch.nn
-
-    class BCPolicy(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.cnn = (
-                nn.Sequential(
-                    nn.Conv2d(3, 16, 5, stride=2),
-                    nn.ReLU(),
-                    nn.Conv2d(16, 32, 3, stride=2),
-                    nn.ReLU(),
-                    nn.Conv2d(32, 32, 3, stride=2),
-                    nn.ReLU(),
-                    nn.AdaptiveAvgPool2d(1),
-                    nn.Flatten(),
-                )
-                if camera
-                else None
-            )
-            width = in_dim + (32 if camera else 0)
-            self.mlp = nn.Sequential(
-                nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, out_dim)
-            )
-
-        def forward(self, state, image=None):
-            x = state
-            if self.cnn is not None:
-                x = torch.cat([x, self.cnn(image)], dim=-1)
-            return self.mlp(x)
-
-    return BCPolicy()
-
-
 def _inputs(batch: dict[str, Any], cfg: TrainConfig) -> tuple[Any, Any]:
-    torch = _torch()
+    torch = torch_module()
     n = len(batch["observation.state"])
     parts = [batch["observation.state"].float()] + [batch[k].float().reshape(n, -1) for k in cfg.state_keys]
     state = torch.cat(parts, dim=-1)
@@ -109,7 +68,7 @@ def _stats(dataset: str, keys: tuple[str, ...]) -> dict[str, list[float]]:
 
 def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
     """Train (or resume) and return the last step's loss and where the checkpoint is."""
-    torch = _torch()
+    torch = torch_module()
     from datapipe.training.torch_dataset import TorchShardDataset
 
     out = Path(cfg.out)
@@ -241,48 +200,3 @@ def _position(dataset: str, stream_kw: dict[str, Any], epoch: int, batches: int,
     fresh = TorchShardDataset(dataset, **stream_kw)
     fresh.set_epoch(epoch)
     return fresh.loader_state(batches, batch_size, 0)
-
-
-class LoadedPolicy:
-    """A trained checkpoint as a callable policy: observation dict -> action chunk (H, A)."""
-
-    def __init__(self, folder: str):
-        torch = _torch()
-        meta = json.loads((Path(folder) / POLICY).read_text())
-        cfg = meta["config"]
-        self.keys = tuple(cfg["state_keys"])
-        self.horizon, self.action_dim = int(cfg["horizon"]), int(meta["action_dim"])
-        self.execute = int(meta.get("execute") or self.horizon)
-        self.stats = {k: {s: np.asarray(v, np.float32) for s, v in d.items()} for k, d in meta["stats"].items()}
-        self.model = build_model(
-            meta["state_dim"], self.action_dim * self.horizon, int(cfg["hidden"]), bool(cfg["camera"])
-        )
-        saved = torch.load(Path(folder) / CHECKPOINT, weights_only=False)
-        self.model.load_state_dict(saved["model"])
-        self.model.eval()
-
-    def _norm(self, key: str, x: np.ndarray) -> np.ndarray:
-        st = self.stats[key]
-        return (np.asarray(x, np.float32).reshape(-1) - st["mean"].reshape(-1)) / np.maximum(
-            st["std"].reshape(-1), 1e-6
-        )
-
-    def predict(self, observation: dict[str, Any]) -> np.ndarray:
-        torch = _torch()
-        state = np.asarray(observation["observation.state"], np.float32).reshape(-1)
-        width = self.stats["observation.state"]["mean"].size
-        if state.size < width:  # trained on standardized states zero-padded to one width (pad_state)
-            state = np.pad(state, (0, width - state.size))
-        parts = [self._norm("observation.state", state)]
-        parts += [self._norm(k, observation[k]) for k in self.keys]
-        with torch.no_grad():
-            y = self.model(torch.from_numpy(np.concatenate(parts))[None]).numpy().reshape(self.horizon, self.action_dim)
-        return y * np.maximum(self.stats["action"]["std"], 1e-8) + self.stats["action"]["mean"]
-
-
-def load_checkpoint_policy(folder: str) -> LoadedPolicy:
-    if not (Path(folder) / POLICY).is_file():
-        from datapipe.errors import DatapipeError
-
-        raise DatapipeError(f"{folder}: not a checkpoint of datapipe train (no {POLICY})")
-    return LoadedPolicy(folder)

@@ -87,7 +87,8 @@ class TrainBc(SinkStage):
         return write_part(shards, episodes, part, ShardOptions(val_fraction=0.0), reject=self.reject)
 
     def finalize(self, receipts: list[dict[str, Any]]) -> dict[str, Any]:
-        from datapipe.training.trainer import CHECKPOINT, POLICY, TrainConfig, train
+        from datapipe.training.model import CHECKPOINT, POLICY
+        from datapipe.training.trainer import TrainConfig, train
 
         c = self.config
         root = resolve(c.path)

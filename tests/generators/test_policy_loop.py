@@ -60,7 +60,7 @@ def test_trainer_overfits_and_resumes_to_the_same_weights(tmp_path, capsys):
     saved = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
     assert saved["step"] == 300
     # overfits: the trained policy reproduces the training actions closely
-    from datapipe.training.trainer import load_checkpoint_policy
+    from datapipe.training.policy import load_checkpoint_policy
 
     policy = load_checkpoint_policy(str(tmp_path / "a"))
     from datapipe.formats.shards.dataset import ShardDataset

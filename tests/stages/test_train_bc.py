@@ -7,7 +7,7 @@ import numpy as np
 
 from datapipe.engine.run import run_workflow
 from datapipe.engine.workflow import parse_workflow
-from datapipe.training.trainer import load_checkpoint_policy
+from datapipe.training.policy import load_checkpoint_policy
 from stages.train.bc import TrainBc
 
 
