@@ -84,8 +84,9 @@ def _train_eval(dataset: str, out: Path, label: str) -> float:
     from generators.evaluate import EVAL_SEED_BASE, summarize
 
     started = time.perf_counter()
-    cfg = TrainConfig(dataset, str(out), steps=STEPS, batch_size=256, lr=1e-3, hidden=HIDDEN, horizon=HORIZON)
-    cfg.state_keys, cfg.save_every = KEYS, STEPS
+    cfg = TrainConfig(
+        dataset=dataset, out=str(out), steps=STEPS, hidden=HIDDEN, horizon=HORIZON, state_keys=KEYS, save_every=STEPS
+    )
     train(cfg, progress=False)
     trained = time.perf_counter() - started
     seeds = list(range(EVAL_SEED_BASE, EVAL_SEED_BASE + EVAL))

@@ -83,6 +83,7 @@ def _free_port() -> int:
     "argv,message",
     [
         (["train", "DS", "--out", "CKPT", "--camera", "nosuchcam"], "--camera 'nosuchcam'"),
+        (["train", "DS", "--out", "CKPT", "--steps", "0"], "--steps: must be >= 1, got 0"),
         (["train", "DS", "--out", "CKPT", "--state-keys", "nosuch.key"], "--state-keys nosuch.key"),
         (["evaluate", "--policy", "ws://127.0.0.1:PORT", "--episodes", "1", "--local"], "cannot connect"),
     ],

@@ -6,27 +6,35 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from datapipe.config import ConfigError
+from datapipe.errors import DatapipeError
 from datapipe.training.trainer import TrainConfig, train
+
+CHOSEN = "default: chosen from the dataset when neither --state-keys nor --camera is given"
 
 
 def register(sub: Any) -> None:
+    """Every field of :class:`TrainConfig` is a flag, its help the field's comment."""
     from dataclasses import fields
 
-    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    from datapipe.config import field_help
+
+    helps = field_help(TrainConfig)
     tr = sub.add_parser("train", help="a small reference behaviour-cloning trainer on a shard dataset")
-    tr.add_argument("dataset", help="a shard dataset (index.json)")
-    tr.add_argument("--out", required=True, help="checkpoint folder (resumed if it holds one)")
-    for name in ("steps", "batch-size", "hidden", "horizon", "execute", "seed", "save-every", "stop-at", "image-size"):
-        tr.add_argument(f"--{name}", type=int, default=defaults[name.replace("-", "_")])
-    tr.add_argument("--lr", type=float, default=defaults["lr"])
-    tr.add_argument("--lr-schedule", default=defaults["lr_schedule"], choices=("cosine", "constant"))
-    chosen = "default: chosen from the dataset when neither --state-keys nor --camera is given"
-    tr.add_argument(
-        "--state-keys",
-        default=None,
-        help=f"step arrays observed besides the state, comma-separated, or none ({chosen})",
-    )
-    tr.add_argument("--camera", default=None, help=f"a camera seen through a small CNN ({chosen})")
+    tr.add_argument("dataset", help=helps["dataset"])
+    tr.add_argument("--out", required=True, help=helps["out"])
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.name in ("dataset", "out"):
+            continue
+        if f.name == "state_keys":
+            tr.add_argument(flag, default=None, help=f"{helps[f.name]}, comma-separated, or none ({CHOSEN})")
+        elif f.name == "camera":
+            tr.add_argument(flag, default=None, help=f"{helps[f.name]} ({CHOSEN})")
+        elif f.name == "lr_schedule":
+            tr.add_argument(flag, default=f.default, choices=("cosine", "constant"), help=helps[f.name])
+        else:
+            tr.add_argument(flag, type=type(f.default), default=f.default, help=helps[f.name])
     tr.add_argument("--no-progress", action="store_true")
     tr.set_defaults(handler=_run)
 
@@ -47,30 +55,20 @@ def _observations(args: argparse.Namespace) -> tuple[tuple[str, ...], str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from datapipe.errors import DatapipeError
+    from dataclasses import fields, replace
 
     if args.execute > args.horizon:
         if args.execute != TrainConfig.execute:
             raise DatapipeError(f"--execute {args.execute}: more than the --horizon of {args.horizon} actions")
         args.execute = 0  # the default 24 of a shorter horizon: the whole chunk
+    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name not in ("state_keys", "camera")}
+    cfg = TrainConfig(**given)
+    try:
+        cfg.check_settings()
+    except ConfigError as exc:
+        raise DatapipeError(f"--{exc.field.replace('_', '-')}: {str(exc).removeprefix(exc.field + ': ')}") from None
     state_keys, camera = _observations(args)
-    cfg = TrainConfig(
-        dataset=args.dataset,
-        out=args.out,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        lr_schedule=args.lr_schedule,
-        hidden=args.hidden,
-        horizon=args.horizon,
-        execute=args.execute,
-        seed=args.seed,
-        save_every=args.save_every,
-        stop_at=args.stop_at,
-        state_keys=state_keys,
-        camera=camera,
-        image_size=args.image_size,
-    )
+    cfg = replace(cfg, state_keys=state_keys, camera=camera)
     result = train(cfg, progress=not args.no_progress)
     if result["steps_run"] == 0:
         print(

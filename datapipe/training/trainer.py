@@ -19,32 +19,69 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from datapipe.training.model import CHECKPOINT, POLICY, build_model, torch_module
 
 
-@dataclass
-class TrainConfig:
-    dataset: str
-    out: str
-    # the defaults are the recipe of ``python -m benchmarks usefulness`` (92% on pick_place from
-    # 200 demonstrations with task.state, ee.pose and timestamp observed)
+@dataclass(frozen=True)
+class TrainSettings:
+    """The trainer's hyperparameters, shared by ``datapipe train`` (its flags), :class:`TrainConfig`
+    and the ``train.bc`` stage. The defaults are the recipe of ``python -m benchmarks usefulness``
+    (92% on pick_place from 200 demonstrations with task.state, ee.pose and timestamp observed)."""
+
+    # optimizer steps
     steps: int = 8000
+    # windows (an observation and its action chunk) per batch
     batch_size: int = 256
+    # Adam learning rate
     lr: float = 1e-3
-    lr_schedule: str = "cosine"  # cosine: from lr down to lr/100 at the last step; constant
+    # cosine (from lr down to lr/100 at the last step) or constant
+    lr_schedule: Literal["cosine", "constant"] = "cosine"
+    # width of the MLP's hidden layers
     hidden: int = 512
-    horizon: int = 32  # actions predicted per chunk
-    execute: int = 24  # actions of each chunk a rollout runs before asking again (0: the whole chunk)
-    state_keys: tuple[str, ...] = ()
-    camera: str = ""
-    image_size: int = 64
+    # actions predicted per observation (an action chunk)
+    horizon: int = 32
+    # actions of each chunk a rollout runs before asking again (0: the whole chunk; at most horizon)
+    execute: int = 24
+    # seed of the initialization and of the data order
     seed: int = 0
+
+    def check_settings(self) -> None:
+        """Raise :class:`~datapipe.config.ConfigError` naming the first field out of range."""
+        from datapipe.config import check
+
+        check(self.steps >= 1, "steps", f"must be >= 1, got {self.steps}")
+        check(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
+        check(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
+        check(
+            self.lr_schedule in ("cosine", "constant"), "lr_schedule", f"cosine or constant, got {self.lr_schedule!r}"
+        )
+        check(self.hidden >= 1, "hidden", f"must be >= 1, got {self.hidden}")
+        check(self.horizon >= 1, "horizon", f"must be >= 1, got {self.horizon}")
+        check(self.execute >= 0, "execute", f"must be >= 0 (0: the whole chunk), got {self.execute}")
+
+
+@dataclass(frozen=True)
+class TrainConfig(TrainSettings):
+    """One training run: the settings, the dataset and the checkpoint folder, and what is observed."""
+
+    # a shard dataset (index.json)
+    dataset: str = ""
+    # checkpoint folder (resumed if it holds one)
+    out: str = ""
+    # step arrays observed besides observation.state (object.poses, task.state...)
+    state_keys: tuple[str, ...] = ()
+    # a camera seen through a small CNN ("": none)
+    camera: str = ""
+    # the camera's images are resized to this many pixels square
+    image_size: int = 64
+    # steps between checkpoints
     save_every: int = 500
-    stop_at: int = 0  # stop after this step (an interruption on purpose; the schedule is still that of steps)
+    # stop after this step (an interruption on purpose; the schedule is still that of steps; 0: none)
+    stop_at: int = 0
 
 
 def _inputs(batch: dict[str, Any], cfg: TrainConfig) -> tuple[Any, Any]:

@@ -10,7 +10,7 @@ checkpoint exists: self-exploration with a policy trained on the fly, inside one
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from datapipe.config import check
@@ -20,6 +20,7 @@ from datapipe.formats.shards.manifest import build_manifest
 from datapipe.formats.shards.writer import ShardOptions, write_part
 from datapipe.records import Episode
 from datapipe.storage import resolve
+from datapipe.training.trainer import TrainSettings
 from datapipe.wording import counted
 from generators.evaluate import EVAL_SEED_BASE
 from generators.robots.config import DEFAULT_ROBOT
@@ -27,26 +28,14 @@ from generators.tasks import TaskName
 
 
 @dataclass(frozen=True)
-class TrainBcConfig:
+class TrainBcConfig(TrainSettings):
     # output folder (local path): shards/ holds the training episodes, policy/ the checkpoint
-    path: str
+    path: str = ""
     # write into a non-empty folder that this stage did not write
     overwrite: bool = False
-    # optimizer steps (the defaults are datapipe train's: the recipe of benchmarks/usefulness.py)
-    steps: int = 8000
-    # episodes' windows per batch
-    batch_size: int = 256
-    # Adam learning rate (cosine schedule down to lr/100)
-    lr: float = 1e-3
-    # width of the MLP's hidden layers
-    hidden: int = 512
-    # actions predicted per observation (an action chunk)
-    horizon: int = 32
     # step arrays added to observation.state as inputs (task.state, ee.pose, timestamp...); unset:
     # chosen from the episodes as datapipe train does (the task's state, else object poses), [] none
     state_keys: tuple[str, ...] | None = None
-    # seed of the initialization and of the data order
-    seed: int = 0
     # roll the trained policy out on this many held-out seeds (0: no evaluation)
     evaluate: int = 0
     # simulated task of the evaluation: pick_place, stack, push or open_drawer
@@ -55,19 +44,13 @@ class TrainBcConfig:
     robot: str = DEFAULT_ROBOT
     # first evaluation seed (held out from generate.sim's and generate.rollouts' seeds)
     eval_seed: int = EVAL_SEED_BASE
-    # actions of each chunk executed before the policy is asked again (0: the whole chunk; at most horizon)
-    execute: int = 24
     # control steps before an evaluation rollout counts as a failure
     max_steps: int = 400
 
     def __post_init__(self) -> None:
         check(bool(self.path), "path", "give the output folder")
-        check(self.steps >= 1, "steps", f"must be >= 1, got {self.steps}")
-        check(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
-        check(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
-        check(self.horizon >= 1, "horizon", f"must be >= 1, got {self.horizon}")
+        self.check_settings()
         check(self.evaluate >= 0, "evaluate", f"must be >= 0, got {self.evaluate}")
-        check(self.execute >= 0, "execute", f"must be >= 0 (0: the whole chunk), got {self.execute}")
 
 
 class TrainBc(SinkStage):
@@ -104,17 +87,12 @@ class TrainBc(SinkStage):
             from datapipe.training.inputs import choose_observations
 
             keys = choose_observations(manifest["features"]).state_keys
+        settings = {f.name: getattr(c, f.name) for f in fields(TrainSettings)}
         cfg = TrainConfig(
+            **{**settings, "execute": min(c.execute, c.horizon)},
             dataset=root.join("shards").uri,
             out=checkpoint.uri,
-            steps=c.steps,
-            batch_size=c.batch_size,
-            lr=c.lr,
-            hidden=c.hidden,
-            horizon=c.horizon,
-            execute=min(c.execute, c.horizon),
             state_keys=tuple(keys),
-            seed=c.seed,
             save_every=c.steps,
         )
         trained = train(cfg, progress=False)

@@ -36,3 +36,21 @@ def test_nothing_that_sees_the_scene_is_a_warning():
     choice = choose_observations(_features(("timestamp",)))
     assert choice.state_keys == () and choice.camera == ""
     assert "warning: the policy sees only the robot's own state" in describe_choice(choice)
+
+
+def test_every_trainer_setting_is_a_train_flag_with_its_help_and_the_stage_shares_them():
+    from dataclasses import fields
+
+    from datapipe.cli import _parser
+    from datapipe.config import field_help
+    from datapipe.training.trainer import TrainConfig, TrainSettings
+    from stages.train.bc import TrainBcConfig
+
+    sub = next(a for a in _parser()._actions if a.dest == "command").choices["train"]
+    flags = {a.dest: a for a in sub._actions}
+    helps = field_help(TrainConfig)
+    for f in fields(TrainConfig):
+        assert f.name in flags and helps[f.name] in (flags[f.name].help or ""), f.name
+    settings = {f.name: f.default for f in fields(TrainSettings)}
+    assert {f.name: f.default for f in fields(TrainBcConfig) if f.name in settings} == settings
+    assert TrainBcConfig(path="x", steps=5).lr_schedule == "cosine"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 
@@ -188,11 +189,11 @@ def test_generate_rollouts_keeps_successes_unless_told(ray_session, tmp_path):
 def test_learning_rate_follows_a_cosine_from_lr_to_a_hundredth():
     from datapipe.training.trainer import TrainConfig, learning_rate
 
-    cfg = TrainConfig("unused", "unused", steps=100, lr=1e-3)
+    cfg = TrainConfig(steps=100, lr=1e-3)
     rates = [learning_rate(cfg, s) for s in range(101)]
     assert rates[0] == pytest.approx(1e-3) and rates[100] == pytest.approx(1e-5)
     assert rates[50] == pytest.approx(0.505e-3) and all(a >= b for a, b in zip(rates, rates[1:]))
-    cfg.lr_schedule = "constant"
+    cfg = dataclasses.replace(cfg, lr_schedule="constant")
     assert learning_rate(cfg, 70) == 1e-3
 
 
