@@ -25,8 +25,12 @@ def dataset_version(path: str, fmt: str) -> dict[str, Any]:
     data = resolve(path).join(*parts).read_bytes()
     written = None
     if fmt == "webdataset":
-        created = json.loads(data).get("created_at")
-        if isinstance(created, (int, float)):
+        try:  # a damaged manifest is the reader's to name; the version is its bytes either way
+            doc = json.loads(data)
+        except (ValueError, RecursionError):
+            doc = None
+        created = doc.get("created_at") if isinstance(doc, dict) else None
+        if isinstance(created, (int, float)) and 0 <= created < 1e11:
             written = datetime.datetime.fromtimestamp(created, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return {"file": "/".join(parts), "sha256": hashlib.sha256(data).hexdigest(), "written_at": written}
 
