@@ -78,3 +78,16 @@ SIM_STEPS = ("action.ee_delta", "ee.pose", "object.poses", "task.state", "sim.qp
 def sim_wiring(config: SimSceneConfig) -> Wiring:
     """What a simulated episode carries: the sim arrays, and the cameras when rendered."""
     return Wiring().plus(SIM_STEPS, config.cameras if config.render else ())
+
+
+def seed_range_shards(first: int, count: int, per_shard: int) -> list[str]:
+    """The read units of a source over seeds ``first .. first + count - 1``, ``per_shard`` each:
+    ``seeds-0000000-0000005`` holds seeds 0 to 4 (the end is exclusive)."""
+    end = first + count
+    return [f"seeds-{lo:07d}-{min(lo + per_shard, end):07d}" for lo in range(first, end, per_shard)]
+
+
+def shard_seeds(shard: str) -> range:
+    """The seeds of a name from :func:`seed_range_shards`."""
+    _, lo, hi = shard.split("-")
+    return range(int(lo), int(hi))

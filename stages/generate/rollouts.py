@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datapipe.config import check
 from datapipe.engine.stage import SourceStage, Wiring
 from datapipe.records import Episode
-from generators.sim_config import SimSceneConfig
+from generators.sim_config import SimSceneConfig, seed_range_shards, shard_seeds
 
 
 @dataclass(frozen=True)
@@ -91,16 +91,12 @@ class GenerateRollouts(SourceStage):
 
     def shards(self) -> list[str]:
         c = self.config
-        return [
-            f"seeds-{s}-{min(s + c.seeds_per_shard, c.seed + c.episodes) - 1}"
-            for s in range(c.seed, c.seed + c.episodes, c.seeds_per_shard)
-        ]
+        return seed_range_shards(c.seed, c.episodes, c.seeds_per_shard)
 
     def read(self, shard: str) -> Iterable[Episode]:
         from generators.evaluate import rollout, rollout_episode
 
-        _, lo, hi = shard.split("-")
-        for seed in range(int(lo), int(hi) + 1):
+        for seed in shard_seeds(shard):
             execute = self.config.execute or max(1, self.policy.spec.horizon)
             r = rollout(self.generator, self.policy, seed, self.config.max_steps, execute, record=True)
             if r.success or self.config.keep_failures:

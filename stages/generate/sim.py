@@ -17,7 +17,7 @@ from datapipe.engine.stage import Resources, SourceStage, Wiring
 from datapipe.records import Episode
 from generators.generator import SimGenerator
 from generators.randomization import RandomizationRanges
-from generators.sim_config import SimSceneConfig, sim_wiring
+from generators.sim_config import SimSceneConfig, seed_range_shards, shard_seeds, sim_wiring
 
 log = logging.getLogger(__name__)
 
@@ -82,15 +82,12 @@ class GenerateSim(SourceStage):
 
     def shards(self) -> list[str]:
         c = self.config
-        return [
-            f"seeds-{lo:07d}-{min(lo + c.seeds_per_shard, c.seed + c.episodes):07d}"
-            for lo in range(c.seed, c.seed + c.episodes, c.seeds_per_shard)
-        ]
+        return seed_range_shards(c.seed, c.episodes, c.seeds_per_shard)
 
     def read(self, shard: str) -> Iterable[Episode]:
-        _, lo, hi = shard.split("-")
+        seeds = shard_seeds(shard)
         kept, failed, replay_failed = [], [], []
-        for seed in range(int(lo), int(hi)):
+        for seed in seeds:
             run = self.generator.simulate(seed)
             if not run.success:
                 failed.append(seed)
@@ -103,7 +100,7 @@ class GenerateSim(SourceStage):
             kept.append(run)
         stats = {
             "shard": shard,
-            "seeds": int(hi) - int(lo),
+            "seeds": len(seeds),
             "kept": len(kept),
             "failed_seeds": failed,
             "replay_failed_seeds": replay_failed,

@@ -194,3 +194,19 @@ def test_multiplication_turns_box_frames_by_quarter_turns_and_replays_only_the_a
     grip = np.r_[np.ones(60), np.zeros(40)]  # closes at step 60
     assert SourceSegment("grasp", "object:block", 0, 80).replayed(grip) == range(60 - APPROACH_STEPS, 80)
     assert SourceSegment("place", "target:zone", 70, 100).replayed(grip) == range(70, 100)  # no switch: all
+
+
+def test_seed_range_shards_cover_every_seed_once_for_both_sim_sources():
+    from generators.sim_config import seed_range_shards, shard_seeds
+    from stages.generate.rollouts import GenerateRollouts
+    from stages.generate.sim import GenerateSim
+
+    names = seed_range_shards(10, 12, 5)
+    assert names == ["seeds-0000010-0000015", "seeds-0000015-0000020", "seeds-0000020-0000022"]
+    assert [s for n in names for s in shard_seeds(n)] == list(range(10, 22))
+    sim = GenerateSim(GenerateSim.Config(task="pick_place", episodes=12, seed=10, seeds_per_shard=5, cameras=()))
+    assert sim.shards() == names
+    rollouts = GenerateRollouts(
+        GenerateRollouts.Config(task="pick_place", policy="random", episodes=12, seed=10, seeds_per_shard=5)
+    )
+    assert rollouts.shards() == names  # two sources of seeds, one naming (the end exclusive)
