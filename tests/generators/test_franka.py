@@ -45,7 +45,18 @@ def test_the_default_robot_is_menagerie_panda_with_meshes_and_collision_on_every
         geoms = range(model.body_geomadr[body], model.body_geomadr[body] + model.body_geomnum[body])
         assert any(model.geom_contype[g] and model.geom_conaffinity[g] for g in geoms), f"link{i}"
     scene = SimGenerator(SimSettings(task="pick_place")).template().model
-    assert scene.site(ROBOT_PREFIX + "grip").id >= 0 and scene.camera(ROBOT_PREFIX + "wrist").id >= 0
+
+    def ancestors(body: int) -> set[str]:
+        names = set()
+        while body:
+            names.add(scene.body(body).name)
+            body = scene.body_parentid[body]
+        return names
+
+    # the grip site and the wrist camera ride on the hand: below the last arm link
+    grip = scene.site_bodyid[scene.site(ROBOT_PREFIX + "grip").id]
+    wrist = scene.cam_bodyid[scene.camera(ROBOT_PREFIX + "wrist").id]
+    assert ROBOT_PREFIX + "link7" in ancestors(grip) and ROBOT_PREFIX + "link7" in ancestors(wrist)
     # the torque motors became position servos
     act = model.actuator("actuator1")
     assert act.biastype == mujoco.mjtBias.mjBIAS_AFFINE and act.gainprm[0] > 0 and act.biasprm[1] < 0

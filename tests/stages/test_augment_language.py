@@ -51,7 +51,7 @@ class Chat(BaseHTTPRequestHandler):
         self.send_response(200)
         self.end_headers()
         self.wfile.write(payload)
-        assert body["model"] == "stub"
+        Chat.models.append(body["model"])  # checked by the test, not here in the server's thread
 
     def log_message(self, *args) -> None:
         pass
@@ -59,7 +59,7 @@ class Chat(BaseHTTPRequestHandler):
 
 def test_endpoint_answers_are_checked_and_templates_fill_in():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Chat)
-    Chat.calls = 0
+    Chat.calls, Chat.models = 0, []
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         stage = _stage(
@@ -75,6 +75,7 @@ def test_endpoint_answers_are_checked_and_templates_fill_in():
     assert "grab the red cube and drop it into the bowl" in out.task
     assert "put the red block near the cup" in out.meta["language"]["rejected"]  # invents a cup
     assert out.meta["language"]["from_backend"] == 1 and all(keeps_objects(out.task[0], t) for t in out.task)
+    assert Chat.models and set(Chat.models) == {"stub"}  # every request named the configured model
 
 
 def _tiny_model(folder) -> None:
