@@ -41,6 +41,12 @@ def test_evaluate_gives_the_expert_success_and_a_random_policy_none(tmp_path, ca
     assert cli_main(["evaluate", "--policy", "nonsense", "--episodes", "1", "--local"]) == 2
     lo, hi = wilson_interval(50, 50)
     assert 0.92 < lo < 1.0 and hi == 1.0
+    z, p, n = 1.959964, 46 / 50, 50  # the textbook formula
+    centre, half = (
+        (p + z * z / (2 * n)) / (1 + z * z / n),
+        z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5 / (1 + z * z / n),
+    )
+    assert wilson_interval(46, 50) == pytest.approx((centre - half, centre + half), abs=1e-6)
 
 
 def _dataset(tmp_path, n: int) -> str:
