@@ -16,7 +16,7 @@ from datapipe.formats.shards.dataset import ShardDataset
 from datapipe.training.stream import ShardStream
 from tests.community_fixtures import write_community_inputs
 from tests.conftest import REPO
-from tests.datapipe.test_lerobot_wild import LEROBOT_PY
+from tests.datapipe.formats.test_lerobot_wild import LEROBOT_PY
 
 
 @pytest.mark.slow
