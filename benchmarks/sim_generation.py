@@ -31,7 +31,7 @@ ROBOTS = ("franka_emika_panda", "primitive_panda")
 
 def _generator(robot: str = ROBOTS[0], **kw):
     from generators.generator import SimGenerator, SimSettings
-    from generators.robots.config import resolve_robot
+    from generators.robots.registry import resolve_robot
 
     return SimGenerator(SimSettings(task="pick_place", **kw), resolve_robot(robot))
 
@@ -105,7 +105,7 @@ def _render_against_bare(robot: str) -> None:
     rgen.episode(run, render=True)
     ours = time.perf_counter() - started
     a = run.recording.arrays()
-    cams = [rgen._camera_name(c) for c in ("front", "wrist")]
+    cams = [rgen.camera_name(c) for c in ("front", "wrist")]
     model, data = run.model, mujoco.MjData(run.model)
     offsamples = model.vis.quality.offsamples
     model.vis.quality.offsamples = 0

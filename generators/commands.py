@@ -45,7 +45,7 @@ def register(sub: Any) -> None:
 
 def _generator(task: str, robot: str, cameras: tuple[str, ...] = ()):
     from generators.generator import SimGenerator, SimSettings
-    from generators.robots.config import resolve_robot
+    from generators.robots.registry import resolve_robot
 
     return SimGenerator(SimSettings(task=task, cameras=cameras or ("front",)), resolve_robot(robot))
 

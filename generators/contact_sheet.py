@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from generators.generator import SimGenerator, SimSettings
-from generators.robots.config import DEFAULT_ROBOT, resolve_robot
+from generators.robots.registry import DEFAULT_ROBOT, resolve_robot
 from generators.tasks import task_names
 
 MOMENTS = (0.0, 0.35, 0.55, 1.0)  # where in each episode the shown frames are, as a fraction
@@ -30,7 +30,7 @@ def task_row(task: str, robot: str, size: int, seed: int = 0) -> np.ndarray:
     a = run.recording.arrays()
     steps = [round(m * (len(a["qpos"]) - 1)) for m in MOMENTS]
     frames = gen.render(run.params, a["qpos"][steps], a["qvel"][steps])
-    front, wrist = frames["front"], frames[gen._camera_name("wrist")]
+    front, wrist = frames["front"], frames[gen.camera_name("wrist")]
     return np.concatenate([np.concatenate([front[i], wrist[i]], axis=1) for i in range(len(steps))], axis=1)
 
 

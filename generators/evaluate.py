@@ -153,7 +153,7 @@ def rollout_episode(generator: Any, r: Rollout, policy_name: str, render: bool =
     if render:
         frames = generator.render(r.params, a["qpos"], a["qvel"])
         cameras = {
-            c: CameraStream.from_frames(frames[generator._camera_name(c)], fps) for c in generator.settings.cameras
+            c: CameraStream.from_frames(frames[generator.camera_name(c)], fps) for c in generator.settings.cameras
         }
     uri = f"sim://{generator.task.name}?robot={robot.name}&policy={policy_name}"
     return Episode(

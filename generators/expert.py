@@ -100,7 +100,7 @@ class Expert:
         self.waypoints_done = 0
         self.observe = lambda s: np.zeros(0, dtype=np.float32)  # the task's state, set by run()
 
-    def _record_step(self, rec: Recording, target: np.ndarray, gripper: float) -> None:
+    def record_step(self, rec: Recording, target: np.ndarray, gripper: float) -> None:
         sim = self.sim
         pos, quat = sim.ee_pose()
         rec.add(
@@ -122,9 +122,9 @@ class Expert:
         start = self.command.copy()
         for k in range(1, steps + 1):
             s = 0.5 - 0.5 * np.cos(np.pi * k / steps)
-            self._record_step(rec, start + s * (goal - start), gripper)
+            self.record_step(rec, start + s * (goal - start), gripper)
         for _ in range(hold):
-            self._record_step(rec, goal, gripper)
+            self.record_step(rec, goal, gripper)
         self.command, self.gripper = goal.copy(), gripper
 
     def go_to(self, rec: Recording, wp: Waypoint) -> None:
@@ -156,5 +156,5 @@ class Expert:
             pos, quat = sim.ee_pose()  # back off: open and rise before trying again
             self.go_to(rec, Waypoint(pos, quat, OPEN, 1, 8))
             self.go_to(rec, Waypoint(pos + [0, 0, 0.1], quat, OPEN, 15, 0))
-        self._record_step(rec, self.command, self.gripper)  # the final state, as a last step
+        self.record_step(rec, self.command, self.gripper)  # the final state, as a last step
         return rec, task.success(sim, params)

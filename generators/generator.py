@@ -29,7 +29,7 @@ from generators.randomization import (
 )
 from generators.render import RenderQuality, SceneRenderer
 from generators.robots.config import RobotConfig, arm_gripper_embodiment
-from generators.robots.franka import franka_config
+from generators.robots.menagerie_panda import franka_config
 from generators.scene import DEFAULT_CAMERAS, ROBOT_PREFIX, build_scene
 from generators.scene_edit import SceneTemplate, apply_scene, make_template
 from generators.sim import Sim
@@ -191,7 +191,7 @@ class SimGenerator:
         cameras = {}
         if render:
             frames = self.render(run.params, a["qpos"], a["qvel"])
-            cameras = {c: CameraStream.from_frames(frames[self._camera_name(c)], fps) for c in self.settings.cameras}
+            cameras = {c: CameraStream.from_frames(frames[self.camera_name(c)], fps) for c in self.settings.cameras}
         uri = f"sim://{self.task.name}?robot={robot.name}"
         span = f"seed={run.seed}"
         stats = run.recording.stats
@@ -237,7 +237,7 @@ class SimGenerator:
         apply_scene(template, params, self.task)
         if self._renderer is None:
             self._renderer = SceneRenderer(template.model, self.settings.image_size, self.settings.render_quality)
-        cameras = [self._camera_name(c) for c in self.settings.cameras]
+        cameras = [self.camera_name(c) for c in self.settings.cameras]
         return self._renderer.render(qpos, qvel, cameras, template.textures_version, self.effects(params))
 
     def live_frame(self, sim: Sim, params: dict[str, Any], camera: str) -> np.ndarray:
@@ -247,7 +247,7 @@ class SimGenerator:
         if self._renderer is None:
             self.render(params, sim.data.qpos[None][:0], sim.data.qvel[None][:0])
         return self._renderer.render_live(
-            sim.data, self._camera_name(camera), self.template().textures_version, self.effects(params)
+            sim.data, self.camera_name(camera), self.template().textures_version, self.effects(params)
         )
 
     def segment(self, params: dict[str, Any], qpos: np.ndarray) -> dict[str, np.ndarray]:
@@ -258,10 +258,10 @@ class SimGenerator:
         self.render(params, qpos[:0], qpos[:0])  # the scene of params, and the renderer
         template = self.template()
         ids = self._renderer.segment(
-            qpos, [self._camera_name(c) for c in self.settings.cameras], template.textures_version
+            qpos, [self.camera_name(c) for c in self.settings.cameras], template.textures_version
         )
         classes = geom_classes(template.model, self.task.objects(params))
-        return {c: classes_of(ids[self._camera_name(c)], classes) for c in self.settings.cameras}
+        return {c: classes_of(ids[self.camera_name(c)], classes) for c in self.settings.cameras}
 
     def effects(self, params: dict[str, Any]) -> RenderQuality:
         """The render quality of an episode: the generator's, plus the episode's drawn effects."""
@@ -272,7 +272,7 @@ class SimGenerator:
             antialias=q.antialias,
         )
 
-    def _camera_name(self, camera: str) -> str:
+    def camera_name(self, camera: str) -> str:
         """Scene camera name: robot cameras carry the robot prefix."""
         if camera in self.settings.camera_poses:
             return camera

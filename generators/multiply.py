@@ -148,7 +148,7 @@ class DemoMultiplier:
                 if not result.converged:
                     rec.stats.ik_failures += 1
                 expert.move(rec, result.q, float(grip[t]), 1, 0)
-        expert._record_step(rec, expert.command, expert.gripper)
+        expert.record_step(rec, expert.command, expert.gripper)
         ok = self.task.success(sim, params)
         return Simulated(seed, params, sim.model, rec, ok, sim)
 

@@ -15,7 +15,8 @@ import numpy as np
 
 from generators.geometry import quat_from_mat
 from generators.lod import reduce_visual_meshes
-from generators.robots.config import RobotConfig, load_robot_spec
+from generators.robots.config import RobotConfig
+from generators.robots.registry import load_robot_spec
 
 ROBOT_PREFIX = "robot/"
 DEFAULT_CAMERAS = {

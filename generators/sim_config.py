@@ -11,7 +11,8 @@ from datapipe.config import check
 from datapipe.engine.stage import Wiring
 from generators.generator import SimSettings
 from generators.render import RenderQuality
-from generators.robots.config import BUILTIN_ROBOTS, DEFAULT_ROBOT, RobotConfig, resolve_robot
+from generators.robots.config import RobotConfig
+from generators.robots.registry import BUILTIN_ROBOTS, DEFAULT_ROBOT, resolve_robot
 from generators.tasks import TaskName
 
 

@@ -92,7 +92,7 @@ class RobotSession(OperatorActions):
         on_alert: Callable[[int, Alert], None],
     ):
         from generators.generator import SimGenerator, SimSettings
-        from generators.robots.config import resolve_robot
+        from generators.robots.registry import resolve_robot
 
         self.index, self.settings, self.recorder, self.sentinel = index, settings, recorder, sentinel
         self.on_alert = on_alert

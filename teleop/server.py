@@ -363,7 +363,7 @@ def _drag(robot: RobotSession, dx: float, dy: float, vertical: bool) -> None:
 def _view_axes(robot: RobotSession) -> tuple[np.ndarray, np.ndarray]:
     """The front camera's right and up directions flattened onto the table (world, unit): what
     the operator sees as right, and as away from them."""
-    cam = robot.sim.model.camera(robot.generator._camera_name("front")).id
+    cam = robot.sim.model.camera(robot.generator.camera_name("front")).id
     R = robot.sim.data.cam_xmat[cam].reshape(3, 3)
     right = np.array([R[0, 0], R[1, 0], 0.0])
     away = np.array([R[0, 1], R[1, 1], 0.0])

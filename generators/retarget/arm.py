@@ -30,8 +30,9 @@ from generators.geometry import (
 from generators.hands.hand_frame import aperture, hand_in_camera
 from generators.hands.one_euro import one_euro
 from generators.ik import ArmIK
-from generators.robots.config import RobotConfig, load_robot_spec
-from generators.robots.panda import panda_config
+from generators.robots.config import RobotConfig
+from generators.robots.primitive_panda import panda_config
+from generators.robots.registry import load_robot_spec
 from generators.sim import index_robot
 
 # Default camera pose in the robot base frame: behind the base, looking along +x (camera z),

@@ -64,7 +64,7 @@ class SimViews(Transform):
 
     def _generator(self, ep: Episode) -> Any:
         from generators.generator import SimGenerator, SimSettings
-        from generators.robots.config import BUILTIN_ROBOTS
+        from generators.robots.registry import BUILTIN_ROBOTS
 
         size = next(((c.height, c.width) for c in ep.cameras.values()), (128, 128))
         key = (ep.meta["sim_task"], ep.embodiment.robot, tuple(sorted(ep.cameras)), size, ep.fps)
@@ -99,7 +99,7 @@ class SimViews(Transform):
             view = sample_view(np.random.default_rng([c.seed, key, i]), params, ranges)
             frames = gen.render(view, qpos, qvel)
             cameras = {
-                name: CameraStream.from_frames(frames[gen._camera_name(name)], episode.fps)
+                name: CameraStream.from_frames(frames[gen.camera_name(name)], episode.fps)
                 for name in gen.settings.cameras
             }
             steps = dict(episode.steps)

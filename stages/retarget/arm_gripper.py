@@ -18,7 +18,8 @@ from generators.retarget.arm import (
     ArmRetargetSettings,
     NoUsableHand,
 )
-from generators.robots.config import arm_gripper_embodiment, robot_config_or_default
+from generators.robots.config import arm_gripper_embodiment
+from generators.robots.registry import robot_config_or_default
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from datapipe.storage import resolve
 from datapipe.training.trainer import TrainSettings
 from datapipe.wording import counted
 from generators.evaluate import EVAL_SEED_BASE
-from generators.robots.config import DEFAULT_ROBOT
+from generators.robots.registry import DEFAULT_ROBOT
 from generators.tasks import TaskName
 
 

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from generators.generator import SimGenerator, SimSettings
-from generators.robots.config import RobotConfig, RobotConfigError, load_robot_config, load_robot_spec, resolve_robot
-from generators.robots.franka import franka_config
+from generators.robots.config import RobotConfig, RobotConfigError
 from generators.robots.menagerie import MenagerieNotFound, gym_hil_assets, menagerie_spec
+from generators.robots.menagerie_panda import franka_config
+from generators.robots.registry import load_robot_config, load_robot_spec, resolve_robot
 from generators.scene import ROBOT_PREFIX
 from generators.tasks import task_names
 from tests.generators.test_robot import PANDA_MDH, _mdh

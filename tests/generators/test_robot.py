@@ -12,8 +12,9 @@ import pytest
 
 from generators.generator import SimGenerator, SimSettings
 from generators.ik import ArmIK
-from generators.robots.config import RobotConfigError, load_robot_config
-from generators.robots.panda import DH_FRAMES, panda_spec
+from generators.robots.config import RobotConfigError
+from generators.robots.primitive_panda import DH_FRAMES, panda_spec
+from generators.robots.registry import load_robot_config
 from generators.scene import ROBOT_PREFIX
 
 # Craig's modified DH of the Panda: (a_{i-1}, d_i, alpha_{i-1}), then the flange (d = 0.107)

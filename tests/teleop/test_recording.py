@@ -21,7 +21,7 @@ from datapipe.cli import main as cli_main
 from datapipe.formats.lerobot.reader import LeRobotReader
 from datapipe.formats.shards.dataset import ShardDataset
 from generators.robots.config import arm_gripper_embodiment
-from generators.robots.franka import franka_config
+from generators.robots.menagerie_panda import franka_config
 from teleop.recording import DatasetRecorder, EpisodeBuffer, RecordingFolderError, StepRow
 
 

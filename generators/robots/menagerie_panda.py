@@ -5,7 +5,7 @@ link) with the Robotiq 2F-85 gripper, as the ``gym-hil`` wheel carries it (see
 :mod:`generators.robots.menagerie`). The adaptation, applied to the loaded spec:
 
 - the seven torque motors become position servos with Menagerie's gains (the same as the
-  embedded arm's: :data:`generators.robots.panda.KP` and ``KV``) and the joint limits as control
+  embedded arm's: :data:`generators.robots.primitive_panda.KP` and ``KV``) and the joint limits as control
   ranges; arm and gripper bodies are gravity-compensated, as Franka's controller does;
 - a site ``grip`` between the finger pads (its z axis points out of the gripper, its y axis is the
   closing direction) is the end-effector frame; a camera ``wrist`` on the gripper base, beside it,
@@ -26,7 +26,7 @@ import numpy as np
 
 from generators.geometry import quat_from_mat
 from generators.robots.config import RobotConfig, RobotConfigError
-from generators.robots.panda import ARM_JOINTS, DH_FRAMES, KP, KV
+from generators.robots.primitive_panda import ARM_JOINTS, DH_FRAMES, KP, KV
 
 NAME = "franka_emika_panda"
 HOME = (0.0, -0.3, 0.0, -2.2, 0.0, 1.9, math.pi / 4)  # rad: gripper above the table, pointing down
