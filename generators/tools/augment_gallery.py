@@ -1,6 +1,6 @@
 """Before and after frames of the augmentations, as one image for the README.
 
-    python -m generators.augment_gallery docs/augment_gallery.png [--size 160]
+    python -m generators.tools.augment_gallery docs/augment_gallery.png [--size 160]
 
 One simulated pick_place episode (front camera) at three moments: as rendered, a new camera
 view with new visuals (augment.sim_views), that view with its background replaced from its

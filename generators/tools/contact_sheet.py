@@ -1,7 +1,7 @@
 """A contact sheet of the simulated tasks: one row per task, frames across one successful episode,
 each as a front view beside the wrist view.
 
-    python -m generators.contact_sheet docs/sim_tasks.png [--robot franka_emika_panda] [--size 160]
+    python -m generators.tools.contact_sheet docs/sim_tasks.png [--robot franka_emika_panda] [--size 160]
 
 The README shows the sheet this command writes (Menagerie's Panda, 160x160 per view).
 """
