@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +20,10 @@ from datapipe.augment.backgrounds import (
     procedural,
 )
 from datapipe.augment.derived import augmented
+from datapipe.augment.masked import masked_variants, recoded
 from datapipe.config import check
 from datapipe.engine.stage import Resources, Transform
-from datapipe.records import CameraStream, Episode
+from datapipe.records import Episode
 
 
 @dataclass(frozen=True)
@@ -82,18 +82,10 @@ class Background(Transform):
         c = self.config
         if c.keep_original:
             yield episode
-        names = [n for n in episode.cameras if not c.cameras or n in c.cameras]
-        frames = {n: episode.cameras[n].frames() for n in names}
-        masks = {n: self._mask(episode, n, frames[n]) for n in names}
-        masks = {n: m for n, m in masks.items() if m is not None}
-        if not masks:
-            return
-        key = uuid.UUID(episode.episode_id).int % 2**63
-        for i in range(c.variants):
-            rng = np.random.default_rng([c.seed, key, i])
+        for i, rng, views in masked_variants(episode, c.cameras, self._mask, c.variants, c.seed):
             cameras, chosen = dict(episode.cameras), {}
-            for name, mask in masks.items():
-                h, w = frames[name].shape[1:3]
+            for name, (frames, mask) in views.items():
+                h, w = frames.shape[1:3]
                 if self.images:
                     path = self.images[int(rng.integers(len(self.images)))]
                     bg, chosen[name] = image_background(path, h, w), {"image": path.name}
@@ -103,7 +95,6 @@ class Background(Transform):
                     bg = procedural(np.random.default_rng(texture_seed), h, w, kind)
                     chosen[name] = {"texture": kind, "texture_seed": texture_seed}
                 chosen[name]["replaced_fraction"] = round(float(mask.mean()), 4)
-                out = composite(frames[name], mask, bg)
-                cameras[name] = CameraStream.from_frames(out, episode.fps, episode.cameras[name].encoding, quality=95)
+                cameras[name] = recoded(episode, name, composite(frames, mask, bg))
             params = {"mask": c.mask, "replace": list(c.replace), "seed": c.seed, "cameras": chosen}
             yield augmented(episode, self.name, self.version, i, params, cameras=cameras)

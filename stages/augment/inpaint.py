@@ -5,7 +5,6 @@ worker); it runs on the CPU otherwise."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -14,9 +13,10 @@ import numpy as np
 
 from datapipe.augment.backgrounds import PersonSegmenter, episode_mask
 from datapipe.augment.derived import augmented
+from datapipe.augment.masked import masked_variants, recoded
 from datapipe.config import check
 from datapipe.engine.stage import Resources, Transform
-from datapipe.records import CameraStream, Episode
+from datapipe.records import Episode
 
 PROMPTS = (
     "a {surface} table in a {room}, photo",
@@ -91,23 +91,19 @@ class Inpaint(Transform):
         c = self.config
         if c.keep_original:
             yield episode
-        names = [n for n in episode.cameras if not c.cameras or n in c.cameras]
-        frames = {n: episode.cameras[n].frames() for n in names}
-        masks = {n: episode_mask(episode, n, frames[n], c.mask, tuple(c.replace), person=self.person) for n in names}
-        masks = {n: m for n, m in masks.items() if m is not None and m.any()}
-        if not masks:
-            return
-        key = uuid.UUID(episode.episode_id).int % 2**63
-        for i in range(c.variants):
-            rng = np.random.default_rng([c.seed, key, i])
+
+        def mask_of(ep: Episode, name: str, frames: np.ndarray) -> np.ndarray | None:
+            return episode_mask(ep, name, frames, c.mask, tuple(c.replace), person=self.person)
+
+        for i, rng, views in masked_variants(episode, c.cameras, mask_of, c.variants, c.seed, skip_empty=True):
             template = c.prompts[int(rng.integers(len(c.prompts)))]
             words = {k: v[int(rng.integers(len(v)))] for k, v in WORDS.items()}
             prompt = template.format(**words)
             cameras, done = dict(episode.cameras), {}
-            for name, mask in masks.items():
+            for name, (frames, mask) in views.items():
                 seed = int(rng.integers(2**31))
-                out, info = self.inpainter.episode(frames[name], mask, prompt, seed, c.mode)
-                cameras[name] = CameraStream.from_frames(out, episode.fps, episode.cameras[name].encoding, quality=95)
+                out, info = self.inpainter.episode(frames, mask, prompt, seed, c.mode)
+                cameras[name] = recoded(episode, name, out)
                 done[name] = {**info, "seed": seed, "masked_fraction": round(float(mask.mean()), 4)}
             params = {"model": c.model, "prompt": prompt, "steps": c.steps, "mask": c.mask, "cameras": done}
             yield augmented(episode, self.name, self.version, i, params, cameras=cameras)
