@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from datapipe.errors import DatapipeError
-from datapipe.language.task_text import PLACEHOLDERS
+from datapipe.language.text import PLACEHOLDERS
 from datapipe.records import Episode
 
 

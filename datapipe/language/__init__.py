@@ -1,2 +1,3 @@
-"""Instruction text (tier 2): cleaning and checks of task texts (``task_text``), object checks,
-variants and rewriters (``instructions``)."""
+"""Instruction text (tier 2): cleaning, placeholders and the one object check (``text``),
+variants from templates and synonyms (``variants``), and the rewriters that ask a chat endpoint or
+a local model (``rewriters``)."""

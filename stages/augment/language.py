@@ -55,7 +55,7 @@ class Language(Transform):
         c = self.config
         self.backend = None
         if c.backend == "endpoint":
-            from datapipe.language.task_text import ChatRewriter
+            from datapipe.language.rewriters import ChatRewriter
 
             self.backend = ChatRewriter(
                 c.rewrite_url,
@@ -65,12 +65,12 @@ class Language(Transform):
                 "Reply with the sentence only.\n\nInstruction: {text}",
             )
         elif c.backend == "local":
-            from datapipe.language.instructions import LocalModelRewriter
+            from datapipe.language.rewriters import LocalModelRewriter
 
             self.backend = LocalModelRewriter(c.model_folder)
 
     def process(self, episode: Episode) -> Iterable[Episode]:
-        from datapipe.language.instructions import variants
+        from datapipe.language.variants import variants
 
         original = episode.task[0]
         rng = np.random.default_rng([self.config.seed, uuid.UUID(episode.episode_id).int % 2**63])

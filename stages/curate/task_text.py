@@ -9,7 +9,8 @@ from pathlib import Path
 
 from datapipe.config import check
 from datapipe.engine.stage import Resources, Transform
-from datapipe.language.task_text import ChatRewriter, RewriteError, check_rewrite, clean, is_placeholder
+from datapipe.language.rewriters import ChatRewriter, RewriteError
+from datapipe.language.text import check_rewrite, clean, is_placeholder
 from datapipe.records import Episode
 
 

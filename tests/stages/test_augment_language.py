@@ -14,7 +14,8 @@ import pytest
 
 from datapipe.formats.shards.manifest import build_manifest
 from datapipe.formats.shards.writer import ShardOptions, write_part
-from datapipe.language.instructions import keeps_objects, template_variants
+from datapipe.language.text import keeps_objects
+from datapipe.language.variants import template_variants
 from datapipe.records.synthetic import synthetic_episode
 from datapipe.storage import resolve
 from datapipe.training.stream import ShardStream

@@ -1,6 +1,5 @@
-"""Task (instruction) text: rule-based cleaning, placeholder detection, a per-dataset task map, and
-rewriting through an OpenAI-compatible chat endpoint with a check that a rewrite neither drops
-nor invents objects.
+"""Task (instruction) text: rule-based cleaning, placeholder detection, and the one object check
+every rewrite and variant passes.
 
 Cleaning: Unicode whitespace collapsed, lower case, spaces before punctuation removed, trailing
 punctuation and repeated punctuation dropped, surrounding quotes removed. A placeholder is an
@@ -8,19 +7,15 @@ empty text, a known filler ("null", "task", "default", "do something"...), a dat
 or text with no letters.
 
 The object check compares *object words*: the words of a text that are not function words or
-manipulation verbs (colours count: "red block" is not "blue block"), singular. A rewrite must
-keep every object word of the original and add none.
+manipulation verbs (colours count: "red block" is not "blue block"), singular, with object
+synonyms ("cube" for "block") mapped to one word. A rewrite or variant must keep every object
+word of the original and add none.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
-from typing import Any
 
 PLACEHOLDERS = {
     "",
@@ -63,6 +58,10 @@ VERBS = set(
 )
 
 
+# object synonyms (one group per line; the first is canonical)
+OBJECTS = (("block", "cube", "brick"), ("cup", "mug"), ("bowl", "dish"), ("zone", "area", "region", "circle"))
+
+
 def clean(text: str) -> str:
     """The cleaned form of ``text`` (see the module docstring)."""
     t = unicodedata.normalize("NFKC", str(text))
@@ -97,8 +96,9 @@ def object_words(text: str) -> set[str]:
 
 
 def check_rewrite(original: str, rewrite: str) -> str | None:
-    """None if ``rewrite`` keeps the objects of ``original``; else why it is rejected."""
-    before, after = object_words(original), object_words(rewrite)
+    """None if ``rewrite`` keeps the objects of ``original`` (synonyms count as one object, as in
+    :func:`keeps_objects`); else why it is rejected."""
+    before, after = canonical_objects(original), canonical_objects(rewrite)
     dropped, invented = sorted(before - after), sorted(after - before)
     if dropped or invented:
         parts = ([f"drops {dropped}"] if dropped else []) + ([f"invents {invented}"] if invented else [])
@@ -108,45 +108,15 @@ def check_rewrite(original: str, rewrite: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class ChatRewriter:
-    """An OpenAI-compatible ``/chat/completions`` endpoint (``base_url`` ends before it, e.g.
-    ``http://127.0.0.1:8000/v1``); the API key, if any, is read from the environment variable
-    named by ``api_key_env``."""
-
-    base_url: str
-    model: str
-    api_key_env: str = ""
-    timeout_s: float = 30.0
-    prompt: str = (
-        "Rewrite this robot task instruction as one short, clear imperative sentence. Keep every object and "
-        "its colour; add nothing. Reply with the sentence only.\n\nInstruction: {text}"
-    )
-
-    def rewrite(self, text: str) -> str:
-        import os
-
-        body = {
-            "model": self.model,
-            "messages": [{"role": "user", "content": self.prompt.format(text=text)}],
-            "temperature": 0,
-        }
-        headers = {"Content-Type": "application/json"}
-        key = os.environ.get(self.api_key_env, "") if self.api_key_env else ""
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        url = self.base_url.rstrip("/") + "/chat/completions"
-        request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                doc: dict[str, Any] = json.loads(response.read())
-        except (urllib.error.URLError, TimeoutError, ValueError) as exc:
-            raise RewriteError(f"{url}: {exc}") from exc
-        try:
-            return str(doc["choices"][0]["message"]["content"]).strip()
-        except (KeyError, IndexError, TypeError):
-            raise RewriteError(f"{url}: not a chat completion response: {str(doc)[:200]}") from None
+_CANONICAL = {w: group[0] for group in OBJECTS for w in group}
 
 
-class RewriteError(RuntimeError):
-    """The rewriting endpoint failed or answered something else than a chat completion."""
+def canonical_objects(text: str) -> set[str]:
+    """Object words of ``text`` with object synonyms mapped to one word each."""
+    return {_CANONICAL.get(w, w) for w in object_words(text)}
+
+
+def keeps_objects(original: str, variant: str) -> bool:
+    """Whether ``variant`` names exactly the objects (and colours) of ``original``."""
+    v = clean(variant)
+    return bool(v) and canonical_objects(original) == canonical_objects(v)

@@ -2,32 +2,28 @@
 
 :func:`template_variants` rewrites an instruction from its structure: the verb phrase, the
 objects with their colours and the target, recombined through templates and synonym lists kept
-here (no WordNet download). :func:`keeps_objects` is the check every variant passes, whatever made
-it: its object words (:func:`datapipe.language.task_text.object_words`, with synonyms mapped to one word)
-must equal the original's. :class:`LocalModelRewriter` asks a local ``transformers`` causal
-language model (a folder); :class:`datapipe.language.task_text.ChatRewriter` an OpenAI-compatible
-endpoint; their answers are checked the same way, and rejected ones fall back to the templates.
+here (no WordNet download). Every variant passes :func:`datapipe.language.text.keeps_objects`,
+whatever made it; :func:`variants` asks a rewriter (:mod:`datapipe.language.rewriters`) first and
+fills the rest from the templates.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from datapipe.language.task_text import clean, object_words
+from datapipe.language.text import OBJECTS, clean, keeps_objects
 
-# synonyms of verb phrases, objects and relations (one group per line; the first is canonical)
-VERBS = (
+# synonyms of verb phrases and relations (one group per line; the first is canonical)
+VERB_SYNONYMS = (
     ("pick up", "grab", "grasp", "take", "lift"),
     ("put", "place", "set", "move"),
     ("push", "slide", "shove", "nudge"),
     ("open", "pull open"),
     ("stack", "pile"),
 )
-OBJECTS = (("block", "cube", "brick"), ("cup", "mug"), ("bowl", "dish"), ("zone", "area", "region", "circle"))
 RELATIONS = (("in", "into", "inside"), ("on", "onto", "on top of"), ("to", "toward", "over to"))
 TEMPLATES = (
     "{text}",
@@ -39,18 +35,6 @@ TEMPLATES = (
     "your task: {text}",
     "go ahead and {text}",
 )
-_CANONICAL = {w: group[0] for group in OBJECTS for w in group}
-
-
-def canonical_objects(text: str) -> set[str]:
-    """Object words of ``text`` with object synonyms mapped to one word each."""
-    return {_CANONICAL.get(w, w) for w in object_words(text)}
-
-
-def keeps_objects(original: str, variant: str) -> bool:
-    """Whether ``variant`` names exactly the objects (and colours) of ``original``."""
-    v = clean(variant)
-    return bool(v) and canonical_objects(original) == canonical_objects(v)
 
 
 def _swap(text: str, groups: tuple[tuple[str, ...], ...], rng: np.random.Generator) -> str:
@@ -71,42 +55,12 @@ def template_variants(instruction: str, n: int, rng: np.random.Generator, attemp
     for _ in range(attempts * max(n, 1)):
         if len(out) >= n:
             break
-        text = _swap(_swap(_swap(base, VERBS, rng), OBJECTS, rng), RELATIONS, rng)
+        text = _swap(_swap(_swap(base, VERB_SYNONYMS, rng), OBJECTS, rng), RELATIONS, rng)
         text = TEMPLATES[int(rng.integers(len(TEMPLATES)))].format(text=text)
         text = clean(text)
         if text != base and text not in out and keeps_objects(base, text):
             out.append(text)
     return out
-
-
-@dataclass
-class LocalModelRewriter:
-    """A local ``transformers`` causal language model (a folder with its tokenizer), greedy."""
-
-    folder: str
-    max_new_tokens: int = 24
-
-    def __post_init__(self) -> None:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        self.tokenizer = AutoTokenizer.from_pretrained(self.folder)
-        self.model = AutoModelForCausalLM.from_pretrained(self.folder)
-        self.model.eval()
-
-    def rewrite(self, text: str) -> str:
-        import torch
-
-        prompt = f"Rephrase the robot instruction, same objects.\nInstruction: {text}\nRephrased:"
-        ids = self.tokenizer(prompt, return_tensors="pt")
-        with torch.no_grad():
-            out = self.model.generate(
-                **ids,
-                max_new_tokens=self.max_new_tokens,
-                do_sample=False,
-                pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id or 0,
-            )
-        answer = self.tokenizer.decode(out[0][ids["input_ids"].shape[1] :], skip_special_tokens=True)
-        return answer.strip().splitlines()[0] if answer.strip() else ""
 
 
 def variants(

@@ -11,7 +11,7 @@ import pytest
 
 from datapipe.engine.run import run_workflow
 from datapipe.engine.workflow import parse_workflow
-from datapipe.language.task_text import check_rewrite, clean, is_placeholder, object_words
+from datapipe.language.text import check_rewrite, clean, is_placeholder, object_words
 from datapipe.records.synthetic import synthetic_episode
 from stages.curate.task_text import TaskText, TaskTextConfig
 from tests.helpers import read_sink
@@ -119,3 +119,16 @@ def test_task_text_stage_on_ray_against_the_loopback_endpoint(ray_session, chat_
     eps = read_sink(tmp_path / "pq")
     assert len(eps) == 4 and {e.task for e in eps} == {("pick up the red block and put it in the bowl",)}
     assert eps[0].meta["task_text"][0]["original"] == "Pick up  red block put it in bowl!!"
+
+
+def test_one_vocabulary_for_checks_and_variants():
+    from datapipe.language.text import FUNCTION_WORDS, VERBS, keeps_objects
+    from datapipe.language.variants import RELATIONS, VERB_SYNONYMS
+
+    for group in (*VERB_SYNONYMS, *RELATIONS):  # what variants swap is never taken for an object
+        for phrase in group:
+            assert all(w in VERBS or w in FUNCTION_WORDS for w in phrase.split()), phrase
+    # the curation check and the variant check agree: a synonym is the same object, a colour is not
+    assert check_rewrite("pick up the red block", "grab the red cube") is None
+    assert keeps_objects("pick up the red block", "grab the red cube")
+    assert check_rewrite("pick up the red block", "grab the blue cube") == "drops ['red'] and invents ['blue']"
