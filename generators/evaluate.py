@@ -129,15 +129,8 @@ def summarize(rollouts: list[Rollout]) -> dict[str, Any]:
 def rollout_episode(generator: Any, r: Rollout, policy_name: str, render: bool = False) -> Any:
     """A recorded rollout (``rollout(..., record=True)``) as an :class:`Episode`, like the expert's
     (source kind ``sim``; ``meta.rollout`` names the policy)."""
-    from datapipe.records import CameraStream, Episode, Source, make_episode_id
-    from generators.robots.config import arm_gripper_embodiment
-
     a = r.arrays
-    T = len(a["action"])
-    fps = generator.settings.control_fps
-    robot = generator.robot
     steps = {
-        "timestamp": np.arange(T, dtype=np.float64) / fps,
         "observation.state": a["state"].astype(np.float32),
         "action": a["action"].astype(np.float32),
         "object.poses": a["objects"],
@@ -145,32 +138,10 @@ def rollout_episode(generator: Any, r: Rollout, policy_name: str, render: bool =
         "ee.pose": a["ee_pose"],
         "sim.qpos": a["qpos"],
         "sim.qvel": a["qvel"],
-        "is_intervention": np.zeros(T, dtype=bool),
-        "reward": np.zeros(T, dtype=np.float32),
     }
-    steps["reward"][-1] = 1.0 if r.success else 0.0
-    cameras = {}
-    if render:
-        frames = generator.render(r.params, a["qpos"], a["qvel"])
-        cameras = {
-            c: CameraStream.from_frames(frames[generator.camera_name(c)], fps) for c in generator.settings.cameras
-        }
-    uri = f"sim://{generator.task.name}?robot={robot.name}&policy={policy_name}"
-    return Episode(
-        episode_id=make_episode_id(uri, f"seed={r.seed}", "rollout-1"),
-        source=Source(kind="sim", uri=uri, span=f"seed={r.seed}", licence="generated"),
-        embodiment=arm_gripper_embodiment(robot, fps),
-        task=(r.params["task"]["instruction"],),
-        fps=fps,
-        steps=steps,
-        cameras=cameras,
-        success=r.success,
-        meta={
-            "seed": r.seed,
-            "sim_task": generator.task.name,
-            "randomization": r.params,
-            "objects": list(generator.task.objects(r.params)),
-            "rollout": {"policy": policy_name, "failure": r.failure},
-            "sim": {"initial_state": np.asarray(a["initial_state"]).tolist(), "state_spec": "mjSTATE_FULLPHYSICS"},
-        },
-    )
+    meta = {
+        "rollout": {"policy": policy_name, "failure": r.failure},
+        "sim": {"initial_state": np.asarray(a["initial_state"]).tolist(), "state_spec": "mjSTATE_FULLPHYSICS"},
+    }
+    uri = f"sim://{generator.task.name}?robot={generator.robot.name}&policy={policy_name}"
+    return generator.sim_episode(r.seed, r.params, steps, r.success, uri, "rollout-1", meta, render)

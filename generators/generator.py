@@ -170,11 +170,8 @@ class SimGenerator:
     def episode(self, run: Simulated, render: bool = True) -> Episode:
         """The :class:`Episode` of a simulated run (cameras rendered when ``render``)."""
         a = run.recording.arrays()
-        fps = self.settings.control_fps
-        T = len(a["ctrl"])
-        robot = self.robot
+        stats = run.recording.stats
         steps = {
-            "timestamp": np.arange(T, dtype=np.float64) / fps,
             "observation.state": np.concatenate([a["arm_q"], a["gripper_width"][:, None]], 1).astype(np.float32),
             "action": a["action_joint"].astype(np.float32),
             "action.ee_delta": a["action_ee"].astype(np.float32),
@@ -184,49 +181,75 @@ class SimGenerator:
             "sim.qpos": a["qpos"],
             "sim.qvel": a["qvel"],
             "sim.ctrl": a["ctrl"],
-            "is_intervention": np.zeros(T, dtype=bool),
-            "reward": np.zeros(T, dtype=np.float32),
         }
-        steps["reward"][-1] = 1.0 if run.success else 0.0
+        meta = {
+            "expert": {
+                "attempts": stats.attempts,
+                "ik_failures": stats.ik_failures,
+                "checks_failed": stats.checks_failed,
+            },
+            "sim": {
+                "timestep": run.model.opt.timestep,
+                "substeps": run.sim.substeps,
+                "mujoco": mujoco.__version__,
+                "initial_state": run.recording.initial_state.tolist(),
+                "state_spec": "mjSTATE_FULLPHYSICS",
+            },
+            "render": self.effects(run.params).as_meta() if render else None,
+            "action_spaces": {
+                "action": "joint position targets (rad) + gripper (1 open, 0 closed)",
+                "action.ee_delta": "end-effector delta: position (m) and rotation vector (rad), world frame, + gripper",
+            },
+        }
+        uri = f"sim://{self.task.name}?robot={self.robot.name}"
+        return self.sim_episode(run.seed, run.params, steps, run.success, uri, GENERATOR_VERSION, meta, render)
+
+    def sim_episode(
+        self,
+        seed: int,
+        params: dict[str, Any],
+        steps: dict[str, np.ndarray],
+        success: bool,
+        uri: str,
+        version: str,
+        meta: dict[str, Any],
+        render: bool,
+    ) -> Episode:
+        """A simulated episode, whoever acted (the expert, a policy): ``steps`` (T, ...) with
+        ``action`` and ``sim.qpos`` / ``sim.qvel``, plus the timestamps at the control rate, no
+        interventions, a reward of 1 on the last step of a success; cameras rendered from the
+        recorded states when ``render``; meta with the seed, task, randomization and objects."""
+
+        fps = self.settings.control_fps
+        T = len(steps["action"])
+        reward = np.zeros(T, dtype=np.float32)
+        reward[-1] = 1.0 if success else 0.0
+        steps = {
+            "timestamp": np.arange(T, dtype=np.float64) / fps,
+            **steps,
+            "is_intervention": np.zeros(T, dtype=bool),
+            "reward": reward,
+        }
         cameras = {}
         if render:
-            frames = self.render(run.params, a["qpos"], a["qvel"])
+            frames = self.render(params, steps["sim.qpos"], steps["sim.qvel"])
             cameras = {c: CameraStream.from_frames(frames[self.camera_name(c)], fps) for c in self.settings.cameras}
-        uri = f"sim://{self.task.name}?robot={robot.name}"
-        span = f"seed={run.seed}"
-        stats = run.recording.stats
+        span = f"seed={seed}"
         return Episode(
-            episode_id=make_episode_id(uri, span, GENERATOR_VERSION),
+            episode_id=make_episode_id(uri, span, version),
             source=Source(kind="sim", uri=uri, span=span, licence="generated"),
-            embodiment=arm_gripper_embodiment(robot, fps),
-            task=(run.params["task"]["instruction"],),
+            embodiment=arm_gripper_embodiment(self.robot, fps),
+            task=(params["task"]["instruction"],),
             fps=fps,
             steps=steps,
             cameras=cameras,
-            success=run.success,
+            success=success,
             meta={
-                "seed": run.seed,
+                "seed": seed,
                 "sim_task": self.task.name,
-                "randomization": run.params,
-                "objects": list(self.task.objects(run.params)),
-                "expert": {
-                    "attempts": stats.attempts,
-                    "ik_failures": stats.ik_failures,
-                    "checks_failed": stats.checks_failed,
-                },
-                "sim": {
-                    "timestep": run.model.opt.timestep,
-                    "substeps": run.sim.substeps,
-                    "mujoco": mujoco.__version__,
-                    "initial_state": run.recording.initial_state.tolist(),
-                    "state_spec": "mjSTATE_FULLPHYSICS",
-                },
-                "render": self.effects(run.params).as_meta() if render else None,
-                "action_spaces": {
-                    "action": "joint position targets (rad) + gripper (1 open, 0 closed)",
-                    "action.ee_delta": "end-effector delta: position (m) and rotation vector "
-                    "(rad), world frame, + gripper",
-                },
+                "randomization": params,
+                "objects": list(self.task.objects(params)),
+                **meta,
             },
         )
 
