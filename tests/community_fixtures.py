@@ -241,27 +241,37 @@ LEROBOT_INPUT = {
 """The LeRobot input of ``community_mix.yaml``: a scene camera and a wrist camera, as its config maps."""
 
 
-def write_lerobot_input(root: Path) -> Path:
-    """A LeRobot v3.0 dataset written by LeRobot 0.4.4's own writer, run in ``.venv-lerobot``
-    (``make lerobot-venv``); returns the ``.npz`` of the values written."""
+REPO = Path(__file__).resolve().parents[1]
+LEROBOT_PY = REPO / ".venv-lerobot" / "bin" / "python"
+LEROBOT_V21 = REPO / ".lerobot-v21"  # lerobot 0.3.2 (writes v2.1), used with the venv's dependencies
+LEROBOT_WRITER = REPO / "tests" / "lerobot_venv" / "write_fixture.py"
+
+
+def run_lerobot_writer(root: Path, spec: dict, version: str = "v3.0") -> Path:
+    """A LeRobot dataset at ``root`` written by LeRobot's own writer (``version``: v3.0 by LeRobot
+    0.4.4 in ``.venv-lerobot``, v2.1 by 0.3.2 beside it; ``make lerobot-venv``) from ``spec`` (see
+    ``tests/lerobot_venv/write_fixture.py``); returns the ``.npz`` of the values written.
+    FileNotFoundError when the writer is not installed, RuntimeError when it fails."""
     import subprocess
 
-    repo = Path(__file__).resolve().parents[1]
-    python = repo / ".venv-lerobot" / "bin" / "python"
-    if not python.exists():
-        raise FileNotFoundError(f"{python}: the LeRobot venv is missing (run `make lerobot-venv`)")
+    if not LEROBOT_PY.exists():
+        raise FileNotFoundError(f"{LEROBOT_PY}: the LeRobot venv is missing (run `make lerobot-venv`)")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(root.parent)}
+    if version == "v2.1":
+        if not LEROBOT_V21.exists():
+            raise FileNotFoundError(f"{LEROBOT_V21}: lerobot 0.3.2 (v2.1 writer) is missing (run `make lerobot-venv`)")
+        env["PYTHONPATH"] = str(LEROBOT_V21)
     out = root.parent / f"{root.name}.npz"
-    cmd = [
-        str(python),
-        str(repo / "tests" / "lerobot_venv" / "write_fixture.py"),
-        str(root),
-        json.dumps(LEROBOT_INPUT),
-        str(out),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "HOME": str(root.parent)})
+    cmd = [str(LEROBOT_PY), str(LEROBOT_WRITER), str(root), json.dumps(spec), str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     if proc.returncode != 0:
-        raise RuntimeError(f"LeRobot's writer failed on {root}:\n{proc.stderr[-2000:]}")
+        raise RuntimeError(f"LeRobot's writer failed on {root}:\n{proc.stderr[-3000:]}")
     return out
+
+
+def write_lerobot_input(root: Path) -> Path:
+    """The LeRobot v3.0 input of ``community_mix.yaml``, by LeRobot's own writer."""
+    return run_lerobot_writer(root, LEROBOT_INPUT)
 
 
 def write_community_inputs(folder: Path, lerobot_writer=write_lerobot_input) -> None:

@@ -19,10 +19,11 @@ import pytest
 from datapipe.engine.run import run_workflow
 from datapipe.engine.workflow import load_workflow
 from datapipe.formats.shards.dataset import ShardDataset
+from tests.community_fixtures import LEROBOT_PY
 from tests.conftest import REPO, SHARED_MEDIA
 
 ROBOSUITE = REPO / "data" / "robosuite-1.4.1"
-LEROBOT_PY = REPO / ".venv-lerobot" / "bin" / "python"
+
 EGO_CLIP = SHARED_MEDIA / "ego_devset" / "ego" / "ego06_egoloc_tabletop_stapler_headcam.mp4"
 SMALL = {  # the demo's sizes, reduced to about two minutes on 2 cores
     "pick_place.episodes": 4,

@@ -14,9 +14,8 @@ from datapipe.engine.run import run_workflow
 from datapipe.engine.workflow import load_workflow
 from datapipe.formats.shards.dataset import ShardDataset
 from datapipe.training.stream import ShardStream
-from tests.community_fixtures import write_community_inputs
+from tests.community_fixtures import LEROBOT_PY, write_community_inputs
 from tests.conftest import REPO
-from tests.datapipe.formats.test_lerobot_wild import LEROBOT_PY
 
 
 @pytest.mark.slow

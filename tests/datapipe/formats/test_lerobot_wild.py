@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -19,32 +18,17 @@ from datapipe.audit.auditor import audit_dataset
 from datapipe.engine.run import run_workflow
 from datapipe.engine.workflow import parse_workflow
 from datapipe.formats.lerobot.reader import LeRobotReader, LeRobotReadError
-from tests.conftest import REPO
+from tests.community_fixtures import run_lerobot_writer
 
-LEROBOT_PY = REPO / ".venv-lerobot" / "bin" / "python"
-LEROBOT_V21 = REPO / ".lerobot-v21"  # lerobot 0.3.2 (writes v2.1), used with the venv's dependencies
-WRITER = REPO / "tests" / "lerobot_venv" / "write_fixture.py"
 SPEC = {"fps": 10, "lengths": [8, 12, 6], "tasks": ["pick the cube", "stack the cups"], "cameras": {"top": [16, 24]}}
 
 
 def write_fixture(root: Path, version: str, **spec) -> dict[str, np.ndarray]:
     """A dataset written by LeRobot itself (``version``: v3.0 or v2.1) and the values written."""
-    if not LEROBOT_PY.exists():
-        pytest.skip("the LeRobot venv is missing: run `make lerobot-venv` (make test builds it)")
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(root.parent)}
-    if version == "v2.1":
-        if not LEROBOT_V21.exists():
-            pytest.skip("lerobot 0.3.2 (v2.1 writer) is missing: run `make lerobot-venv`")
-        env["PYTHONPATH"] = str(LEROBOT_V21)
-    out = root.parent / f"{root.name}.npz"
-    proc = subprocess.run(
-        [str(LEROBOT_PY), str(WRITER), str(root), json.dumps({**SPEC, **spec}), str(out)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    try:
+        out = run_lerobot_writer(root, {**SPEC, **spec}, version)
+    except FileNotFoundError as exc:
+        pytest.skip(f"{exc} (make test builds it)")
     assert json.loads((root / "meta" / "info.json").read_text())["codebase_version"] == version
     with np.load(out) as z:
         return dict(z)
