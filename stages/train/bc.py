@@ -118,8 +118,8 @@ class TrainBc(SinkStage):
 
         c = self.config
         seeds = list(range(c.eval_seed, c.eval_seed + c.evaluate))
-        execute = min(c.execute, c.horizon) or c.horizon
-        rollouts = evaluate(checkpoint, c.task, c.robot, seeds, c.max_steps, execute, local=not ray_running())
+        # execute 0: what the checkpoint was trained for (policy.json's execute), decided once, in the trainer
+        rollouts = evaluate(checkpoint, c.task, c.robot, seeds, c.max_steps, 0, local=not ray_running())
         summary = summarize(rollouts)
         return {"task": c.task, **{k: v for k, v in summary.items() if k != "per_episode"}}
 
