@@ -20,9 +20,6 @@ from datapipe.records import Episode
 from datapipe.standardize.action_space import detect_angle_units
 from datapipe.standardize.camera_roles import camera_roles
 
-InspectError = FormatError
-"""The error of an unreadable dataset (the format detector's)."""
-
 
 def _episodes(path: str, fmt: str, limit: int) -> tuple[list[Episode], int, str]:
     """Up to ``limit`` episodes, the total count and the format's version."""
@@ -113,9 +110,9 @@ def inspect_dataset(path: str, max_episodes: int = 20) -> dict[str, Any]:
     except DatapipeError:
         raise
     except (OSError, ValueError, KeyError, pa.ArrowException) as exc:  # a damaged file of the dataset
-        raise InspectError(f"{path}: unreadable {fmt} dataset: {type(exc).__name__}: {exc}") from exc
+        raise FormatError(f"{path}: unreadable {fmt} dataset: {type(exc).__name__}: {exc}") from exc
     if not eps:
-        raise InspectError(f"{path}: {fmt} dataset with no episodes")
+        raise FormatError(f"{path}: {fmt} dataset with no episodes")
     first = eps[0]
     steps = {
         k: {"dtype": np.asarray(v).dtype.str, "shape": list(np.asarray(v).shape[1:])} for k, v in first.steps.items()
