@@ -1,4 +1,5 @@
-"""What every command shares: exit codes and the consoles (stdout for reports, stderr for progress)."""
+"""What every command shares: exit codes and the report console (stdout); progress and results go to
+:func:`datapipe.engine.progress.make_console` (stderr)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,3 @@ def out_console() -> Console:
     """stdout: a terminal as it is; a pipe or log 160 wide (no wrapping mid-sentence)."""
     probe = Console()
     return probe if probe.is_terminal else Console(width=160)
-
-
-def err_console() -> Console:
-    """stderr, for progress and results (:func:`datapipe.engine.progress.make_console`)."""
-    from datapipe.engine.progress import make_console
-
-    return make_console()

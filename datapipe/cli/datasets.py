@@ -6,7 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from datapipe.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, err_console, out_console
+from datapipe.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, out_console
+from datapipe.engine.progress import make_console
 from datapipe.errors import DatapipeError
 from datapipe.wording import counted
 
@@ -84,7 +85,7 @@ def _writable_folder(path: str, option: str):
 
 
 def audit_command(args: argparse.Namespace) -> int:
-    console = err_console()
+    console = make_console()
     import json
 
     from rich.progress import Progress
@@ -133,7 +134,7 @@ def audit_command(args: argparse.Namespace) -> int:
 
 
 def validate_dataset_command(args: argparse.Namespace) -> int:
-    path, deep, progress, console = args.path, args.deep, not args.no_progress, err_console()
+    path, deep, progress, console = args.path, args.deep, not args.no_progress, make_console()
     from rich.progress import Progress
 
     from datapipe.formats.shards.validate import validate_dataset

@@ -8,8 +8,9 @@ from typing import Any
 
 from rich.table import Table
 
-from datapipe.cli.common import EXIT_BAD_INPUT, EXIT_OK, err_console, out_console
+from datapipe.cli.common import EXIT_BAD_INPUT, EXIT_OK, out_console
 from datapipe.config import describe_fields
+from datapipe.engine.progress import make_console
 from datapipe.engine.registry import UnknownStageError, default_registry
 from datapipe.engine.workflow import load_workflow
 from datapipe.errors import DatapipeError
@@ -71,7 +72,7 @@ def run_command(args: argparse.Namespace) -> int:
     from datapipe.engine.run import run_workflow
 
     workflow = load_workflow(args.workflow, args.overrides)
-    err = err_console()
+    err = make_console()
     result = run_workflow(
         workflow,
         out=args.out,
