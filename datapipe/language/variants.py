@@ -71,10 +71,12 @@ def variants(
     record: dict[str, Any] = {"backend": type(backend).__name__ if backend else "templates", "rejected": []}
     out: list[str] = []
     if backend is not None:
+        from datapipe.language.rewriters import RewriteError
+
         for _ in range(n):
             try:
                 answer = clean(backend.rewrite(instruction))
-            except Exception as exc:  # an endpoint down: the templates take over
+            except RewriteError as exc:  # an endpoint down after its retries: the templates take over
                 record["rejected"].append(f"error: {exc}")
                 break
             if keeps_objects(instruction, answer) and answer not in out and answer != clean(instruction):
