@@ -5,12 +5,18 @@ A workflow, an argument, a config value or a dataset that is wrong raises a subc
 turns these into a one-line message and exit code 2; any other exception is a bug in datapipe
 or in a stage: exit code 1, with the traceback printed (and, for a run, saved in the run
 directory).
+
+:class:`DatapipeError` derives from :class:`Exception`, not from ``ValueError``: a bug that raises
+``ValueError`` (or ``KeyError``, ``TypeError``) inside datapipe is never mistaken for bad input,
+and an ``except ValueError`` meant for a library's own error never swallows ours. Library code
+turns the errors of what it calls (NumPy, PyAV, ``json``) into a subclass where they mean bad
+input, at the place that knows which file or field it was.
 """
 
 from __future__ import annotations
 
 
-class DatapipeError(ValueError):
+class DatapipeError(Exception):
     """Bad input (workflow, arguments, dataset, config): the message says what and where."""
 
 

@@ -26,10 +26,10 @@ def register(sub: Any) -> None:
     ev = sub.add_parser("evaluate", help="roll out a policy in a simulated task: success rate, lengths, failures")
     ev.add_argument("--policy", required=True, help="expert, expert:noise=RAD, a checkpoint folder, or ws://host:port")
     ev.add_argument("--task", default="pick_place", choices=task_names(), help="the simulated task")
-    ev.add_argument("--episodes", type=int, default=50)
+    ev.add_argument("--episodes", type=int, default=50, help="rollouts, one per seed")
     ev.add_argument("--seed", type=int, default=EVAL_SEED_BASE, help=f"first seed (default {EVAL_SEED_BASE}: held out)")
     ev.add_argument("--robot", default="franka_emika_panda", help="built-in robot or robot config YAML")
-    ev.add_argument("--max-steps", type=int, default=400)
+    ev.add_argument("--max-steps", type=int, default=400, help="steps before a rollout counts as failed")
     ev.add_argument(
         "--execute",
         type=int,
@@ -122,21 +122,18 @@ def run(args: argparse.Namespace) -> int:
         wins = sum(1 for r in rollouts if r.success)
         board.report("evaluate", len(rollouts), wins, len(rollouts) - wins)
 
-    try:
-        with board:
-            rollouts = evaluate(
-                args.policy,
-                args.task,
-                args.robot,
-                seeds,
-                args.max_steps,
-                args.execute,
-                record=bool(args.record or args.videos),
-                local=args.local,
-                on_rollouts=progress,
-            )
-    except ValueError as exc:
-        raise DatapipeError(str(exc)) from exc
+    with board:
+        rollouts = evaluate(
+            args.policy,
+            args.task,
+            args.robot,
+            seeds,
+            args.max_steps,
+            args.execute,
+            record=bool(args.record or args.videos),
+            local=args.local,
+            on_rollouts=progress,
+        )
     result = {"policy": args.policy, "task": args.task, "robot": args.robot, **summarize(rollouts)}
     lo, hi = result["confidence_95"]
     print(

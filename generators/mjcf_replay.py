@@ -18,13 +18,14 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+from datapipe.errors import DatapipeError
 from generators.render import RenderQuality, render_states
 
 ASSET_MARKER = "robosuite/models/assets/"
 _FILE_ATTR = re.compile(r'file="([^"]*)"')
 
 
-class ReplayError(ValueError):
+class ReplayError(DatapipeError):
     """A recorded model that cannot be replayed here: names the file, camera or site."""
 
 

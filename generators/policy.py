@@ -125,7 +125,11 @@ class CheckpointPolicy:
         return self.model.predict(observation)
 
 
-class PolicyConnectError(DatapipeError):
+class PolicyError(DatapipeError):
+    """A policy that cannot be made from its spec, or a server that answers out of protocol."""
+
+
+class PolicyConnectError(PolicyError):
     """A policy server that cannot be reached (names the URL)."""
 
 
@@ -158,7 +162,7 @@ class RemotePolicy:
         self.connection.send(self._codec.packb(request))
         reply = self._codec.unpackb(self.connection.recv(timeout=self.timeout_s))
         if not isinstance(reply, dict) or "actions" not in reply:
-            raise RuntimeError(f"policy server answered without 'actions': {str(reply)[:200]}")
+            raise PolicyError(f"policy server answered without 'actions': {str(reply)[:200]}")
         actions = np.asarray(reply["actions"], dtype=np.float64)
         return actions[None] if actions.ndim == 1 else actions
 
@@ -172,12 +176,16 @@ def load_policy(spec: str, generator: Any) -> Policy:
         options = dict(kv.split("=", 1) for kv in spec.partition(":")[2].split(",") if kv)
         unknown = sorted(set(options) - {"noise"})
         if unknown:
-            raise ValueError(f"policy {spec!r}: unknown options {unknown} (expert:noise=RAD)")
-        return ExpertPolicy(generator, float(options.get("noise", 0.0)))
+            raise PolicyError(f"policy {spec!r}: unknown options {unknown} (expert:noise=RAD)")
+        try:
+            noise = float(options.get("noise", 0.0))
+        except ValueError:
+            raise PolicyError(f"policy {spec!r}: noise must be a number of radians") from None
+        return ExpertPolicy(generator, noise)
     if spec == "random":
         return RandomPolicy(generator)
     if spec.startswith(("ws://", "wss://")):
         return RemotePolicy(spec)
     if Path(spec).is_dir():
         return CheckpointPolicy(spec)
-    raise ValueError(f"policy {spec!r}: expected expert, expert:noise=RAD, random, a checkpoint folder or a ws:// URL")
+    raise PolicyError(f"policy {spec!r}: expected expert, expert:noise=RAD, random, a checkpoint folder or a ws:// URL")

@@ -13,7 +13,7 @@ import mujoco
 import numpy as np
 
 from generators.geometry import quat_from_mat
-from generators.robots.config import RobotConfig
+from generators.robots.config import RobotConfig, RobotConfigError
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ def index_robot(model: mujoco.MjModel, robot: RobotConfig, prefix: str) -> Robot
     def jid(name: str) -> int:
         i = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, prefix + name)
         if i < 0:
-            raise KeyError(f"robot joint {prefix + name!r} not in the scene")
+            raise RobotConfigError(f"{robot.name}: arm joint {prefix + name!r} is not in the scene")
         return i
 
     joints = [jid(n) for n in robot.arm_joints]
@@ -48,7 +48,8 @@ def index_robot(model: mujoco.MjModel, robot: RobotConfig, prefix: str) -> Robot
                 if model.actuator_trntype[a] == mujoco.mjtTrn.mjTRN_JOINT and model.actuator_trnid[a, 0] == j
             ]
             if not found:
-                raise KeyError(f"no actuator drives arm joint {mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j)}")
+                joint = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j)
+                raise RobotConfigError(f"{robot.name}: no actuator drives arm joint {joint!r}")
             acts.append(found[0])
     site = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, prefix + robot.ee_site)
     ee_body = model.site_bodyid[site]

@@ -36,7 +36,12 @@ def register(sub: Any) -> None:
     tp.add_argument("--robot", default="franka_emika_panda", help="built-in robot or robot config YAML")
     tp.add_argument("--policy", default="", help="expert, a checkpoint folder or ws://host:port (autonomous mode)")
     tp.add_argument("--out", default="", help="dataset folder the episodes are written to (appended to)")
-    tp.add_argument("--format", default="webdataset", choices=("webdataset", "lerobot"))
+    tp.add_argument(
+        "--format",
+        default="webdataset",
+        choices=("webdataset", "lerobot"),
+        help="dataset format the episodes are written in",
+    )
     tp.add_argument("--operator", default="operator", help="operator id recorded with each episode")
     tp.add_argument("--fps", type=float, default=20.0, help="control and view rate, Hz")
     tp.add_argument("--size", default="320x240", type=view_size, help="view size WIDTHxHEIGHT, pixels")

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from datapipe.errors import DatapipeError
+
 MAX_LINEAR = 0.25  # m/s: fastest end-effector speed an operator can command
 MAX_ANGULAR = 1.5  # rad/s: fastest yaw rate
 HOLD_AFTER_S = 0.4  # a move command older than this stops the robot (hold-to-move)
@@ -27,8 +29,9 @@ MODES = ("teleop", "autonomous", "paused", "correcting")
 CONTROL_MODES = {"policy": 0, "human": 1, "correcting": 2}  # the per-step control_mode array's codes
 
 
-class CommandError(ValueError):
-    """A malformed message: the reply names the field."""
+class CommandError(DatapipeError):
+    """A malformed message or an action the robot cannot take now: the reply names the field
+    or the reason."""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from generators.robots.config import arm_gripper_embodiment
-from teleop.control import CONTROL_MODES, MODES
+from teleop.control import CONTROL_MODES, MODES, CommandError
 from teleop.recording import StepRow
 
 
@@ -36,11 +36,11 @@ class OperatorActions:
 
     def set_mode(self, mode: str) -> None:
         if mode not in MODES:
-            raise ValueError(f"mode {mode!r}: expected one of {', '.join(MODES)}")
+            raise CommandError(f"mode {mode!r}: expected one of {', '.join(MODES)}")
         if mode == "autonomous" and self.policy is None:
-            raise ValueError("no policy to hand over to (start the server with --policy)")
+            raise CommandError("no policy to hand over to (start the server with --policy)")
         if self.status.estop and mode != "paused":
-            raise ValueError("the e-stop is engaged: release it first")
+            raise CommandError("the e-stop is engaged: release it first")
         if mode in ("teleop", "correcting"):  # the operator starts where the end effector is
             self._target_at_ee()
             self.move_time = 0.0
@@ -61,7 +61,7 @@ class OperatorActions:
         available = [s.step for s in self.ring]
         if not available or not (available[0] <= step < len(self.buffer)):
             lo = available[0] if available else 0
-            raise ValueError(f"step {step}: can rewind to steps {lo}..{max(lo, len(self.buffer) - 1)}")
+            raise CommandError(f"step {step}: can rewind to steps {lo}..{max(lo, len(self.buffer) - 1)}")
         snap = next(s for s in self.ring if s.step == step)
         full = list(self.buffer.rows)
         self.buffer.cut(step)
@@ -82,7 +82,7 @@ class OperatorActions:
     def finish(self, success: bool) -> dict[str, Any]:
         """Label the episode in progress, write it, and start the next scene."""
         if not len(self.buffer):
-            raise ValueError("nothing recorded yet: drive the robot first")
+            raise CommandError("nothing recorded yet: drive the robot first")
         episode_id = self._write(self.buffer.rows, success=success)
         self.episode_number += 1
         self._new_episode()

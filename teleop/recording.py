@@ -144,7 +144,7 @@ class DatasetRecorder:
 
     def __init__(self, path: str, fmt: str = "webdataset"):
         if fmt not in FORMATS:
-            raise ValueError(f"format {fmt!r}: expected one of {', '.join(FORMATS)}")
+            raise RecordingFolderError(f"format {fmt!r}: expected one of {', '.join(FORMATS)}")
         if "://" in path and not path.startswith("file://"):
             raise RecordingFolderError(f"--out {path}: teleop records into a local folder")
         self.path, self.fmt = path, fmt

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import secrets
 import struct
 import time
@@ -33,6 +34,7 @@ import numpy as np
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 
+from datapipe.errors import DatapipeError
 from teleop.control import (
     MAX_BINARY_BYTES,
     CommandError,
@@ -44,6 +46,7 @@ from teleop.recording import DatasetRecorder
 from teleop.robot import RobotSession, RobotSettings
 from teleop.sentinel import HelpQueue, Predictor, Sentinel, default_predictors
 
+log = logging.getLogger("datapipe.teleop")
 STATIC = Path(__file__).parent / "static"
 COOKIE = "datapipe_teleop_token"
 DRAG_SCALE_M = 0.6  # end-effector travel (m) of a drag across the whole view
@@ -203,8 +206,11 @@ class RobotClient:
                 reply = await self._handle(msg)
                 if reply is not None:
                     await self.send_json({"type": "ok", "for": kind, **reply})
-            except (CommandError, ValueError, TypeError, KeyError) as exc:
+            except DatapipeError as exc:  # a bad message, or an action the robot cannot take now
                 await self.send_json({"type": "error", "for": kind, "error": str(exc)[:300]})
+            except Exception as exc:  # a bug: logged with its traceback; the session goes on
+                log.exception("teleop: %r message failed", kind)
+                await self.send_json({"type": "error", "for": kind, "error": f"internal error: {exc!r}"[:300]})
 
     def _control(self) -> None:
         if self.robot.controller != self.id:
@@ -300,7 +306,7 @@ class RobotClient:
                 doc["target"] = [round(float(v), 4) for v in self.robot.goal]
                 doc["gripper"] = target.gripper
             await self.send_json(doc)
-        except (CommandError, ValueError) as exc:
+        except DatapipeError as exc:
             await self.send_json({"type": "error", "for": "webcam", "error": str(exc)[:300]})
 
     def _track(self, data: bytes) -> Any:

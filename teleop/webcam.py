@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from teleop.control import CommandError
+
 WINDOW = 15  # frames the retargeting smooths over
 
 
@@ -44,10 +46,11 @@ class WebcamTeleop:
     def process(self, jpeg: bytes) -> HandTarget | None:
         """The end-effector target of one camera frame, or None when no hand is tracked."""
         from generators.hands.hand_frame import intrinsics
+        from generators.retarget.arm import NoUsableHand
 
         bgr = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
         if bgr is None:
-            raise ValueError("the webcam frame is not a JPEG image")
+            raise CommandError("the webcam frame is not a JPEG image")
         self.frames += 1
         rgb = np.ascontiguousarray(bgr[..., ::-1])
         tracks = self.tracker.track(rgb[None])
@@ -62,7 +65,7 @@ class WebcamTeleop:
         K = intrinsics(rgb.shape[1], rgb.shape[0], self.hfov_deg)
         try:
             pos, yaw, grip, _ = self.retargeter.targets(world, image, np.ones(len(world), bool), K, self.fps)
-        except ValueError:  # no PnP solution in the window
+        except NoUsableHand:  # no PnP solution in the window
             return None
         return HandTarget(pos[-1], float(yaw[-1]), float(grip[-1]))
 

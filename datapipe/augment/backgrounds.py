@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from datapipe.errors import DatapipeError
+
 TEXTURES = ("noise", "checker", "stripes", "gradient")
 # per-pixel classes of segmentation.<camera> arrays (written by augment.sim_views, generators.views)
 SEGMENT_CLASSES = {"background": 0, "table": 1, "robot": 2, "object": 3, "distractor": 4}
@@ -63,7 +65,7 @@ def procedural(rng: np.random.Generator, height: int, width: int, kind: str | No
 def folder_images(folder: str) -> list[Path]:
     files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise FileNotFoundError(f"{folder}: no background images ({', '.join(IMAGE_SUFFIXES)})")
+        raise DatapipeError(f"{folder}: no background images ({', '.join(IMAGE_SUFFIXES)})")
     return files
 
 
@@ -73,7 +75,7 @@ def image_background(path: Path, height: int, width: int) -> np.ndarray:
 
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
-        raise ValueError(f"{path}: not a readable image")
+        raise DatapipeError(f"{path}: not a readable image")
     img = img[:, :, ::-1]
     scale = max(height / img.shape[0], width / img.shape[1])
     resized = cv2.resize(img, (max(width, round(img.shape[1] * scale)), max(height, round(img.shape[0] * scale))))

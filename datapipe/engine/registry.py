@@ -18,15 +18,13 @@ import importlib
 from importlib.metadata import entry_points
 
 from datapipe.engine.stage import SinkStage, SourceStage, Stage, Transform
+from datapipe.errors import DatapipeError
 
 ENTRY_POINT_GROUP = "datapipe.stages"
 
 
-class UnknownStageError(KeyError):
+class UnknownStageError(DatapipeError):
     """No stage is registered under a name; the message suggests close names."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 class Registry:
@@ -38,7 +36,7 @@ class Registry:
     def register(self, name: str, target: type[Stage] | str) -> None:
         """Register ``target`` (a Stage subclass or ``"module:Class"``) under ``name``."""
         if name in self._targets and self._targets[name] != target:
-            raise ValueError(f"stage {name!r} is registered twice: {self._targets[name]} and {target}")
+            raise DatapipeError(f"stage {name!r} is registered twice: {self._targets[name]} and {target}")
         self._targets[name] = target
 
     def names(self) -> list[str]:

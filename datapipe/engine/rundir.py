@@ -29,6 +29,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from datapipe.errors import DatapipeError
 from datapipe.storage import AtomicParquetWriter, Location, resolve
 from schemas.episode import EPISODE_SCHEMA, check_schema_version
 
@@ -230,8 +231,9 @@ def _collect(receipts: list[dict[str, Any]], parts: Location) -> CommittedParts:
     return result
 
 
-class StaleRunError(RuntimeError):
-    """A worker of an earlier run (whose driver died) tried to commit after a newer run started."""
+class StaleRunError(DatapipeError):
+    """A worker of an earlier run (whose driver died) tried to commit after a newer run started:
+    not a bug, the directory was handed to the newer run."""
 
 
 class RunDir:

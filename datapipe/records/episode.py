@@ -36,7 +36,8 @@ EPISODE_ID_NAMESPACE = uuid.UUID("6f1e3d52-2a4b-5c8e-9d0f-7b6a5c4d3e21")
 
 
 class RecordError(DatapipeError):
-    """An episode (or a part of it) is malformed; the message names the field and the value."""
+    """An episode (or a part of it) is malformed, or lacks what a stage needs (``run
+    perception.hand_pose first``); the message names the field and the value."""
 
 
 def make_episode_id(uri: str, span: str, stage_version: str) -> str:

@@ -12,8 +12,17 @@ from fractions import Fraction
 
 import numpy as np
 
+from datapipe.errors import DatapipeError
+
 H264_CODEC = "libx264"
 ENCODER_THREADS = 1
+
+
+class VideoError(DatapipeError):
+    """Video bytes that cannot be read (damaged, empty, no video stream): bad input, never a bug.
+
+    Frames of the wrong dtype or shape handed to an encoder are a caller's bug and raise
+    ``ValueError``."""
 
 
 def _check_frames(frames: np.ndarray) -> np.ndarray:
@@ -157,23 +166,23 @@ def decode_mp4(data: bytes, width: int | None = None, height: int | None = None,
 
     ``strict``: stop at the first error the decoder detects instead of concealing it (to verify
     data; damage that breaks no syntax still decodes, only checksums find all of it). Errors
-    raise ``ValueError``."""
+    raise :class:`VideoError`."""
     import av
 
     frames = []
     try:
         with av.open(io.BytesIO(data), mode="r") as container:
             if not container.streams.video:
-                raise ValueError("mp4 holds no video stream")
+                raise VideoError("mp4 holds no video stream")
             stream = container.streams.video[0]
             if strict:
                 stream.codec_context.options = dict(STRICT_DECODE)
             for frame in container.decode(stream):
                 frames.append(frame.to_ndarray(format="rgb24"))
-    except av.error.FFmpegError as exc:  # damaged bytes: a ValueError like every other decode error
-        raise ValueError(f"mp4 cannot be decoded ({exc})") from None
+    except av.error.FFmpegError as exc:  # damaged bytes: a VideoError like every other decode error
+        raise VideoError(f"mp4 cannot be decoded ({exc})") from None
     if not frames:
-        raise ValueError("mp4 holds no decodable video frame")
+        raise VideoError("mp4 holds no decodable video frame")
     out = np.stack(frames)
     if width is not None and height is not None:
         out = out[:, :height, :width]
@@ -181,17 +190,17 @@ def decode_mp4(data: bytes, width: int | None = None, height: int | None = None,
 
 
 def count_frames(data: bytes) -> int:
-    """Video frames (packets) in an mp4 held in memory, without decoding them; ``ValueError`` if
-    it is not a readable video."""
+    """Video frames (packets) in an mp4 held in memory, without decoding them; :class:`VideoError`
+    if it is not a readable video."""
     import av
 
     try:
         with av.open(io.BytesIO(data), mode="r") as container:
             if not container.streams.video:
-                raise ValueError("mp4 holds no video stream")
+                raise VideoError("mp4 holds no video stream")
             return sum(1 for p in container.demux(video=0) if p.size)
     except av.error.FFmpegError as exc:
-        raise ValueError(f"not a readable mp4 ({exc})") from None
+        raise VideoError(f"not a readable mp4 ({exc})") from None
 
 
 def codec_name(data: bytes) -> str:
@@ -220,14 +229,15 @@ def encode_jpeg(frames: np.ndarray, quality: int = 90) -> list[bytes]:
 
 
 def decode_jpeg(frames: list[bytes]) -> np.ndarray:
-    """Decode a list of JPEG files to RGB frames ``(T, H, W, 3)``."""
+    """Decode a list of JPEG files to RGB frames ``(T, H, W, 3)`` (:class:`VideoError` if one
+    cannot be decoded)."""
     import cv2
 
     decoded = []
     for i, data in enumerate(frames):
         img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if img is None:
-            raise ValueError(f"JPEG frame {i} cannot be decoded")
+            raise VideoError(f"JPEG frame {i} cannot be decoded")
         decoded.append(img[..., ::-1])
     return np.stack(decoded)
 

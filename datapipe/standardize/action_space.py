@@ -15,12 +15,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from datapipe.standardize.errors import StandardizeError
+
 ANGLE_UNITS = ("radians", "degrees", "normalized100")
 ROTATIONS = ("rotvec", "euler_xyz", "quaternion_wxyz", "quaternion_xyzw")
-
-
-class AmbiguousUnits(ValueError):
-    """Joint values that could be degrees or +-100 normalized units: declare them."""
 
 
 # -- units ----------------------------------------------------------------------------------------
@@ -46,12 +44,12 @@ def to_radians(values: np.ndarray, units: str, ranges: np.ndarray | None = None)
         return np.deg2rad(v)
     if units == "normalized100":
         if ranges is None:
-            raise ValueError("normalized100 units need the joint ranges (radians) to map -100..100 onto")
+            raise StandardizeError("normalized100 units need the joint ranges (radians) to map -100..100 onto")
         r = np.asarray(ranges, dtype=np.float64)
         if r.shape != (v.shape[-1], 2):
-            raise ValueError(f"ranges: expected {v.shape[-1]} [low, high] pairs, got shape {r.shape}")
+            raise StandardizeError(f"ranges: expected {v.shape[-1]} [low, high] pairs, got shape {r.shape}")
         return r[:, 0] + (v + 100.0) / 200.0 * (r[:, 1] - r[:, 0])
-    raise ValueError(f"unknown angle units {units!r} (one of {ANGLE_UNITS})")
+    raise StandardizeError(f"unknown angle units {units!r} (one of {ANGLE_UNITS})")
 
 
 # -- rotations ------------------------------------------------------------------------------------
@@ -65,7 +63,7 @@ def to_rotation(values: np.ndarray, fmt: str) -> Rotation:
         return Rotation.from_quat(v[..., [1, 2, 3, 0]])
     if fmt == "quaternion_xyzw":
         return Rotation.from_quat(v)
-    raise ValueError(f"unknown rotation format {fmt!r} (one of {ROTATIONS})")
+    raise StandardizeError(f"unknown rotation format {fmt!r} (one of {ROTATIONS})")
 
 
 def from_rotation(rot: Rotation, fmt: str) -> np.ndarray:
@@ -77,7 +75,7 @@ def from_rotation(rot: Rotation, fmt: str) -> np.ndarray:
         return rot.as_quat()[..., [3, 0, 1, 2]]
     if fmt == "quaternion_xyzw":
         return rot.as_quat()
-    raise ValueError(f"unknown rotation format {fmt!r} (one of {ROTATIONS})")
+    raise StandardizeError(f"unknown rotation format {fmt!r} (one of {ROTATIONS})")
 
 
 def rotation_width(fmt: str) -> int:
@@ -128,12 +126,12 @@ def gripper_to_unit(values: np.ndarray, low: float, high: float, open_at: str, r
     if relative:
         v = np.clip(low + np.cumsum(v), min(low, high), max(low, high))
     if high == low:
-        raise ValueError("gripper range: low and high are equal")
+        raise StandardizeError("gripper range: low and high are equal")
     unit = np.clip((v - low) / (high - low), 0.0, 1.0)
     if open_at == "low":
         unit = 1.0 - unit
     elif open_at != "high":
-        raise ValueError(f"gripper open: expected high or low, got {open_at!r}")
+        raise StandardizeError(f"gripper open: expected high or low, got {open_at!r}")
     return unit
 
 

@@ -36,9 +36,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from datapipe.errors import DatapipeError
 from datapipe.records import CameraStream, Embodiment, Episode
 from datapipe.standardize import action_space as sp
+from datapipe.standardize.errors import StandardizeError
 
 ROLES = ("primary", "secondary", "wrist", "drop")
 STANDARD_STEPS = ("timestamp", "observation.state", "action", "reward", "is_intervention")
@@ -47,10 +47,6 @@ ARM_KINDS = {  # action kinds of the end-effector target spaces (joint spaces: j
     "ee_absolute": ("ee_position",) * 3 + ("ee_rotation",) * 3,
     "ee_delta": ("ee_position_delta",) * 3 + ("ee_rotation_delta",) * 3,
 }
-
-
-class StandardizeError(DatapipeError):
-    """An episode the config cannot standardize: names the dataset, the field and the value."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +114,7 @@ class DatasetStandard:
 
 def standard_from_dict(doc: dict[str, Any], where: str) -> DatasetStandard:
     """A :class:`DatasetStandard` from a parsed YAML mapping; errors name ``where`` and the field."""
-    from datapipe.config import build_config
+    from datapipe.config import ConfigError, build_config
 
     try:
         doc = dict(doc)
@@ -127,7 +123,7 @@ def standard_from_dict(doc: dict[str, Any], where: str) -> DatasetStandard:
         if isinstance(doc.get("gripper"), dict):
             doc["gripper"] = build_config(GripperSpec, doc["gripper"])
         return build_config(DatasetStandard, doc)
-    except (TypeError, ValueError) as exc:
+    except ConfigError as exc:
         raise StandardizeError(f"{where}: {exc}") from None
 
 

@@ -25,11 +25,16 @@ from typing import Any
 
 import numpy as np
 
+from datapipe.errors import DatapipeError
 from datapipe.formats.shards.dataset import ShardDataset
 from datapipe.training.stream import EPS, NORMALIZED, ShardStream
 
 BLOCK = 4096
 WEIGHTINGS = ("size", "uniform")
+
+
+class MixtureError(DatapipeError):
+    """A mixture asked for what its datasets cannot give (weights, normalization, a saved state)."""
 
 
 class MixtureStream:
@@ -51,9 +56,9 @@ class MixtureStream:
         **config: Any,
     ):
         if not datasets:
-            raise ValueError("a mixture needs at least one dataset")
+            raise MixtureError("a mixture needs at least one dataset")
         if normalization not in ("per_dataset", "pooled"):
-            raise ValueError(f"normalization must be per_dataset or pooled, got {normalization!r}")
+            raise MixtureError(f"normalization must be per_dataset or pooled, got {normalization!r}")
         self.names = list(datasets)
         own = normalize if normalization == "per_dataset" else None
         self.streams = {n: ShardStream(p, **{**config, "normalize": own}) for n, p in datasets.items()}
@@ -72,7 +77,7 @@ class MixtureStream:
         for key in NORMALIZED:
             shapes = {n: s.dataset.features.get(key, {}).get("shape") for n, s in self.streams.items()}
             if len({tuple(v) if v is not None else None for v in shapes.values()}) > 1:
-                raise ValueError(
+                raise MixtureError(
                     f"{key} differs between the datasets {shapes}: standardize them to one shape first "
                     "(standardize.embodiment: pad_state, one action space)"
                 )
@@ -85,12 +90,12 @@ class MixtureStream:
         elif isinstance(weights, dict):
             unknown = sorted(set(weights) - set(self.names))
             if unknown:
-                raise ValueError(f"weights for unknown datasets {unknown} (datasets: {self.names})")
+                raise MixtureError(f"weights for unknown datasets {unknown} (datasets: {self.names})")
             w = np.array([float(weights.get(n, 0.0)) for n in self.names])
         else:
-            raise ValueError(f"weights must be {WEIGHTINGS} or {{dataset: weight}}, got {weights!r}")
+            raise MixtureError(f"weights must be {WEIGHTINGS} or {{dataset: weight}}, got {weights!r}")
         if (w < 0).any() or not np.isfinite(w).all() or w.sum() <= 0:
-            raise ValueError(f"weights must be finite, non-negative and not all zero, got {w.tolist()}")
+            raise MixtureError(f"weights must be finite, non-negative and not all zero, got {w.tolist()}")
         return w / w.sum()
 
     def _pooled_normalizers(self) -> dict[str, tuple[np.ndarray, np.ndarray, bool]]:
@@ -165,9 +170,11 @@ class MixtureStream:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if sorted(state["streams"]) != sorted(self.names):
-            raise ValueError(f"state is of datasets {sorted(state['streams'])}, this mixture has {sorted(self.names)}")
+            raise MixtureError(
+                f"state is of datasets {sorted(state['streams'])}, this mixture has {sorted(self.names)}"
+            )
         if not np.allclose(state["weights"], self.weights):
-            raise ValueError(
+            raise MixtureError(
                 f"state was saved with weights {state['weights']}, this mixture has {self.weights.tolist()}"
             )
         self.epoch, self.position, self._blocks = int(state["epoch"]), int(state["position"]), {}

@@ -222,7 +222,7 @@ class ShardStream:
         theirs = state.get("order", {})
         diff = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
         if diff:
-            raise ValueError(f"state was saved with other order settings (saved, now): {diff}")
+            raise DatapipeError(f"state was saved with other order settings (saved, now): {diff}")
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
 
     # -- order ---------------------------------------------------------------------------------

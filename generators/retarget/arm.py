@@ -20,6 +20,7 @@ from typing import Any
 import mujoco
 import numpy as np
 
+from datapipe.errors import DatapipeError
 from generators.geometry import (
     quat_conj,
     quat_from_mat,
@@ -41,7 +42,7 @@ DEFAULT_CAMERA_POS = (-0.1, 0.0, 0.45)
 DEFAULT_CAMERA_QUAT = tuple(quat_from_mat(np.array([[0, 0, 1], [-1, 0, 0], [0, -1, 0]], float)).round(12))
 
 
-class NoUsableHand(ValueError):
+class NoUsableHand(DatapipeError):
     """No frame of the clip has a hand that can be retargeted (absent, or no PnP solution)."""
 
 

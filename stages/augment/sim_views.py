@@ -14,7 +14,7 @@ import numpy as np
 from datapipe.augment.derived import augmented
 from datapipe.config import check
 from datapipe.engine.stage import Resources, Transform, Wiring
-from datapipe.records import CameraStream, Episode
+from datapipe.records import CameraStream, Episode, RecordError
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class SimViews(Transform):
         if key not in self.generators:
             robot = next((make() for make in BUILTIN_ROBOTS.values() if make().name == ep.embodiment.robot), None)
             if robot is None:
-                raise ValueError(f"augment.sim_views: robot {ep.embodiment.robot!r} is not a built-in robot")
+                raise RecordError(f"augment.sim_views: robot {ep.embodiment.robot!r} is not a built-in robot")
             settings = SimSettings(
                 task=ep.meta["sim_task"],
                 control_fps=ep.fps,

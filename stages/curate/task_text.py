@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from datapipe.config import check
+from datapipe.config import ConfigError, check
 from datapipe.engine.stage import Resources, Transform
 from datapipe.language.rewriters import ChatRewriter, RewriteError
 from datapipe.language.text import check_rewrite, clean, is_placeholder
@@ -56,7 +56,7 @@ class TaskText(Transform):
 
             doc = parse_yaml(Path(c.task_map_file).read_text(), c.task_map_file) or {}
             if not isinstance(doc, dict):
-                raise ValueError(f"{c.task_map_file}: expected a mapping of task text to replacement")
+                raise ConfigError("task_map_file", f"{c.task_map_file}: expected a mapping of task text to replacement")
             mapping.update({str(k): str(v) for k, v in doc.items()})
         self.mapping = {clean(k): v for k, v in mapping.items()}
         self.rewriter = ChatRewriter(c.rewrite_url, c.rewrite_model, c.rewrite_api_key_env) if c.rewrite_url else None

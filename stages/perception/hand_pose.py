@@ -10,7 +10,7 @@ import numpy as np
 
 from datapipe.config import check
 from datapipe.engine.stage import Resources, Transform, Wiring
-from datapipe.records import Episode
+from datapipe.records import Episode, RecordError
 from generators.hands.tracking import SIDES, HandTracker, fill_gaps, jitter, merge_tracks, smooth, track_closeups
 
 
@@ -66,7 +66,7 @@ class HandPose(Transform):
     def process(self, episode: Episode) -> Iterable[Episode]:
         c = self.config
         if c.camera not in episode.cameras:
-            raise KeyError(f"episode has no camera {c.camera!r} (it has {sorted(episode.cameras)})")
+            raise RecordError(f"episode has no camera {c.camera!r} (it has {sorted(episode.cameras)})")
         frames = episode.cameras[c.camera].frames()
         # A graph per episode: MediaPipe's video mode tracks across calls and has no reset.
         tracker = HandTracker(2, c.model_complexity, c.min_detection, c.min_tracking)

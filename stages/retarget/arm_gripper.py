@@ -11,7 +11,7 @@ import numpy as np
 
 from datapipe.config import check, narrow
 from datapipe.engine.stage import Resources, Transform, Wiring
-from datapipe.records import Episode
+from datapipe.records import Episode, RecordError
 from generators.hands.hand_frame import intrinsics
 from generators.retarget.arm import (
     ArmRetargeter,
@@ -70,10 +70,10 @@ class ArmGripper(Transform):
         side = self.config.hand
         key = f"hand.{side}"
         if f"{key}.world" not in episode.steps:
-            raise KeyError(f"no {key}.* steps: run perception.hand_pose first")
+            raise RecordError(f"no {key}.* steps: run perception.hand_pose first")
         h, w = episode.meta.get("hand_pose", {}).get("image_size", [None, None])
         if h is None:
-            raise KeyError("meta.hand_pose.image_size missing: run perception.hand_pose first")
+            raise RecordError("meta.hand_pose.image_size missing: run perception.hand_pose first")
         K = intrinsics(w, h, self.config.hfov_deg)
         try:
             result = self.retargeter.retarget(

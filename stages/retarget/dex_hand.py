@@ -11,7 +11,7 @@ import numpy as np
 
 from datapipe.config import check, narrow
 from datapipe.engine.stage import Resources, Transform, Wiring
-from datapipe.records import Embodiment, Episode
+from datapipe.records import Embodiment, Episode, RecordError
 from generators.retarget.dex import DexRetargeter, DexSettings
 from generators.robots.dex_hand import HandModelConfig
 
@@ -60,7 +60,7 @@ class DexHand(Transform):
         c = self.config
         key = f"hand.{c.hand}"
         if f"{key}.world" not in episode.steps:
-            raise KeyError(f"no {key}.* steps: run perception.hand_pose first")
+            raise RecordError(f"no {key}.* steps: run perception.hand_pose first")
         worlds = np.asarray(episode.steps[f"{key}.world"], np.float64)
         present = np.asarray(episode.steps[f"{key}.present"], bool)
         if not present.any():  # a clip without the hand: filtered with its reason, not a failure

@@ -15,6 +15,7 @@ from typing import Any
 
 from datapipe.config import check
 from datapipe.engine.stage import Resources, SinkStage
+from datapipe.errors import DatapipeError
 from datapipe.formats.ownership import OwnedOutput
 from datapipe.formats.shards.manifest import build_manifest
 from datapipe.formats.shards.writer import ShardOptions, write_part
@@ -77,7 +78,7 @@ class TrainBc(SinkStage):
         root = resolve(c.path)
         manifest = build_manifest(root.join("shards"), receipts, 0.0, "")
         if not manifest["episodes"]:
-            raise ValueError(f"{c.path}: no episodes reached train.bc; nothing to train on")
+            raise DatapipeError(f"{c.path}: no episodes reached train.bc; nothing to train on")
         checkpoint = root.join("policy")
         for name in (CHECKPOINT, POLICY):  # a fresh policy for these episodes, not a resume
             if checkpoint.join(name).exists():

@@ -251,14 +251,14 @@ def _import(lr: Path, tmp_path: Path, name: str):
 
 def _strict_breaking_flip(data: bytes) -> bytes:
     """``data`` with one byte flipped where the strict decoder notices (found, not guessed)."""
-    from datapipe.records.video import decode_mp4
+    from datapipe.records.video import VideoError, decode_mp4
 
     for pos in range(len(data) // 3, len(data), 7):
         broken = bytearray(data)
         broken[pos] ^= 0x40
         try:
             decode_mp4(bytes(broken), strict=True)
-        except ValueError:
+        except VideoError:
             return bytes(broken)
     raise AssertionError("no detectable flip found")
 

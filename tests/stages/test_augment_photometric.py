@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from datapipe.augment.photometric import PRESETS, apply, sample_params
+from datapipe.config import ConfigError
 from datapipe.formats.shards.manifest import build_manifest
 from datapipe.formats.shards.writer import ShardOptions, write_part
 from datapipe.storage import resolve
@@ -76,5 +77,5 @@ def test_stream_augments_on_the_fly_seeded_and_resumable(tmp_path):
     second.load_state_dict(first.state_dict())
     rest = frames(second)
     assert all(np.array_equal(x, y) for x, y in zip(head + rest, aug))
-    with pytest.raises(ValueError, match="augment"):
+    with pytest.raises(ConfigError, match="augment"):
         ShardStream(str(tmp_path), augment="strong")

@@ -232,10 +232,10 @@ def test_dexterous_retargeting_loads_a_configured_mjcf_hand(tmp_path):
 
 
 def test_no_matching_video_is_an_error_unless_an_empty_source_is_allowed(tmp_path):
-    from datapipe.config import build_config
+    from datapipe.config import ConfigError, build_config
     from stages.ingest.video_files import VideoFiles
 
     pattern = str(tmp_path / "ego" / "*.mp4")
-    with pytest.raises(FileNotFoundError, match="no video files match"):
+    with pytest.raises(ConfigError, match="paths: no video files match"):
         VideoFiles(build_config(VideoFiles.Config, {"paths": [pattern]})).shards()
     assert VideoFiles(build_config(VideoFiles.Config, {"paths": [pattern], "allow_empty": True})).shards() == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from datapipe.config import ConfigError
 from datapipe.records.expressions import (
     ExpressionError,
     compile_expression,
@@ -35,7 +36,7 @@ def test_synthetic_source_is_deterministic_and_sharded():
 
 
 def test_synthetic_config_rejects_bad_lengths():
-    with pytest.raises(ValueError, match="min_length"):
+    with pytest.raises(ConfigError, match="min_length"):
         SyntheticConfig(min_length=10, max_length=5)
 
 

@@ -91,7 +91,7 @@ def test_lerobot_format_is_exported_again_after_every_episode(tmp_path):
     assert reader.info["total_episodes"] == 2 and reader.info["total_frames"] == 16
     ep = reader.read_episode(1)
     assert ep.length == 6 and ep.task == ("task 2",)
-    with pytest.raises(ValueError, match="format"):
+    with pytest.raises(RecordingFolderError, match="format"):
         DatasetRecorder(str(tmp_path / "x"), "hdf5")
 
 

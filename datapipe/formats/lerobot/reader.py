@@ -330,7 +330,7 @@ class LeRobotReader:
             if verify:  # every frame decodes, and there is one per step
                 try:
                     n = len(video.decode_mp4(data, w, h, strict=True))
-                except ValueError as exc:
+                except video.VideoError as exc:
                     raise LeRobotReadError(f"{self.uri}/{path}: {exc}") from None
                 if n != length:
                     raise LeRobotReadError(
@@ -346,7 +346,7 @@ class LeRobotReader:
     def _frame_count(data: bytes) -> int:
         try:
             return video.count_frames(data)
-        except ValueError:
+        except video.VideoError:
             return -1  # decoded (and its errors named) on the slow path
 
     def read_episode(self, index: int, verify_videos: bool = False) -> Episode:

@@ -77,7 +77,7 @@ def _camera_mp4(ep: Episode, name: str, cam: CameraStream, crf: int) -> bytes:
     data = cam.data[0]
     try:
         n = video.count_frames(data)
-    except ValueError as exc:
+    except video.VideoError as exc:
         raise RecordError(f"episode {ep.episode_id!r}: camera {name!r}: {exc}") from None
     if n != ep.length:
         raise RecordError(f"episode {ep.episode_id!r}: camera {name!r}: its mp4 holds {n} frames for {ep.length} steps")

@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from datapipe.records import RecordError
+
 HAND_WINDOW_S = 0.5  # the window hand presence is counted in, s
 FACE_LANDMARKS = (0, 2, 5, 7, 8)  # pose: nose, eyes, ears
 SHOULDERS = (11, 12)  # pose: left and right shoulder
@@ -63,7 +65,7 @@ def hand_scores(steps: dict[str, np.ndarray], height: int, width: int) -> dict[s
     """Scores that need only the hand tracks (``hand.<side>.image`` / ``present``, ``timestamp``)."""
     sides = [s for s in ("left", "right") if f"hand.{s}.present" in steps]
     if not sides:
-        raise KeyError("no hand tracks in the episode: run perception.hand_pose first")
+        raise RecordError("no hand tracks in the episode: run perception.hand_pose first")
     t = np.asarray(steps["timestamp"], np.float64)
     any_hand = np.zeros(len(t), bool)
     lows, sizes, upright, speeds = [], [], [], []

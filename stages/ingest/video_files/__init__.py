@@ -11,7 +11,7 @@ from typing import Literal
 
 import numpy as np
 
-from datapipe.config import check
+from datapipe.config import ConfigError, check
 from datapipe.engine.stage import Resources, SourceStage, Wiring
 from datapipe.records import CameraStream, Embodiment, Episode, Source, make_episode_id
 from datapipe.records.video import Mp4Writer
@@ -93,7 +93,7 @@ class VideoFiles(SourceStage):
     def shards(self) -> list[str]:
         files = self.input_paths(self.config)
         if not files and not self.config.allow_empty:
-            raise FileNotFoundError(f"no video files match {list(self.config.paths)}")
+            raise ConfigError("paths", f"paths: no video files match {list(self.config.paths)}")
         return files
 
     def _frames(self, shard: str) -> tuple[float, Iterator[tuple[float, np.ndarray]]]:

@@ -13,6 +13,7 @@ from datapipe.engine.registry import default_registry
 from datapipe.engine.run import run_workflow
 from datapipe.engine.stage import Transform
 from datapipe.engine.workflow import load_workflow
+from datapipe.errors import DatapipeError
 from datapipe.storage import resolve
 from tests.helpers import expected_synthetic, read_sink
 
@@ -124,5 +125,5 @@ def test_setup_runs_once_per_process_and_lineage_is_appended(write_workflow, tmp
 
 def test_unknown_runner_is_refused(write_workflow, tmp_path):
     wf = load_workflow(write_workflow(WF.replace("SINK", str(tmp_path / "d"))))
-    with pytest.raises(ValueError, match="unknown runner"):
+    with pytest.raises(DatapipeError, match="unknown runner"):
         run_workflow(wf, out=str(tmp_path / "run"), runner="spark", progress=False)

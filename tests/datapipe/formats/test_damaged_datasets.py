@@ -12,7 +12,7 @@ import pytest
 from datapipe.cli import main
 from datapipe.engine.run import run_workflow
 from datapipe.engine.workflow import parse_workflow
-from datapipe.formats.shards.dataset import ShardDataset
+from datapipe.formats.shards.dataset import DatasetError, ShardDataset
 from datapipe.formats.shards.sample import SampleError
 from datapipe.formats.shards.validate import validate_dataset
 from datapipe.records.names import sample_key
@@ -173,7 +173,7 @@ def test_shard_names_outside_the_dataset_are_refused(tmp_path, name, capsys):
     (root / "index.json").write_text(json.dumps(manifest))
     assert main(["validate-dataset", str(root), "--no-progress"]) == 2
     assert name in capsys.readouterr().err
-    with pytest.raises(ValueError, match="shards\\[0\\].name"):
+    with pytest.raises(DatasetError, match="shards\\[0\\].name"):
         ShardStream(str(root))
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+from datapipe.standardize import StandardizeError
 from datapipe.standardize import action_space as sp
 
 
@@ -21,7 +22,7 @@ def test_unit_conversions_known_values():
     np.testing.assert_allclose(
         sp.to_radians(np.array([[-100.0, 0.0], [100.0, 50.0]]), "normalized100", ranges), [[-1, 1], [1, 1.5]]
     )
-    with pytest.raises(ValueError, match="need the joint ranges"):
+    with pytest.raises(StandardizeError, match="need the joint ranges"):
         sp.to_radians(np.zeros((1, 2)), "normalized100")
 
 
@@ -67,7 +68,7 @@ def test_gripper_conventions():
     np.testing.assert_allclose(
         sp.gripper_to_unit(np.array([0.5, 0.5, -0.25]), 0, 1, "high", relative=True), [0.5, 1, 0.75]
     )
-    with pytest.raises(ValueError, match="open"):
+    with pytest.raises(StandardizeError, match="open"):
         sp.gripper_to_unit(np.zeros(2), 0, 1, "sideways")
 
 

@@ -10,7 +10,7 @@ from datapipe.formats.shards.dataset import ShardDataset
 from datapipe.formats.shards.manifest import build_manifest
 from datapipe.formats.shards.writer import ShardOptions, write_part
 from datapipe.storage import resolve
-from datapipe.training.mixture import MixtureStream
+from datapipe.training.mixture import MixtureError, MixtureStream
 from tests.helpers import expected_synthetic
 
 
@@ -46,7 +46,7 @@ def test_weights_tags_and_determinism(datasets):
     assert abs(uniform.count("small") / len(uniform) - 0.5) < 0.1  # the small dataset repeats
     only = _tags(MixtureStream(datasets, weights={"big": 1.0}, seed=3))
     assert set(only) == {"big"}
-    with pytest.raises(ValueError, match="unknown datasets"):
+    with pytest.raises(MixtureError, match="unknown datasets"):
         MixtureStream(datasets, weights={"huge": 1.0})
 
 
@@ -89,7 +89,7 @@ def test_per_dataset_and_pooled_normalization(datasets):
 
 def test_shapes_must_agree(datasets, tmp_path):
     other = _dataset(tmp_path / "other", 2, 3, state_dim=9)
-    with pytest.raises(ValueError, match="observation.state differs between the datasets"):
+    with pytest.raises(MixtureError, match="observation.state differs between the datasets"):
         MixtureStream({**datasets, "other": other})
 
 

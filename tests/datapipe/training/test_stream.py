@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from datapipe.errors import DatapipeError
 from datapipe.training.stream import ShardStream
 from tests.helpers import synthetic_shards
 
@@ -61,7 +62,7 @@ def test_resume_continues_at_exactly_the_next_sample(dataset, k):
 
 def test_resume_refuses_other_order_settings(dataset):
     state = ShardStream(str(dataset), seed=1).state_dict()
-    with pytest.raises(ValueError, match="seed"):
+    with pytest.raises(DatapipeError, match="seed"):
         ShardStream(str(dataset), seed=2).load_state_dict(state)
 
 
