@@ -9,6 +9,8 @@ duplicate ids, cycles, and stages wired against their kind (a source with ``need
 from __future__ import annotations
 
 import functools
+import graphlib
+import heapq
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -168,32 +170,27 @@ def _deps(entry: dict[str, Any]) -> list[str]:
 
 
 def _toposort(file: str, specs: dict[str, dict[str, Any]]) -> list[str]:
-    """Stage ids, every stage after its needs (depth-first, without recursion: chains of
-    thousands of stages are fine); a cycle raises :class:`WorkflowError` naming it."""
+    """Stage ids, every stage after its needs and otherwise in file order (``graphlib``, Kahn's
+    algorithm taking the earliest ready stage each time); a cycle raises :class:`WorkflowError`
+    naming it, from the stage that comes first in the file."""
+    ids = list(specs)
+    position = {sid: i for i, sid in enumerate(ids)}
+    sorter = graphlib.TopologicalSorter({sid: _deps(entry) for sid, entry in specs.items()})
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as exc:
+        ring = list(reversed(exc.args[1]))[:-1]  # graphlib lists predecessors first; we say "needs"
+        first = min(range(len(ring)), key=lambda i: position[ring[i]])
+        ring = ring[first:] + ring[:first]
+        raise WorkflowError(file, ring[0], "needs", "cycle: " + " -> ".join([*ring, ring[0]])) from None
     order: list[str] = []
-    state: dict[str, int] = {}  # 1 visiting, 2 done
-    for start in specs:
-        if state.get(start) == 2:
-            continue
-        trail: list[str] = [start]
-        state[start] = 1
-        pending: list[list[str]] = [_deps(specs[start])]
-        while trail:
-            if not pending[-1]:
-                node = trail.pop()
-                pending.pop()
-                state[node] = 2
-                order.append(node)
-                continue
-            dep = pending[-1].pop(0)
-            if state.get(dep) == 2:
-                continue
-            if state.get(dep) == 1:
-                cycle = trail[trail.index(dep) :] + [dep]
-                raise WorkflowError(file, dep, "needs", "cycle: " + " -> ".join(cycle))
-            state[dep] = 1
-            trail.append(dep)
-            pending.append(_deps(specs[dep]))
+    ready: list[int] = []
+    while sorter.is_active():
+        for sid in sorter.get_ready():
+            heapq.heappush(ready, position[sid])
+        sid = ids[heapq.heappop(ready)]
+        order.append(sid)
+        sorter.done(sid)
     return order
 
 

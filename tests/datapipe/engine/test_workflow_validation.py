@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from datapipe.cli import main
-from datapipe.engine.workflow import WorkflowError, load_workflow
+from datapipe.engine.workflow import WorkflowError, load_workflow, parse_workflow
 
 GOOD = """
 name: ok
@@ -485,3 +485,34 @@ def test_a_missing_dataset_config_names_its_field(tmp_path, capsys):
     assert main(["validate", str(flow)]) == 2
     err = capsys.readouterr().err
     assert "field 'with.config'" in err and str(tmp_path / "datasets" / "none.yaml") in err and "with.with" not in err
+
+
+def test_a_malformed_dataset_config_names_its_field(tmp_path, capsys):
+    """The dataset config's own error starts with its path, not a field name: the field is the
+    parameter whose value it quotes."""
+    (tmp_path / "bad.yaml").write_text("robot: {}\nbogus: 1\n")
+    flow = tmp_path / "std.yaml"
+    flow.write_text(
+        "name: std\nstages:\n"
+        "  - {id: src, uses: source.synthetic}\n"
+        "  - {id: std, uses: standardize.embodiment, needs: [src], with: {config: bad.yaml}}\n"
+    )
+    assert main(["validate", str(flow)]) == 2
+    err = capsys.readouterr().err
+    assert "stage 'std': field 'with.config': " in err and "unknown parameter 'bogus'" in err
+
+
+def test_stage_order_is_the_files_where_needs_allow_and_cycles_are_named_from_the_first():
+    def order(stages: list[dict]) -> list[str]:
+        return [s.id for s in parse_workflow({"name": "o", "stages": stages}, "o.yaml").stages]
+
+    def f(sid: str, *needs: str) -> dict:
+        return {"id": sid, "uses": "filter.expr", "needs": list(needs), "with": {"expr": "True"}}
+
+    src = {"id": "src", "uses": "source.synthetic"}
+    assert order([src, f("b", "src"), f("a", "src"), f("c", "a", "b")]) == ["src", "b", "a", "c"]
+    assert order([f("c", "a"), f("a", "src"), src]) == ["src", "a", "c"]  # needs first, else file order
+    long = [src, *(f(f"s{i}", f"s{i - 1}" if i else "src") for i in range(3000))]
+    assert order(long[::-1])[-1] == "s2999"  # no recursion limit
+    with pytest.raises(WorkflowError, match=r"stage 'x': field 'needs': cycle: x -> z -> y -> x"):
+        order([src, f("x", "z"), f("y", "x", "src"), f("z", "y")])
