@@ -4,38 +4,17 @@ checked by :func:`datapipe.language.text.check_rewrite` / :func:`~datapipe.langu
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from datapipe.errors import DatapipeError
-
-# answers worth asking again: rate limited, or the server (or a proxy before it) is busy or down
-RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
+from datapipe.http_io import http_pool
 
 
 class RewriteError(DatapipeError):
     """The rewriting endpoint failed (after its retries) or answered something else than a chat
     completion: the message names the URL and the last answer."""
-
-
-@functools.cache
-def _pool(retries: int, backoff_s: float, timeout_s: float) -> Any:
-    """One urllib3 connection pool per process and retry setting (connections stay open between
-    calls; a Ray worker opens its own)."""
-    import urllib3
-
-    retry = urllib3.util.Retry(
-        total=retries,
-        backoff_factor=backoff_s,
-        backoff_max=60.0,
-        status_forcelist=RETRY_STATUSES,
-        allowed_methods=None,  # POST too: a rewrite has no side effect
-        respect_retry_after_header=True,
-        raise_on_status=False,  # the last answer is named in RewriteError
-    )
-    return urllib3.PoolManager(retries=retry, timeout=urllib3.util.Timeout(total=timeout_s))
 
 
 @dataclass(frozen=True)
@@ -44,10 +23,10 @@ class ChatRewriter:
     ``http://127.0.0.1:8000/v1``); the API key, if any, is read from the environment variable
     named by ``api_key_env``.
 
-    A refused connection, a timeout or an answer in :data:`RETRY_STATUSES` (429 rate limits
+    A refused connection, a timeout or an answer in :data:`datapipe.http_io.RETRY_STATUSES` (429 rate limits
     among them) is tried again up to ``retries`` times, waiting ``backoff_s`` x 2^n seconds
-    (n = 0, 1, ...; at most 60 s) or what the server's ``Retry-After`` header asks, through
-    urllib3's :class:`~urllib3.util.Retry`. Other answers (400, 401, 404...) fail at once."""
+    (n = 0, 1, ...; at most 60 s) or what the server's ``Retry-After`` header asks
+    (:func:`datapipe.http_io.http_pool`). Other answers (400, 401, 404...) fail at once."""
 
     base_url: str
     model: str
@@ -76,7 +55,7 @@ class ChatRewriter:
             headers["Authorization"] = f"Bearer {key}"
         url = self.base_url.rstrip("/") + "/chat/completions"
         try:
-            response = _pool(self.retries, self.backoff_s, self.timeout_s).request(
+            response = http_pool(self.retries, self.backoff_s, self.timeout_s).request(
                 "POST", url, body=json.dumps(body).encode(), headers=headers
             )
         except urllib3.exceptions.HTTPError as exc:  # connection refused, timeouts, retries used up

@@ -9,7 +9,6 @@ URI), or ``http(s)://host/prefix``.
 
 from __future__ import annotations
 
-import urllib.request
 from collections.abc import Iterator
 from functools import cached_property
 from typing import IO, Any
@@ -20,6 +19,7 @@ import pyarrow.parquet as pq
 from datapipe.errors import DatapipeError
 from datapipe.formats.shards.sample import members_episode
 from datapipe.formats.shards.tar_io import ShardError, iter_samples
+from datapipe.http_io import open_url
 from datapipe.records import Episode
 from datapipe.records.names import confined
 from datapipe.storage import parse_json, resolve
@@ -58,10 +58,11 @@ class ShardDataset:
         return f"{self.root}/{name}"
 
     def open(self, name: str) -> IO[bytes]:
-        """A binary stream of a dataset file (raises :class:`ShardError` if it cannot be opened)."""
+        """A binary stream of a dataset file (raises :class:`ShardError` if it cannot be opened). Over
+        HTTP(S), transient failures are retried and a dropped body resumes (:mod:`datapipe.http_io`)."""
         try:
             if _is_http(self.root):
-                return urllib.request.urlopen(self.uri(name), timeout=60)  # noqa: S310 (http(s) only)
+                return open_url(self.uri(name))
             loc = resolve(self.root).join(name)
             return loc.fs.open_input_stream(loc.path)
         except (OSError, ValueError) as exc:
