@@ -4,12 +4,11 @@ behind them, and a few of the frames the decision looked at."""
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 from typing import Any
 
 import numpy as np
+
+from datapipe.audit import pages
 
 MAX_CLIPS = 300  # clips shown in the report (the summary counts all)
 FRAMES = 4  # sampled frames shown per clip
@@ -46,37 +45,31 @@ def clip_record(ep: Any, frames: dict[str, np.ndarray]) -> dict[str, Any] | None
     }
 
 
-def _png(frame: np.ndarray) -> str:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(frame).save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+def section(records: list[dict[str, Any]], summary: dict[str, Any]) -> dict[str, Any]:
+    """What ``templates/curation.html.j2`` shows: the counts, then per clip the decision, its
+    reasons, each score with the threshold it needed, and its sampled frames as PNG data URIs."""
+    return {
+        "kept": summary["kept"],
+        "clips": summary["clips"],
+        "rejected_by": dict(summary["rejected_by"]),
+        "records": [
+            {
+                "episode_id": r["episode_id"],
+                "file": r["source"].rsplit("/", 1)[-1],
+                "keep": r["keep"],
+                "why": r["why"],
+                "scores": [
+                    {"name": k, "value": f"{v:.3g}", "limit": r.get("limits", {}).get(k)}
+                    for k, v in sorted(r["scores"].items())
+                ],
+                "frames": [pages.png_data_uri(t) for t in r["thumbs"]],
+            }
+            for r in records
+        ],
+    }
 
 
 def render(records: list[dict[str, Any]], summary: dict[str, Any]) -> str:
-    """The report's section: one row per clip, the decision and its reasons beside its frames."""
-    e = html.escape
-    rows = []
-    for r in records:
-        verdict = "<b class='ok'>kept</b>" if r["keep"] else "<b class='error'>rejected</b>"
-        why = "<br>".join(e(w) for w in r["why"]) or "every test passed"
-        scores = ", ".join(
-            f"{e(k)} {v:.3g}" + (f" (needs {e(r['limits'][k])})" if k in r.get("limits", {}) else "")
-            for k, v in sorted(r["scores"].items())
-        )
-        imgs = "".join(f"<img class='thumb' src='{_png(t)}' alt='frame'>" for t in r["thumbs"])
-        rows.append(
-            f"<tr><td><a href='#ep-{e(r['episode_id'])}'><code>{e(r['episode_id'][:8])}</code></a><br>"
-            f"<small>{e(r['source'].rsplit('/', 1)[-1])}</small></td><td>{verdict}</td><td>{why}"
-            f"<br><small>{scores}</small></td><td>{imgs}</td></tr>"
-        )
-    head = (
-        f"<p>{summary['kept']} of {summary['clips']} clips kept; rejections by test: "
-        + (", ".join(f"{e(k)} {v}" for k, v in summary["rejected_by"].items()) or "none")
-        + "</p>"
-    )
-    return (
-        head + "<table><tr><th>clip</th><th>decision</th><th>why (score vs threshold)</th><th>sampled frames</th>"
-        "</tr>" + "".join(rows) + "</table>"
-    )
+    """The report's curation section alone (HTML): one row per clip, the decision and its reasons
+    beside its frames."""
+    return pages.render("curation.html.j2", curation=section(records, summary))

@@ -10,27 +10,14 @@ dataset, the differences of the two distributions; the episode table.
 from __future__ import annotations
 
 import base64
-import html
 import io
 from typing import Any
 
 import numpy as np
 
-from datapipe.audit import curation
+from datapipe.audit import curation, pages
 from datapipe.audit.auditor import Auditor
 from datapipe.audit.version import describe_version
-
-CSS = """
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1180px;color:#222}
-h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ddd}
-.kpi{display:inline-block;margin:4px 18px 4px 0}.kpi b{font-size:20px;display:block}
-table{border-collapse:collapse;width:100%;font-size:13px}
-td,th{border:1px solid #e3e3e3;padding:4px 6px;text-align:left;vertical-align:top}
-th{background:#f6f6f6}.error{color:#b00020;font-weight:600}.warning{color:#a15c00;font-weight:600}.info{color:#555}
-img.plot{max-width:100%;border:1px solid #eee;margin:6px 0}.thumbs img{margin:2px;border:1px solid #ccc}
-.thumbs{display:flex;flex-wrap:wrap}figure.thumb{margin:2px;font-size:10px;text-align:center}
-.ok{color:#1b7f3a;font-weight:600}code{font-size:12px}
-"""
 
 
 def _png(fig: Any) -> str:
@@ -42,11 +29,12 @@ def _png(fig: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _img(src: str, alt: str, cls: str = "plot") -> str:
-    return f'<img class="{cls}" alt="{html.escape(alt)}" src="{src}">'
+def _img(src: str, alt: str) -> dict[str, str]:
+    return {"src": src, "alt": alt}
 
 
-def _plots(summary: dict[str, Any], auditor: Auditor, other: dict[str, Any] | None) -> list[str]:
+def _plots(summary: dict[str, Any], auditor: Auditor, other: dict[str, Any] | None) -> list[dict[str, str]]:
+    """The distribution plots, each ``{"src": PNG data URI, "alt": text}``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -116,27 +104,24 @@ def _wrapped(text: str, width: int = 48, lines: int = 3) -> str:
     return "\n".join(parts[:lines]) + ("..." if len(parts) > lines else "")
 
 
-def _contact_sheets(auditor: Auditor) -> list[str]:
-    from PIL import Image
-
-    out = []
+def _contact_sheets(auditor: Auditor) -> list[dict[str, Any]]:
+    """Per camera, its sampled thumbnails with the episode and source kind of each."""
     kinds = {r["episode_id"]: r["source_kind"] for r in auditor.state.rows}
-    for cam, res in sorted(auditor.state.thumbs.items()):
-        imgs = []
-        for eid, thumb in res.items:
-            buf = io.BytesIO()
-            Image.fromarray(thumb).save(buf, format="PNG")
-            src = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-            kind = kinds.get(eid, "")
-            imgs.append(
-                f'<figure class="thumb"><a href="#ep-{html.escape(eid)}">{_img(src, f"{cam} {eid}", "thumb")}</a>'
-                f"<figcaption>{html.escape(kind)} <code>{html.escape(eid[:8])}</code></figcaption></figure>"
-            )
-        out.append(f"<h3>{html.escape(cam)}</h3><div class='thumbs'>{''.join(imgs)}</div>")
-    return out
+    return [
+        {
+            "camera": cam,
+            "thumbs": [
+                {"episode_id": eid, "kind": kinds.get(eid, ""), "src": pages.png_data_uri(thumb)}
+                for eid, thumb in res.items
+            ],
+        }
+        for cam, res in sorted(auditor.state.thumbs.items())
+    ]
 
 
-def _compare(summary: dict[str, Any], other: dict[str, Any]) -> str:
+def _compare(summary: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """The comparison section: headline numbers side by side, the mean shift of each feature's
+    dimensions in pooled standard deviations, and how many instructions only one dataset has."""
     rows = [
         ("episodes", summary["episodes"], other["episodes"]),
         ("frames", summary["frames"], other["frames"]),
@@ -150,30 +135,19 @@ def _compare(summary: dict[str, Any], other: dict[str, Any]) -> str:
             other["language"]["distinct_instructions"],
         ),
     ]
-    body = "".join(f"<tr><td>{k}</td><td>{a}</td><td>{b}</td></tr>" for k, a, b in rows)
     shifts = []
     for name in ("action", "observation.state"):
         a, b = summary["features"].get(name), other["features"].get(name)
         if a and b and a["dims"] == b["dims"]:
             pooled = np.sqrt((np.asarray(a["std"]) ** 2 + np.asarray(b["std"]) ** 2) / 2) + 1e-12
             d = (np.asarray(a["mean"]) - np.asarray(b["mean"])) / pooled
-            shifts.append(f"<tr><td>{name}</td><td>{', '.join(f'{x:+.2f}' for x in d)}</td></tr>")
+            shifts.append((name, ", ".join(f"{x:+.2f}" for x in d)))
     tasks = set(summary["counts"]["task"]) ^ set(other["counts"]["task"])
-    return (
-        f"<table><tr><th></th><th>this dataset</th><th>{html.escape(other['dataset'])}</th></tr>{body}</table>"
-        f"<h3>Mean shift per dimension (in pooled standard deviations)</h3><table>{''.join(shifts)}</table>"
-        f"<p>Instructions in only one of the two: {len(tasks)}</p>"
-    )
-
-
-def _links(ids: list[str], limit: int = 20) -> str:
-    links = " ".join(f'<a href="#ep-{html.escape(i)}">{html.escape(i[:8])}</a>' for i in ids[:limit])
-    return links + (" ..." if len(ids) > limit else "")
+    return {"dataset": other["dataset"], "rows": rows, "shifts": shifts, "tasks_in_one": len(tasks)}
 
 
 def render_report(summary: dict[str, Any], auditor: Auditor, other: dict[str, Any] | None = None) -> str:
-    """The HTML text of the report."""
-    e = html.escape
+    """The HTML text of the report (``templates/report.html.j2``)."""
     kpis = [
         ("episodes", summary["episodes"]),
         ("frames", summary["frames"]),
@@ -184,55 +158,18 @@ def render_report(summary: dict[str, Any], auditor: Auditor, other: dict[str, An
         ("original episodes", summary["augmentation"]["original"]),
         ("augmented episodes", summary["augmentation"]["augmented"]),
     ]
-    by_stage = summary["augmentation"]["by_stage"]
-    findings = "".join(
-        f"<tr><td class='{e(f['severity'])}'>{e(f['severity'])}</td><td>{e(f['kind'])}</td><td>{e(f['message'])}</td>"
-        f"<td>{_links(f['episode_ids'])}</td></tr>"
-        for f in summary["findings"]
+    clips = summary.get("curation", {}).get("clips")
+    return pages.render(
+        "report.html.j2",
+        css=pages.stylesheet(),
+        summary=summary,
+        version=describe_version(summary["dataset_version"]) if summary.get("dataset_version") else None,
+        kpis=kpis,
+        by_stage=summary["augmentation"]["by_stage"],
+        plots=_plots(summary, auditor, other),
+        sheets=_contact_sheets(auditor),
+        curation=curation.section(auditor.state.curation, summary["curation"]) if clips else None,
+        compare=_compare(summary, other) if other is not None else None,
+        rows=auditor.state.rows[:5000],
+        flagged={i for f in summary["findings"] for i in f["episode_ids"]},
     )
-    findings_html = (
-        f"<table><tr><th>severity</th><th>kind</th><th>what</th><th>episodes</th></tr>{findings}</table>"
-        if findings
-        else "<p class='ok'>No findings.</p>"
-    )
-    flagged = {i for f in summary["findings"] for i in f["episode_ids"]}
-    rows = "".join(
-        f"<tr id='ep-{e(r['episode_id'])}'><td><code>{e(r['episode_id'])}</code>"
-        f"{' ⚠' if r['episode_id'] in flagged else ''}"
-        f"</td><td>{e(r['source_kind'])}</td><td>{e(r['task'])}</td><td>{r['length']}</td><td>{r['fps']:g}</td>"
-        f"<td>{r['success']}</td></tr>"
-        for r in auditor.state.rows[:5000]
-    )
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>datapipe audit</title>",
-        f"<style>{CSS}</style></head><body>",
-        f"<h1>Audit of <code>{e(summary['dataset'])}</code> ({e(summary['format'])})</h1>",
-        (
-            f"<p class='version'>describes the dataset as of {e(describe_version(summary['dataset_version']))}: "
-            "a dataset written there since makes this report stale (run <code>datapipe audit</code> again)</p>"
-            if summary.get("dataset_version")
-            else ""
-        ),
-        "".join(f"<span class='kpi'><b>{e(str(v))}</b>{k}</span>" for k, v in kpis),
-        (
-            "<p>augmented by stage: " + ", ".join(f"{e(k)} {v}" for k, v in by_stage.items()) + "</p>"
-            if by_stage
-            else ""
-        ),
-        "<h2>Findings</h2>",
-        findings_html,
-        "<h2>Distributions</h2>",
-        *_plots(summary, auditor, other),
-        "<h2>Contact sheet</h2>",
-        *(_contact_sheets(auditor) or ["<p>No cameras.</p>"]),
-    ]
-    if summary.get("curation", {}).get("clips"):
-        parts += ["<h2>Egocentric curation</h2>", curation.render(auditor.state.curation, summary["curation"])]
-    if other is not None:
-        parts += ["<h2>Comparison</h2>", _compare(summary, other)]
-    parts += [
-        "<h2>Episodes</h2><table><tr><th>episode</th><th>source</th><th>task</th><th>length</th><th>fps</th>"
-        f"<th>success</th></tr>{rows}</table>",
-        "</body></html>",
-    ]
-    return "".join(parts)

@@ -120,7 +120,7 @@ def test_the_audit_report_shows_each_clips_decision_beside_its_frames(devset):
     assert summary["curation"]["clips"] == len(rows)
     assert summary["curation"]["kept"] == sum(d["keep"] for _, _, d in rows)
     html = (out / "audit" / "report.html").read_text()
-    assert "Egocentric curation" in html and "no_person" in html and html.count("class='thumb'") >= 4 * len(rows)
+    assert "Egocentric curation" in html and "no_person" in html and html.count('class="clip-frame"') >= 4 * len(rows)
 
 
 def test_annotate_only_runs_finish_on_clips_without_hands(tmp_path):
