@@ -153,10 +153,18 @@ def build_config(config_cls: type, params: dict[str, Any] | None) -> Any:
         return config_cls(**values)
     except ConfigError:
         raise
-    except (TypeError, ValueError) as exc:  # a __post_init__ check that does not name its field
-        named = re.match(r"\s*([A-Za-z_]\w*)\s*:", str(exc))
-        field = named.group(1) if named and named.group(1) in fields else "with"
-        raise ConfigError(field, str(exc)) from None
+    except (TypeError, ValueError, DatapipeError) as exc:  # a __post_init__ check that does not name its field
+        raise ConfigError(_blamed_field(str(exc), fields, values), str(exc)) from None
+
+
+def _blamed_field(message: str, fields: dict[str, Any], values: dict[str, Any]) -> str:
+    """The field a ``__post_init__`` error is about: the one it starts with (``"fps: ..."``), else
+    the one parameter whose text value (a file path, typically) the message quotes, else ``with``."""
+    named = re.match(r"\s*([A-Za-z_]\w*)\s*:", message)
+    if named and named.group(1) in fields:
+        return named.group(1)
+    quoted = [k for k, v in values.items() if isinstance(v, str) and len(v) >= 3 and v in message]
+    return quoted[0] if len(quoted) == 1 else "with"
 
 
 def narrow(config: Any, cls: type) -> Any:

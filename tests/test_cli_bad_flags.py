@@ -62,6 +62,8 @@ def test_every_help_shows_the_defaults():
     for name, parser in _commands().items():
         text = parser.format_help()
         for action in parser._actions:
+            if action.option_strings and not isinstance(action, argparse._HelpAction):
+                assert action.help, f"datapipe {name} {action.option_strings[-1]} has no help"
             if action.option_strings and action.help and action.default not in (None, False, "", [], ()):
                 if action.default is not argparse.SUPPRESS:
                     assert "default" in (parser._get_formatter()._get_help_string(action)).lower(), (name, action.dest)

@@ -20,7 +20,7 @@ def register(sub: Any) -> None:
     )
     vd.add_argument("path", help="dataset folder or URL holding index.json")
     vd.add_argument("--deep", action="store_true", help="also decode every sample")
-    vd.add_argument("--no-progress", action="store_true")
+    vd.add_argument("--no-progress", action="store_true", help="no progress bar")
     vd.set_defaults(handler=validate_dataset_command)
     au = sub.add_parser("audit", help="summary.json and report.html for a shard dataset or a LeRobot dataset")
     au.add_argument("dataset", help="dataset folder (index.json, or meta/info.json for LeRobot)")
@@ -34,7 +34,7 @@ def register(sub: Any) -> None:
         metavar="SEVERITY",
         help="exit 1 when a finding of this severity or worse exists (info, warning, error)",
     )
-    au.add_argument("--no-progress", action="store_true")
+    au.add_argument("--no-progress", action="store_true", help="no progress bar")
     au.set_defaults(handler=audit_command)
     ins = sub.add_parser(
         "inspect", help="format, episodes, features, ranges, unit and gripper guesses, and a draft standardize config"

@@ -40,7 +40,14 @@ def register(sub: Any) -> None:
         action="store_true",
         help="print the chains, each fusion decision with its reason, resources and actor pools",
     )
-    val.add_argument("--set", dest="overrides", action="append", default=[], metavar="STAGE_ID.PARAM=VALUE")
+    val.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="STAGE_ID.PARAM=VALUE",
+        help="override a stage parameter (repeatable)",
+    )
     val.set_defaults(handler=validate_command)
     st = sub.add_parser("stages", help="list stages, or show one stage's parameters")
     st.add_argument("name", nargs="?")

@@ -35,7 +35,7 @@ def register(sub: Any) -> None:
             tr.add_argument(flag, default=f.default, choices=("cosine", "constant"), help=helps[f.name])
         else:
             tr.add_argument(flag, type=type(f.default), default=f.default, help=helps[f.name])
-    tr.add_argument("--no-progress", action="store_true")
+    tr.add_argument("--no-progress", action="store_true", help="no progress bar")
     tr.set_defaults(handler=_run)
 
 
