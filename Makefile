@@ -53,7 +53,7 @@ browser:
 # PyPI (pip download, no install; about 190 MB once): the community source of the demo.
 ROBOSUITE := data/robosuite-1.4.1
 $(ROBOSUITE)/.fetched: | $(STAMP)
-	$(PY) -m generators.tools.robosuite_assets $(ROBOSUITE)
+	$(PY) -m datapipe.generators.tools.robosuite_assets $(ROBOSUITE)
 
 robosuite-demos: $(ROBOSUITE)/.fetched
 

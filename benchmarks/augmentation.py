@@ -27,12 +27,12 @@ def _rate(stage, episode) -> float:
 
 
 def _stages(tmp: Path) -> None:
-    from generators.generator import SimGenerator, SimSettings
-    from stages.augment.background import Background, BackgroundConfig
-    from stages.augment.conversations import Conversations, ConversationsConfig
-    from stages.augment.language import Language, LanguageConfig
-    from stages.augment.photometric import Photometric, PhotometricConfig
-    from stages.augment.sim_views import SimViews, SimViewsConfig
+    from datapipe.generators.generator import SimGenerator, SimSettings
+    from datapipe.stages.augment.background import Background, BackgroundConfig
+    from datapipe.stages.augment.conversations import Conversations, ConversationsConfig
+    from datapipe.stages.augment.language import Language, LanguageConfig
+    from datapipe.stages.augment.photometric import Photometric, PhotometricConfig
+    from datapipe.stages.augment.sim_views import SimViews, SimViewsConfig
 
     gen = SimGenerator(SimSettings(task="pick_place", cameras=("front", "wrist"), image_size=(128, 128)))
     run = next(r for r in (gen.simulate(s) for s in range(10)) if r.success)
@@ -57,7 +57,7 @@ def _stages(tmp: Path) -> None:
         rates[name] = 20 * ep.length / (time.perf_counter() - started)
     try:
         sys.path.insert(0, str(REPO))
-        from stages.augment.inpaint import Inpaint, InpaintConfig
+        from datapipe.stages.augment.inpaint import Inpaint, InpaintConfig
         from tests.stages.test_augment_inpaint import tiny_inpainting_pipeline
 
         tiny_inpainting_pipeline(tmp / "tiny")

@@ -66,7 +66,7 @@ def _run_plain(tmp: Path, sleep_ms: float, episodes: int) -> float:
     import ray.data
 
     from datapipe.records.arrow import episodes_to_table
-    from stages.source.synthetic import SyntheticConfig, SyntheticSource
+    from datapipe.stages.source.synthetic import SyntheticConfig, SyntheticSource
 
     source = SyntheticSource(
         SyntheticConfig(episodes=episodes, episodes_per_shard=PER_SHARD, min_length=20, max_length=20)

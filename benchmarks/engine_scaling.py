@@ -53,7 +53,7 @@ def _datapipe(tmp: Path, uses: str) -> float:
 def _plain(tmp: Path, sleep: bool) -> float:
     import ray.data
 
-    from stages.debug.burn import burn
+    from datapipe.stages.debug.burn import burn
 
     def work(batch: dict) -> dict:
         for _ in range(len(batch["id"])):

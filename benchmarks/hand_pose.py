@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-import generators  # noqa: F401  (MUJOCO_GL before mujoco is imported)
+import datapipe.generators  # noqa: F401  (MUJOCO_GL before mujoco is imported)
 
 CLIP = Path(__file__).resolve().parents[1].parent / "shared" / "media" / "hand_webcam_720p.mp4"
 SEGMENTS = 4
@@ -23,7 +23,7 @@ SEGMENTS = 4
 
 def _segments() -> tuple[list[bytes], int]:
     from datapipe.records import CameraStream
-    from stages.ingest.video_files.video_io import decode_video
+    from datapipe.stages.ingest.video_files.video_io import decode_video
 
     video = decode_video(CLIP.read_bytes(), CLIP.name, 480)
     frames = video.frames[:480]
@@ -32,8 +32,8 @@ def _segments() -> tuple[list[bytes], int]:
 
 
 def _track(data: bytes) -> int:
-    from generators.hands.tracking import HandTracker
-    from stages.ingest.video_files.video_io import decode_video
+    from datapipe.generators.hands.tracking import HandTracker
+    from datapipe.stages.ingest.video_files.video_io import decode_video
 
     frames = decode_video(data, "segment").frames
     tracker = HandTracker()
@@ -48,11 +48,11 @@ class _Worker:
 
 
 def _retarget_cost() -> tuple[float, float]:
-    from generators.hands.hand_frame import intrinsics
-    from generators.hands.tracking import HandTracker
-    from generators.retarget.arm import ArmRetargeter, ArmRetargetSettings
-    from generators.retarget.dex import DexRetargeter
-    from stages.ingest.video_files.video_io import decode_video
+    from datapipe.generators.hands.hand_frame import intrinsics
+    from datapipe.generators.hands.tracking import HandTracker
+    from datapipe.generators.retarget.arm import ArmRetargeter, ArmRetargetSettings
+    from datapipe.generators.retarget.dex import DexRetargeter
+    from datapipe.stages.ingest.video_files.video_io import decode_video
 
     frames = decode_video(CLIP.read_bytes(), CLIP.name, 640).frames[:120]
     track = HandTracker().track(frames)["right"]

@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-import generators  # noqa: F401  (sets MUJOCO_GL before mujoco is first imported)
+import datapipe.generators  # noqa: F401  (sets MUJOCO_GL before mujoco is first imported)
 
 SEEDS = int(os.environ.get("BENCH_SIM_SEEDS", "12"))
 RENDERED = int(os.environ.get("BENCH_SIM_RENDERED", "2"))
@@ -30,8 +30,8 @@ ROBOTS = ("franka_emika_panda", "primitive_panda")
 
 
 def _generator(robot: str = ROBOTS[0], **kw):
-    from generators.generator import SimGenerator, SimSettings
-    from generators.robots.registry import resolve_robot
+    from datapipe.generators.generator import SimGenerator, SimSettings
+    from datapipe.generators.robots.registry import resolve_robot
 
     return SimGenerator(SimSettings(task="pick_place", **kw), resolve_robot(robot))
 

@@ -26,9 +26,9 @@ CLIENT = "\n".join(  # the function, without its leading comment
 
 
 def measure(robots: int) -> list[dict]:
-    from teleop.loopback import chromium, running_server
-    from teleop.robot import RobotSettings
-    from teleop.server import ServerSettings
+    from datapipe.teleop.loopback import chromium, running_server
+    from datapipe.teleop.robot import RobotSettings
+    from datapipe.teleop.server import ServerSettings
 
     settings = ServerSettings(robots=robots, robot=RobotSettings(image_size=(240, 320)))
     with running_server(settings) as (url, _session), chromium() as browser:

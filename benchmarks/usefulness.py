@@ -30,15 +30,15 @@ TASK = "pick_place"
 
 
 def _expert_chunk(seeds: list[int]) -> list:
-    from generators.generator import SimGenerator, SimSettings
+    from datapipe.generators.generator import SimGenerator, SimSettings
 
     gen = SimGenerator(SimSettings(task=TASK, cameras=()))
     return [gen.episode(r, render=False) for r in (gen.simulate(s) for s in seeds) if r.success]
 
 
 def _multiply_chunk(seeds: list[int], sources: list) -> list:
-    from generators.generator import SimGenerator, SimSettings
-    from generators.multiply import DemoMultiplier
+    from datapipe.generators.generator import SimGenerator, SimSettings
+    from datapipe.generators.multiply import DemoMultiplier
 
     mult = DemoMultiplier(SimGenerator(SimSettings(task=TASK, cameras=())))
     kept, _ = mult.multiply(sources, seeds)
@@ -46,10 +46,10 @@ def _multiply_chunk(seeds: list[int], sources: list) -> list:
 
 
 def _rollout_chunk(seeds: list[int], spec: str, noise: float) -> list:
-    from generators.evaluate import rollout, rollout_episode
-    from generators.generator import SimGenerator, SimSettings
-    from generators.policy import load_policy
-    from stages.generate.rollouts import NoisyPolicy
+    from datapipe.generators.evaluate import rollout, rollout_episode
+    from datapipe.generators.generator import SimGenerator, SimSettings
+    from datapipe.generators.policy import load_policy
+    from datapipe.stages.generate.rollouts import NoisyPolicy
 
     gen = SimGenerator(SimSettings(task=TASK, cameras=()))
     policy = NoisyPolicy(load_policy(spec, SimGenerator(SimSettings(task=TASK, cameras=()))), noise)
@@ -79,9 +79,9 @@ def _write(episodes: list, folder: Path) -> str:
 
 
 def _train_eval(dataset: str, out: Path, label: str) -> float:
+    from datapipe.generators.commands import evaluate
+    from datapipe.generators.evaluate import EVAL_SEED_BASE, summarize
     from datapipe.training.trainer import TrainConfig, train
-    from generators.commands import evaluate
-    from generators.evaluate import EVAL_SEED_BASE, summarize
 
     started = time.perf_counter()
     cfg = TrainConfig(

@@ -5,6 +5,7 @@ The core package, one room per capability, on tiers::
     tier 0  errors.py       DatapipeError and is_bad_input: the one base every module may use
             config.py       typed frozen configs from mappings; field comments as help
             storage.py      Location: a file or folder on any pyarrow filesystem, written atomically
+            http_io.py      HTTP(S) with retries and backoff; remote files that resume a dropped body
             wording.py      how counts read ("1 episode", "2 episodes")
     tier 1  records/        the Episode and its encodings: Arrow rows, sample names, video codecs,
                             resampling, resizing, filter expressions, synthetic episodes

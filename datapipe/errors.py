@@ -26,7 +26,7 @@ def is_bad_input(exc: BaseException) -> bool:
     The episode schema's version error lives in ``schemas`` (which imports nothing of datapipe),
     so it is recognised here by type.
     """
-    from schemas.episode import SchemaVersionError
+    from datapipe.schemas.episode import SchemaVersionError
 
     seen = 0
     while exc is not None and seen < 20:

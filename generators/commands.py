@@ -18,8 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from generators.evaluate import EVAL_SEED_BASE
-from generators.tasks import task_names
+from datapipe.generators.evaluate import EVAL_SEED_BASE
+from datapipe.generators.tasks import task_names
 
 
 def register(sub: Any) -> None:
@@ -44,8 +44,8 @@ def register(sub: Any) -> None:
 
 
 def _generator(task: str, robot: str, cameras: tuple[str, ...] = ()):
-    from generators.generator import SimGenerator, SimSettings
-    from generators.robots.registry import resolve_robot
+    from datapipe.generators.generator import SimGenerator, SimSettings
+    from datapipe.generators.robots.registry import resolve_robot
 
     return SimGenerator(SimSettings(task=task, cameras=cameras or ("front",)), resolve_robot(robot))
 
@@ -61,8 +61,8 @@ def evaluate_seeds(
     on_rollout: Callable[[list], None] | None = None,
 ):
     """Rollouts of ``seeds`` (one worker's share); ``on_rollout([rollout])`` after each."""
-    from generators.evaluate import rollout
-    from generators.policy import load_policy
+    from datapipe.generators.evaluate import rollout
+    from datapipe.generators.policy import load_policy
 
     gen = _generator(task, robot)
     policy = load_policy(spec, _generator(task, robot))
@@ -106,7 +106,7 @@ def evaluate(
 
 def run(args: argparse.Namespace) -> int:
     from datapipe.errors import DatapipeError
-    from generators.evaluate import rollout_episode, summarize
+    from datapipe.generators.evaluate import rollout_episode, summarize
 
     if args.episodes < 1:
         raise DatapipeError(f"--episodes must be >= 1, got {args.episodes}")

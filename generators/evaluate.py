@@ -49,7 +49,9 @@ def rollout(
     generator: Any, policy: Any, seed: int, max_steps: int = 400, execute: int = 1, record: bool = False
 ) -> Rollout:
     """One episode of ``policy`` in the scene of ``seed``."""
-    from generators.expert import gripper_ctrl  # MuJoCo and the IK: not at import (the CLI imports this module)
+    from datapipe.generators.expert import (
+        gripper_ctrl,
+    )  # MuJoCo and the IK: not at import (the CLI imports this module)
 
     params = generator.scene_params(seed)
     sim = generator.build(params)

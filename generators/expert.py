@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from generators.geometry import quat_conj, quat_mul, quat_to_axis_angle
-from generators.ik import ArmIK
-from generators.sim import Sim
-from generators.tasks.base import OPEN, ExpertStats, SimTask, Waypoint
+from datapipe.generators.geometry import quat_conj, quat_mul, quat_to_axis_angle
+from datapipe.generators.ik import ArmIK
+from datapipe.generators.sim import Sim
+from datapipe.generators.tasks.base import OPEN, ExpertStats, SimTask, Waypoint
 
 
 @dataclass

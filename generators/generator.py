@@ -16,24 +16,24 @@ from typing import Any
 import mujoco
 import numpy as np
 
-from datapipe.records import CameraStream, Episode, Source, make_episode_id
-from generators.expert import Expert, Recording, sample_style
-from generators.ik import ArmIK
-from generators.lod import lod_reduction
-from generators.randomization import (
+from datapipe.generators.expert import Expert, Recording, sample_style
+from datapipe.generators.ik import ArmIK
+from datapipe.generators.lod import lod_reduction
+from datapipe.generators.randomization import (
     TABLE_HEIGHT,
     RandomizationRanges,
     sample_distractors,
     sample_effects,
     sample_scene,
 )
-from generators.render import RenderQuality, SceneRenderer
-from generators.robots.config import RobotConfig, arm_gripper_embodiment
-from generators.robots.menagerie_panda import franka_config
-from generators.scene import DEFAULT_CAMERAS, ROBOT_PREFIX, build_scene
-from generators.scene_edit import SceneTemplate, apply_scene, make_template
-from generators.sim import Sim
-from generators.tasks import get_task
+from datapipe.generators.render import RenderQuality, SceneRenderer
+from datapipe.generators.robots.config import RobotConfig, arm_gripper_embodiment
+from datapipe.generators.robots.menagerie_panda import franka_config
+from datapipe.generators.scene import DEFAULT_CAMERAS, ROBOT_PREFIX, build_scene
+from datapipe.generators.scene_edit import SceneTemplate, apply_scene, make_template
+from datapipe.generators.sim import Sim
+from datapipe.generators.tasks import get_task
+from datapipe.records import CameraStream, Episode, Source, make_episode_id
 
 GENERATOR_VERSION = "3"
 SETTLE_STEPS = 10  # control steps the scene settles (objects come to rest) before recording
@@ -73,7 +73,7 @@ class SimSettings:
         if self.mesh_detail == "full":
             return 0.0
         if self.mesh_detail == "auto":
-            from generators.render import software_rendering
+            from datapipe.generators.render import software_rendering
 
             if not software_rendering():
                 return 0.0
@@ -276,7 +276,7 @@ class SimGenerator:
     def segment(self, params: dict[str, Any], qpos: np.ndarray) -> dict[str, np.ndarray]:
         """Segmentation classes ``(T, height, width)`` uint8 per camera of the generator's settings
         (see :mod:`generators.views`) for the states ``qpos`` in the scene of ``params``."""
-        from generators.views import classes_of, geom_classes
+        from datapipe.generators.views import classes_of, geom_classes
 
         self.render(params, qpos[:0], qpos[:0])  # the scene of params, and the renderer
         template = self.template()

@@ -14,7 +14,7 @@ import mink
 import mujoco
 import numpy as np
 
-from generators.sim import RobotIndex
+from datapipe.generators.sim import RobotIndex
 
 
 @dataclass(frozen=True)

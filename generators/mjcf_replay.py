@@ -19,7 +19,7 @@ import mujoco
 import numpy as np
 
 from datapipe.errors import DatapipeError
-from generators.render import RenderQuality, render_states
+from datapipe.generators.render import RenderQuality, render_states
 
 ASSET_MARKER = "robosuite/models/assets/"
 _FILE_ATTR = re.compile(r'file="([^"]*)"')

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from datapipe.errors import DatapipeError
+from datapipe.generators.expert import Expert, Recording
+from datapipe.generators.generator import SimGenerator, Simulated
+from datapipe.generators.geometry import mat_to_pose, pose_to_mat
+from datapipe.generators.tasks.base import ExpertStats, SimTask, Waypoint
 from datapipe.records import Episode, Source, make_episode_id
-from generators.expert import Expert, Recording
-from generators.generator import SimGenerator, Simulated
-from generators.geometry import mat_to_pose, pose_to_mat
-from generators.tasks.base import ExpertStats, SimTask, Waypoint
 
 INTERP_STEPS = 30  # control steps of the transit to a segment's first replayed pose
 RISE_STEPS = 20  # control steps of the rise before that transit (when the first pose is higher)

@@ -140,7 +140,7 @@ class RemotePolicy:
     def __init__(self, url: str, timeout_s: float = 30.0):
         from websockets.sync.client import connect
 
-        from generators import msgpack_numpy
+        from datapipe.generators import msgpack_numpy
 
         self._codec = msgpack_numpy
         try:

@@ -13,10 +13,10 @@ from typing import Any
 import mujoco
 import numpy as np
 
-from generators.geometry import quat_from_mat
-from generators.lod import reduce_visual_meshes
-from generators.robots.config import RobotConfig
-from generators.robots.registry import load_robot_spec
+from datapipe.generators.geometry import quat_from_mat
+from datapipe.generators.lod import reduce_visual_meshes
+from datapipe.generators.robots.config import RobotConfig
+from datapipe.generators.robots.registry import load_robot_spec
 
 ROBOT_PREFIX = "robot/"
 DEFAULT_CAMERAS = {

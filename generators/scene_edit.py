@@ -21,7 +21,7 @@ from typing import Any
 import mujoco
 import numpy as np
 
-from generators.scene import ROBOT_PREFIX, look_at_quat
+from datapipe.generators.scene import ROBOT_PREFIX, look_at_quat
 
 
 @dataclass

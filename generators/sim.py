@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from generators.geometry import quat_from_mat
-from generators.robots.config import RobotConfig, RobotConfigError
+from datapipe.generators.geometry import quat_from_mat
+from datapipe.generators.robots.config import RobotConfig, RobotConfigError
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ from typing import Any, Literal
 
 from datapipe.config import check
 from datapipe.engine.stage import Wiring
-from generators.generator import SimSettings
-from generators.render import RenderQuality
-from generators.robots.config import RobotConfig
-from generators.robots.registry import BUILTIN_ROBOTS, DEFAULT_ROBOT, resolve_robot
-from generators.tasks import TaskName
+from datapipe.generators.generator import SimSettings
+from datapipe.generators.render import RenderQuality
+from datapipe.generators.robots.config import RobotConfig
+from datapipe.generators.robots.registry import BUILTIN_ROBOTS, DEFAULT_ROBOT, resolve_robot
+from datapipe.generators.tasks import TaskName
 
 
 @dataclass(frozen=True)

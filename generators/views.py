@@ -21,8 +21,8 @@ import mujoco
 import numpy as np
 
 from datapipe.augment.backgrounds import SEGMENT_CLASSES
-from generators.randomization import RandomizationRanges, sample_scene
-from generators.scene import ROBOT_PREFIX
+from datapipe.generators.randomization import RandomizationRanges, sample_scene
+from datapipe.generators.scene import ROBOT_PREFIX
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import os
 import socket
 from typing import Any
 
-from generators.tasks import task_names
+from datapipe.generators.tasks import task_names
 
 
 def view_size(text: str) -> tuple[int, int]:
@@ -59,9 +59,9 @@ def free_port(host: str) -> int:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from teleop.http_limits import server_options
-    from teleop.robot import RobotSettings
-    from teleop.server import ServerSettings, TeleopSession, create_app
+    from datapipe.teleop.http_limits import server_options
+    from datapipe.teleop.robot import RobotSettings
+    from datapipe.teleop.server import ServerSettings, TeleopSession, create_app
 
     os.environ.setdefault("LP_NUM_THREADS", "1")  # each robot's software renderer keeps to one core
     width, height = args.size

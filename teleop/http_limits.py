@@ -62,7 +62,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
 def server_options() -> dict[str, Any]:
     """The uvicorn settings the teleop server runs with (``uvicorn.run`` / ``uvicorn.Config``)."""
-    from teleop.control import MAX_BINARY_BYTES
+    from datapipe.teleop.control import MAX_BINARY_BYTES
 
     return {
         "http": GuardedHttpProtocol,

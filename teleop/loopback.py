@@ -11,9 +11,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from teleop.commands import free_port
-from teleop.http_limits import server_options
-from teleop.server import ServerSettings, TeleopSession, create_app
+from datapipe.teleop.commands import free_port
+from datapipe.teleop.http_limits import server_options
+from datapipe.teleop.server import ServerSettings, TeleopSession, create_app
 
 
 def chromium_path() -> str | None:

@@ -9,9 +9,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from generators.robots.config import arm_gripper_embodiment
-from teleop.control import CONTROL_MODES, MODES, CommandError
-from teleop.recording import StepRow
+from datapipe.generators.robots.config import arm_gripper_embodiment
+from datapipe.teleop.control import CONTROL_MODES, MODES, CommandError
+from datapipe.teleop.recording import StepRow
 
 
 @dataclass

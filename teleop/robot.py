@@ -27,9 +27,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from generators.expert import gripper_ctrl
-from generators.geometry import top_down_quat
-from teleop.control import (
+from datapipe.generators.expert import gripper_ctrl
+from datapipe.generators.geometry import top_down_quat
+from datapipe.teleop.control import (
     CONTROL_MODES,
     HEARTBEAT_TIMEOUT_S,
     HOLD_AFTER_S,
@@ -40,9 +40,9 @@ from teleop.control import (
     blend,
     step_towards,
 )
-from teleop.operator_actions import OperatorActions, RobotStatus
-from teleop.recording import DatasetRecorder, EpisodeBuffer, StepRow
-from teleop.sentinel import Alert, RobotView, Sentinel
+from datapipe.teleop.operator_actions import OperatorActions, RobotStatus
+from datapipe.teleop.recording import DatasetRecorder, EpisodeBuffer, StepRow
+from datapipe.teleop.sentinel import Alert, RobotView, Sentinel
 
 MAX_JOINT_STEP = 0.06  # rad per control step: how fast joint targets may change (1.2 rad/s at 20 Hz)
 
@@ -91,8 +91,8 @@ class RobotSession(OperatorActions):
         sentinel: Sentinel,
         on_alert: Callable[[int, Alert], None],
     ):
-        from generators.generator import SimGenerator, SimSettings
-        from generators.robots.registry import resolve_robot
+        from datapipe.generators.generator import SimGenerator, SimSettings
+        from datapipe.generators.robots.registry import resolve_robot
 
         self.index, self.settings, self.recorder, self.sentinel = index, settings, recorder, sentinel
         self.on_alert = on_alert
@@ -148,7 +148,7 @@ class RobotSession(OperatorActions):
     def _run(self) -> None:
         try:
             if self._policy_generator is not None:
-                from generators.policy import load_policy
+                from datapipe.generators.policy import load_policy
 
                 self.policy = load_policy(self._policy_generator[1], self._policy_generator[0])
             self._new_episode()

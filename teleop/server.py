@@ -35,16 +35,16 @@ from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 
 from datapipe.errors import DatapipeError
-from teleop.control import (
+from datapipe.teleop.control import (
     MAX_BINARY_BYTES,
     CommandError,
     Move,
     parse_message,
     parse_move,
 )
-from teleop.recording import DatasetRecorder
-from teleop.robot import RobotSession, RobotSettings
-from teleop.sentinel import HelpQueue, Predictor, Sentinel, default_predictors
+from datapipe.teleop.recording import DatasetRecorder
+from datapipe.teleop.robot import RobotSession, RobotSettings
+from datapipe.teleop.sentinel import HelpQueue, Predictor, Sentinel, default_predictors
 
 log = logging.getLogger("datapipe.teleop")
 STATIC = Path(__file__).parent / "static"
@@ -310,7 +310,7 @@ class RobotClient:
             await self.send_json({"type": "error", "for": "webcam", "error": str(exc)[:300]})
 
     def _track(self, data: bytes) -> Any:
-        from teleop.webcam import WebcamTeleop
+        from datapipe.teleop.webcam import WebcamTeleop
 
         index = self.robot.index
         if index not in self.session.webcams:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from teleop.control import CommandError
+from datapipe.teleop.control import CommandError
 
 WINDOW = 15  # frames the retargeting smooths over
 
@@ -33,8 +33,8 @@ class WebcamTeleop:
     """One per robot; not thread-safe (the server runs one frame at a time per robot)."""
 
     def __init__(self, fps: float = 10.0, hfov_deg: float = 60.0):
-        from generators.hands.tracking import HandTracker
-        from generators.retarget.arm import ArmRetargeter, ArmRetargetSettings
+        from datapipe.generators.hands.tracking import HandTracker
+        from datapipe.generators.retarget.arm import ArmRetargeter, ArmRetargetSettings
 
         self.fps, self.hfov_deg = fps, hfov_deg
         self.tracker = HandTracker(max_hands=1, model_complexity=0)
@@ -45,8 +45,8 @@ class WebcamTeleop:
 
     def process(self, jpeg: bytes) -> HandTarget | None:
         """The end-effector target of one camera frame, or None when no hand is tracked."""
-        from generators.hands.hand_frame import intrinsics
-        from generators.retarget.arm import NoUsableHand
+        from datapipe.generators.hands.hand_frame import intrinsics
+        from datapipe.generators.retarget.arm import NoUsableHand
 
         bgr = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
         if bgr is None:

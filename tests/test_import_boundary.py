@@ -7,7 +7,10 @@
 - no module imports a stage module, except a stage folder's own private modules
   (``stages/<group>/<name>/`` imports ``stages.<group>.<name>.*``);
 - every registered stage ``group.name`` lives in ``stages/group/name.py`` or
-  ``stages/group/name/__init__.py``.
+  ``stages/group/name/__init__.py``;
+- the folders beside ``datapipe/`` are imported by their installed names, ``datapipe.schemas``,
+  ``datapipe.stages``, ``datapipe.generators`` and ``datapipe.teleop`` (never ``import stages``:
+  site-packages gets no generic top-level name).
 """
 
 from __future__ import annotations
@@ -47,12 +50,45 @@ def _package_files() -> list[Path]:
     return [p for pkg in LAYER for p in sorted((REPO / pkg).rglob("*.py"))]
 
 
+OUTER = ("schemas", "stages", "generators", "teleop")  # folders installed as datapipe.<folder>
+
+
+def _package(module: str) -> str:
+    """The folder a module lives in: ``stages`` for ``datapipe.stages.sink.parquet``, ``datapipe``
+    for ``datapipe.records``, the top-level name otherwise."""
+    parts = module.split(".")
+    if parts[0] == "datapipe" and len(parts) > 1 and parts[1] in OUTER:
+        return parts[1]
+    return parts[0]
+
+
 def _own_stage_package(path: Path) -> str | None:
-    """``stages.<group>.<name>`` for a module inside a stage folder, else None."""
+    """``datapipe.stages.<group>.<name>`` for a module inside a stage folder, else None."""
     rel = path.relative_to(REPO).with_suffix("").parts
     if rel[0] == "stages" and len(rel) >= 4:
-        return ".".join(rel[:3])
+        return "datapipe." + ".".join(rel[:3])
     return None
+
+
+def layer_offences(rel: str, imports: list[tuple[int, str]]) -> list[str]:
+    """The imports of the module at ``rel`` (a path in the repository) that break the layers."""
+    found = []
+    mine = LAYER[rel.split("/")[0]]
+    own = _own_stage_package(REPO / rel)
+    for line, module in imports:
+        where = f"{rel}:{line} imports {module}"
+        if module.split(".")[0] in OUTER:
+            found.append(f"{where} (import it as datapipe.{module})")
+        top = _package(module)
+        if top in LAYER and LAYER[top] > mine:
+            found.append(f"{where} (a higher layer)")
+        if top == "teleop" and not rel.startswith("teleop"):
+            found.append(f"{where} (teleop is an application)")
+        if top == "stages" and module != "datapipe.stages" and not (own and module.startswith(own)):
+            found.append(f"{where} (a stage module)")
+        if top == "ray" and rel.split("/")[0] in LIBRARIES and rel not in RAY_FREE:
+            found.append(f"{where} (libraries import no Ray)")
+    return found
 
 
 def test_layers_hold_over_every_package():
@@ -60,27 +96,40 @@ def test_layers_hold_over_every_package():
     files = _package_files()
     assert len(files) > 60
     for path in files:
-        rel = str(path.relative_to(REPO))
-        mine = LAYER[rel.split("/")[0]]
-        own = _own_stage_package(path)
-        for line, module in _imports(path):
-            top = module.split(".")[0]
-            where = f"{rel}:{line} imports {module}"
-            if top in LAYER and LAYER[top] > mine:
-                offenders.append(f"{where} (a higher layer)")
-            if top == "teleop" and not rel.startswith("teleop"):
-                offenders.append(f"{where} (teleop is an application)")
-            if top == "stages" and module != "stages" and not (own and module.startswith(own)):
-                offenders.append(f"{where} (a stage module)")
-            if top == "ray" and rel.split("/")[0] in LIBRARIES and rel not in RAY_FREE:
-                offenders.append(f"{where} (libraries import no Ray)")
+        offenders += layer_offences(str(path.relative_to(REPO)), _imports(path))
     assert not offenders, "\n".join(offenders)
+
+
+def test_the_layer_check_catches_old_names_higher_layers_and_stage_modules(tmp_path):
+    planted = tmp_path / "planted.py"
+    planted.write_text(
+        "from datapipe.schemas import workflow\n"  # a lower layer, by its installed name: fine
+        "import stages.sink.parquet\n"  # the bare folder name
+        "from datapipe.teleop.server import serve\n"  # an application
+        "from datapipe.stages.sink.parquet import ParquetSink\n"  # a stage module
+        "from datapipe.stages.augment.inpaint.masks import x\n"  # another stage's private module
+    )
+    found = layer_offences("generators/planted.py", _imports(planted))
+    assert [(f.split(":")[1].split()[0], f.split(" (")[1]) for f in found] == [
+        ("2", "import it as datapipe.stages.sink.parquet)"),
+        ("2", "a higher layer)"),
+        ("2", "a stage module)"),
+        ("3", "a higher layer)"),
+        ("3", "teleop is an application)"),
+        ("4", "a higher layer)"),
+        ("4", "a stage module)"),
+        ("5", "a higher layer)"),
+        ("5", "a stage module)"),
+    ]
+    own = layer_offences("stages/augment/inpaint/__init__.py", [(1, "datapipe.stages.augment.inpaint.masks")])
+    assert own == []
 
 
 DATAPIPE_TIER = {
     "errors": 0,
     "config": 0,
     "storage": 0,
+    "http_io": 0,
     "wording": 0,
     "records": 1,
     "formats": 2,
@@ -100,9 +149,10 @@ imports ``cli``."""
 
 
 def _room(module: str) -> str | None:
-    """``engine`` for ``datapipe.engine.plan``; None for a module outside datapipe or the package itself."""
+    """``engine`` for ``datapipe.engine.plan``; None for a module outside datapipe's own folder
+    (``datapipe.stages`` and the other folders installed under its name included) or the package itself."""
     parts = module.split(".")
-    return parts[1] if parts[0] == "datapipe" and len(parts) > 1 else None
+    return parts[1] if parts[0] == "datapipe" and len(parts) > 1 and parts[1] not in OUTER else None
 
 
 def tier_offences(room: str, imports: list[tuple[int, str]], where: str) -> list[str]:

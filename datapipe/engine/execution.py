@@ -28,7 +28,7 @@ from datapipe.engine.stage_task import StageTask, ready_stage
 from datapipe.formats.ownership import check_sink_claim
 from datapipe.records import Episode, RecordError
 from datapipe.records.arrow import episode_to_row, row_to_episode
-from schemas.episode import EPISODE_SCHEMA
+from datapipe.schemas.episode import EPISODE_SCHEMA
 
 SUMMARY_SCHEMA = pa.schema(
     [

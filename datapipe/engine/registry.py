@@ -5,7 +5,7 @@ other packages are declared as entry points of the group ``datapipe.stages`` in 
 ``pyproject.toml``::
 
     [project.entry-points."datapipe.stages"]
-    "filter.expr" = "stages.filter.expr:FilterExpr"
+    "filter.expr" = "datapipe.stages.filter.expr:FilterExpr"
 
 Modules are imported only when a stage is used, so ``datapipe`` itself never imports ``stages/``.
 Tests and notebooks can add stages to a registry with :meth:`Registry.register`.

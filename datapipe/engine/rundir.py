@@ -30,8 +30,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datapipe.errors import DatapipeError
+from datapipe.schemas.episode import EPISODE_SCHEMA, check_schema_version
 from datapipe.storage import AtomicParquetWriter, Location, resolve
-from schemas.episode import EPISODE_SCHEMA, check_schema_version
 
 INPUT_KEY_COLUMN = "_input_key"
 OUTPUT_SCHEMA = EPISODE_SCHEMA.append(pa.field(INPUT_KEY_COLUMN, pa.string(), nullable=False))

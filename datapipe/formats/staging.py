@@ -14,8 +14,8 @@ from typing import Any
 
 from datapipe.records import Episode
 from datapipe.records.arrow import episodes_to_table, table_to_episodes
+from datapipe.schemas.episode import check_schema_version
 from datapipe.storage import resolve
-from schemas.episode import check_schema_version
 
 STAGING = ".datapipe-staging"
 

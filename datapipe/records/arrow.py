@@ -22,7 +22,7 @@ from datapipe.records import (
     Source,
     json_meta,
 )
-from schemas.episode import EPISODE_SCHEMA
+from datapipe.schemas.episode import EPISODE_SCHEMA
 
 
 def tensor_to_row(name: str, arr: np.ndarray) -> dict[str, Any]:

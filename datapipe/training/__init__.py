@@ -5,6 +5,7 @@ the PyTorch dataset, and the small reference trainer (``trainer``, ``inputs``).
 """
 
 from datapipe.training.mixture import MixtureStream
-from datapipe.training.stream import ShardStream, StreamConfig
+from datapipe.training.stream import ShardStream
+from datapipe.training.stream_config import StreamConfig
 
 __all__ = ["MixtureStream", "ShardStream", "StreamConfig"]

@@ -73,7 +73,7 @@ def describe_choice(choice: ObservationChoice) -> str:
 def check_inputs(dataset: str, features: dict[str, dict[str, Any]], camera: str, state_keys: tuple[str, ...]) -> None:
     """``--camera`` and ``--state-keys`` name what the dataset holds (else a one-line error)."""
     from datapipe.errors import DatapipeError
-    from datapipe.training.stream import StreamConfigError, check_wanted
+    from datapipe.training.stream_config import StreamConfigError, check_wanted
 
     try:  # the stream's own check, with the flags named
         check_wanted(features, (camera,) if camera else (), state_keys)

@@ -27,7 +27,8 @@ import numpy as np
 
 from datapipe.errors import DatapipeError
 from datapipe.formats.shards.dataset import ShardDataset
-from datapipe.training.stream import EPS, NORMALIZED, ShardStream
+from datapipe.training.normalization import EPS, NORMALIZED
+from datapipe.training.stream import ShardStream
 
 BLOCK = 4096
 WEIGHTINGS = ("size", "uniform")

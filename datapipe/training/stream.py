@@ -28,14 +28,13 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, replace
 from functools import cached_property
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from datapipe.config import check
 from datapipe.errors import DatapipeError
 from datapipe.formats.shards.consistency import episode_table_problems
 from datapipe.formats.shards.dataset import DatasetError, ShardDataset
@@ -43,98 +42,11 @@ from datapipe.formats.shards.sample import SampleError, camera_frames, members_e
 from datapipe.formats.shards.tar_io import ShardError
 from datapipe.records import Episode
 from datapipe.records.names import sample_key
-from schemas.shard_manifest import EPISODES_NAME
+from datapipe.schemas.shard_manifest import EPISODES_NAME
+from datapipe.training.normalization import normalizers
+from datapipe.training.stream_config import StreamConfig, check_wanted
 
 log = logging.getLogger(__name__)
-
-NORMALIZE_MODES = (None, "mean_std", "q01_q99")
-NORMALIZED = ("observation.state", "action")
-EPS = 1e-8
-
-
-class StreamConfigError(DatapipeError):
-    """A stream asked for what its dataset does not hold: ``field`` (``cameras`` or
-    ``extra_steps``), the ``missing`` names and the ``available`` ones."""
-
-    def __init__(self, message: str, field: str, missing: list[str], available: list[str]):
-        super().__init__(message)
-        self.field, self.missing, self.available = field, missing, available
-
-    def __reduce__(self) -> tuple:
-        return (StreamConfigError, (self.args[0], self.field, self.missing, self.available))
-
-
-def check_wanted(features: dict[str, dict[str, Any]], cameras: Sequence[str], extra_steps: Sequence[str]) -> None:
-    """Raise :class:`StreamConfigError` unless a dataset with ``features`` (its manifest's) holds
-    every camera and extra step array asked for."""
-    videos = [k for k, f in features.items() if f["kind"] == "video"]
-    unknown = [c for c in cameras if c not in videos]
-    if unknown:
-        raise StreamConfigError(
-            f"cameras: {unknown} not in the dataset (it has {videos or 'none'})", "cameras", unknown, videos
-        )
-    arrays = sorted(k for k, f in features.items() if f["kind"] == "array")
-    missing = [k for k in extra_steps if k not in arrays]
-    if missing:
-        raise StreamConfigError(
-            f"extra_steps: {missing} not in the dataset (its step arrays: {arrays})", "extra_steps", missing, arrays
-        )
-
-
-@dataclass(frozen=True)
-class StreamConfig:
-    """How to stream. Sizes in samples (steps); image_size is (height, width) in pixels."""
-
-    split: str | None = "train"
-    cameras: tuple[str, ...] | None = None
-    image_size: tuple[int, int] | None = None
-    state_history: int = 1
-    action_horizon: int = 1
-    normalize: str | None = None
-    shuffle: bool = True
-    shuffle_buffer: int = 1000
-    seed: int = 0
-    rank: int = 0
-    world_size: int = 1
-    worker: int = 0
-    num_workers: int = 1
-    on_error: str = "raise"
-    verify: bool = True  # check each sample's sha256 against episodes.parquet (cost: make bench)
-    decode_threads: int = 2
-    equal_shares: bool = False  # every consumer stops at the smallest consumer's sample count (DDP)
-    instruction: str = "first"  # "first": the episode's first task text; "sample": one of them per sample
-    extra_steps: tuple[str, ...] = ()  # other step arrays to yield at t (e.g. object.poses)
-    augment: str | None = None  # photometric preset on the fly (datapipe.augment.photometric: openvla, octo, light)
-
-    def __post_init__(self) -> None:
-        check(self.split in (None, "train", "val"), "split", f"must be train, val or None (all), got {self.split!r}")
-        check(
-            self.instruction in ("first", "sample"), "instruction", f"must be first or sample, got {self.instruction!r}"
-        )
-        if self.augment is not None:
-            from datapipe.augment.photometric import PRESETS
-
-            check(self.augment in PRESETS, "augment", f"must be one of {sorted(PRESETS)} or None, got {self.augment!r}")
-        check(
-            self.normalize in NORMALIZE_MODES, "normalize", f"must be one of {NORMALIZE_MODES}, got {self.normalize!r}"
-        )
-        check(self.on_error in ("raise", "skip"), "on_error", f"must be 'raise' or 'skip', got {self.on_error!r}")
-        check(self.decode_threads >= 0, "decode_threads", f"must be >= 0, got {self.decode_threads}")
-        check(self.state_history >= 1, "state_history", f"must be >= 1, got {self.state_history}")
-        check(self.action_horizon >= 1, "action_horizon", f"must be >= 1, got {self.action_horizon}")
-        check(
-            0 <= self.rank < self.world_size, "rank", f"need 0 <= rank ({self.rank}) < world_size ({self.world_size})"
-        )
-        check(
-            0 <= self.worker < self.num_workers,
-            "worker",
-            f"need 0 <= worker ({self.worker}) < num_workers ({self.num_workers})",
-        )
-
-    @property
-    def consumer(self) -> tuple[int, int]:
-        """(this consumer's index, number of consumers)."""
-        return self.rank * self.num_workers + self.worker, self.world_size * self.num_workers
 
 
 def _checked_episode(members: dict[str, bytes], where: str, ref: EpisodeRef, verify: bool = True) -> Episode:
@@ -345,32 +257,7 @@ class ShardStream:
                     yield j, None, shard
 
     def _normalizers(self) -> dict[str, tuple[np.ndarray, np.ndarray, bool]]:
-        mode = self.config.normalize
-        out: dict[str, tuple[np.ndarray, np.ndarray, bool]] = {}
-        if mode is None:
-            return out
-        stats = self.dataset.manifest.get("stats") or {}
-        for name in NORMALIZED:
-            st = stats.get(name)
-            keys = ("mean", "std") if mode == "mean_std" else ("q01", "q99")
-            if name in self.dataset.features and (not isinstance(st, dict) or any(k not in st for k in keys)):
-                raise DatasetError(
-                    f"{self.dataset.uri('index.json')}: normalize={mode!r} needs the {'/'.join(keys)} statistics "
-                    f"of {name!r}, which the manifest lacks; rebuild the index or pass normalize=None"
-                )
-            if st is None:
-                continue
-            if mode == "mean_std":
-                center, scale = np.asarray(st["mean"]), np.maximum(np.asarray(st["std"]), EPS)
-                out[name] = (center.astype(np.float32), scale.astype(np.float32), False)
-            else:
-                lo, hi = np.asarray(st["q01"]), np.asarray(st["q99"])
-                out[name] = (
-                    ((hi + lo) / 2).astype(np.float32),
-                    np.maximum((hi - lo) / 2, EPS).astype(np.float32),
-                    True,
-                )
-        return out
+        return normalizers(self.dataset, self.config.normalize)
 
     def normalize(self, name: str, x: np.ndarray) -> np.ndarray:
         """``x`` of feature ``name`` as the stream yields it (identity without ``normalize``)."""

@@ -1,1 +1,1 @@
-"""generators.hands."""
+"""datapipe.generators.hands."""

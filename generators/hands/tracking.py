@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from generators.hands.one_euro import one_euro
+from datapipe.generators.hands.one_euro import one_euro
 
 SIDES = ("left", "right")
 N_LANDMARKS = 21

@@ -1,1 +1,1 @@
-"""generators.retarget."""
+"""datapipe.generators.retarget."""

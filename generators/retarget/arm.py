@@ -21,20 +21,20 @@ import mujoco
 import numpy as np
 
 from datapipe.errors import DatapipeError
-from generators.geometry import (
+from datapipe.generators.geometry import (
     quat_conj,
     quat_from_mat,
     quat_mul,
     quat_to_axis_angle,
     top_down_quat,
 )
-from generators.hands.hand_frame import aperture, hand_in_camera
-from generators.hands.one_euro import one_euro
-from generators.ik import ArmIK
-from generators.robots.config import RobotConfig
-from generators.robots.primitive_panda import panda_config
-from generators.robots.registry import load_robot_spec
-from generators.sim import index_robot
+from datapipe.generators.hands.hand_frame import aperture, hand_in_camera
+from datapipe.generators.hands.one_euro import one_euro
+from datapipe.generators.ik import ArmIK
+from datapipe.generators.robots.config import RobotConfig
+from datapipe.generators.robots.primitive_panda import panda_config
+from datapipe.generators.robots.registry import load_robot_spec
+from datapipe.generators.sim import index_robot
 
 # Default camera pose in the robot base frame: behind the base, looking along +x (camera z),
 # image right = base -y, image down = base -z.

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from generators.hands.hand_frame import INDEX_MCP, MIDDLE_MCP, PINKY_MCP, WRIST, palm_frame
-from generators.robots.dex_hand import HandModelConfig, dex_hand_spec
+from datapipe.generators.hands.hand_frame import INDEX_MCP, MIDDLE_MCP, PINKY_MCP, WRIST, palm_frame
+from datapipe.generators.robots.dex_hand import HandModelConfig, dex_hand_spec
 
 TIPS = (4, 8, 12, 16, 20)  # MediaPipe landmarks: thumb, index, middle, ring, little tips
 KNUCKLES = (1, 5, 9, 13, 17)  # thumb CMC, finger MCPs

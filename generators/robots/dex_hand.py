@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from generators.geometry import quat_from_mat
+from datapipe.generators.geometry import quat_from_mat
 
 FINGERS = ("thumb", "index", "middle", "ring", "little")
 # knuckle (MCP; CMC for the thumb) positions in the palm frame (m)

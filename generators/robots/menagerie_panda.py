@@ -24,9 +24,9 @@ import math
 import mujoco
 import numpy as np
 
-from generators.geometry import quat_from_mat
-from generators.robots.config import RobotConfig, RobotConfigError
-from generators.robots.primitive_panda import ARM_JOINTS, DH_FRAMES, KP, KV
+from datapipe.generators.geometry import quat_from_mat
+from datapipe.generators.robots.config import RobotConfig, RobotConfigError
+from datapipe.generators.robots.primitive_panda import ARM_JOINTS, DH_FRAMES, KP, KV
 
 NAME = "franka_emika_panda"
 HOME = (0.0, -0.3, 0.0, -2.2, 0.0, 1.9, math.pi / 4)  # rad: gripper above the table, pointing down

@@ -19,7 +19,7 @@ import math
 
 import mujoco
 
-from generators.robots.config import RobotConfig
+from datapipe.generators.robots.config import RobotConfig
 
 ARM_JOINTS = tuple(f"joint{i}" for i in range(1, 8))
 # (parent offset pos [m], frame rotation as (axis, angle [rad]) about the parent's axes, limits [rad])

@@ -12,16 +12,16 @@ from pathlib import Path
 import mujoco
 import yaml
 
-from generators.robots.config import RobotConfig, RobotConfigError
-from generators.robots.menagerie_panda import NAME, adapt_franka, franka_config
-from generators.robots.primitive_panda import panda_config, panda_spec
+from datapipe.generators.robots.config import RobotConfig, RobotConfigError
+from datapipe.generators.robots.menagerie_panda import NAME, adapt_franka, franka_config
+from datapipe.generators.robots.primitive_panda import panda_config, panda_spec
 
 
 def load_robot_spec(config: RobotConfig) -> mujoco.MjSpec:
     """The robot's spec: the embedded arm, a Menagerie robot, or ``config.mjcf``, checked against the
     config's names."""
     if config.menagerie:
-        from generators.robots.menagerie import menagerie_spec
+        from datapipe.generators.robots.menagerie import menagerie_spec
 
         spec = menagerie_spec(config.menagerie)
         if Path(config.menagerie).name == NAME:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 from datapipe.errors import DatapipeError
 
 if TYPE_CHECKING:  # the tasks import MuJoCo: only when one is asked for
-    from generators.tasks.base import SimTask
+    from datapipe.generators.tasks.base import SimTask
 
 TaskName = Literal["pick_place", "stack", "push", "open_drawer"]
 
@@ -26,19 +26,19 @@ def task_names() -> tuple[str, ...]:
 def get_task(name: str) -> SimTask:
     """The task called ``name``."""
     if name == "pick_place":
-        from generators.tasks.pick_place import PickPlace
+        from datapipe.generators.tasks.pick_place import PickPlace
 
         return PickPlace()
     if name == "stack":
-        from generators.tasks.stack import Stack
+        from datapipe.generators.tasks.stack import Stack
 
         return Stack()
     if name == "push":
-        from generators.tasks.push import Push
+        from datapipe.generators.tasks.push import Push
 
         return Push()
     if name == "open_drawer":
-        from generators.tasks.open_drawer import OpenDrawer
+        from datapipe.generators.tasks.open_drawer import OpenDrawer
 
         return OpenDrawer()
     raise UnknownTaskError(f"unknown sim task {name!r}; known: {', '.join(task_names())}")

@@ -17,7 +17,7 @@ from typing import Any
 import mujoco
 import numpy as np
 
-from generators.sim import Sim
+from datapipe.generators.sim import Sim
 
 OPEN, CLOSED = 1.0, 0.0  # normalized gripper command
 

@@ -14,9 +14,9 @@ from typing import Any
 import mujoco
 import numpy as np
 
-from generators.geometry import top_down_quat
-from generators.sim import Sim
-from generators.tasks.base import (
+from datapipe.generators.geometry import top_down_quat
+from datapipe.generators.sim import Sim
+from datapipe.generators.tasks.base import (
     CLOSED,
     COLOURS,
     OPEN,

@@ -11,11 +11,11 @@ from typing import Any
 import mujoco
 import numpy as np
 
-from generators.geometry import top_down_quat
-from generators.scene import add_box_object
-from generators.scene_edit import set_box_object
-from generators.sim import Sim
-from generators.tasks.base import (
+from datapipe.generators.geometry import top_down_quat
+from datapipe.generators.scene import add_box_object
+from datapipe.generators.scene_edit import set_box_object
+from datapipe.generators.sim import Sim
+from datapipe.generators.tasks.base import (
     CLOSED,
     COLOURS,
     OPEN,

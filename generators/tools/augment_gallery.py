@@ -1,6 +1,6 @@
 """Before and after frames of the augmentations, as one image for the README.
 
-    python -m generators.tools.augment_gallery docs/augment_gallery.png [--size 160]
+    python -m datapipe.generators.tools.augment_gallery docs/augment_gallery.png [--size 160]
 
 One simulated pick_place episode (front camera) at three moments: as rendered, a new camera
 view with new visuals (augment.sim_views), that view with its background replaced from its
@@ -17,8 +17,8 @@ import numpy as np
 
 from datapipe.augment.backgrounds import SEGMENT_CLASSES, composite, procedural
 from datapipe.augment.photometric import PRESETS, apply, sample_params
-from generators.generator import SimGenerator, SimSettings
-from generators.views import ViewRanges, sample_view
+from datapipe.generators.generator import SimGenerator, SimSettings
+from datapipe.generators.views import ViewRanges, sample_view
 
 MOMENTS = (0.0, 0.45, 1.0)
 

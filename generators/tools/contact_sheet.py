@@ -1,7 +1,7 @@
 """A contact sheet of the simulated tasks: one row per task, frames across one successful episode,
 each as a front view beside the wrist view.
 
-    python -m generators.tools.contact_sheet docs/sim_tasks.png [--robot franka_emika_panda] [--size 160]
+    python -m datapipe.generators.tools.contact_sheet docs/sim_tasks.png [--robot franka_emika_panda] [--size 160]
 
 The README shows the sheet this command writes (Menagerie's Panda, 160x160 per view).
 """
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from generators.generator import SimGenerator, SimSettings
-from generators.robots.registry import DEFAULT_ROBOT, resolve_robot
-from generators.tasks import task_names
+from datapipe.generators.generator import SimGenerator, SimSettings
+from datapipe.generators.robots.registry import DEFAULT_ROBOT, resolve_robot
+from datapipe.generators.tasks import task_names
 
 MOMENTS = (0.0, 0.35, 0.55, 1.0)  # where in each episode the shown frames are, as a fraction
 

@@ -2,7 +2,7 @@
 
 robosuite's wheel carries raw teleoperation demonstrations (``models/assets/demonstrations``:
 ``lift/demo.hdf5`` has 3 Panda demos, states and OSC_POSE actions at 20 Hz) and the meshes and
-textures their recorded models (``model_file``) name. ``python -m generators.tools.robosuite_assets
+textures their recorded models (``model_file``) name. ``python -m datapipe.generators.tools.robosuite_assets
 DEST`` downloads the wheel from the package index with pip (no dependencies, nothing installed)
 and extracts into ``DEST/assets`` what a Panda demo needs: demonstrations, the Panda and its
 gripper, mounts, arenas and textures (about 150 MB of 586).
@@ -47,5 +47,5 @@ def fetch(dest: str | Path) -> Path:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: python -m generators.tools.robosuite_assets DEST")
+        sys.exit("usage: python -m datapipe.generators.tools.robosuite_assets DEST")
     print(f"robosuite {VERSION} demonstrations and assets in {fetch(sys.argv[1])}")

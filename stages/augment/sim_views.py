@@ -63,8 +63,8 @@ class SimViews(Transform):
         self.generators: dict[tuple, Any] = {}
 
     def _generator(self, ep: Episode) -> Any:
-        from generators.generator import SimGenerator, SimSettings
-        from generators.robots.registry import BUILTIN_ROBOTS
+        from datapipe.generators.generator import SimGenerator, SimSettings
+        from datapipe.generators.robots.registry import BUILTIN_ROBOTS
 
         size = next(((c.height, c.width) for c in ep.cameras.values()), (128, 128))
         key = (ep.meta["sim_task"], ep.embodiment.robot, tuple(sorted(ep.cameras)), size, ep.fps)
@@ -83,7 +83,7 @@ class SimViews(Transform):
         return self.generators[key]
 
     def process(self, episode: Episode) -> Iterable[Episode]:
-        from generators.views import ViewRanges, sample_view
+        from datapipe.generators.views import ViewRanges, sample_view
 
         if self.config.keep_original:
             yield episode

@@ -1,1 +1,1 @@
-"""stages.curate."""
+"""datapipe.stages.curate."""

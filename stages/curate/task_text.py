@@ -52,7 +52,7 @@ class TaskText(Transform):
         c = self.config
         mapping = dict(c.task_map)
         if c.task_map_file:
-            from datapipe.engine.workflow import parse_yaml
+            from datapipe.engine.workflow_yaml import parse_yaml
 
             doc = parse_yaml(Path(c.task_map_file).read_text(), c.task_map_file) or {}
             if not isinstance(doc, dict):

@@ -1,1 +1,1 @@
-"""stages.debug."""
+"""datapipe.stages.debug."""

@@ -1,1 +1,1 @@
-"""stages.filter."""
+"""datapipe.stages.filter."""

@@ -1,1 +1,1 @@
-"""stages.generate."""
+"""datapipe.stages.generate."""

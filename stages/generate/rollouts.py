@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from datapipe.config import check
 from datapipe.engine.stage import SourceStage, Wiring
+from datapipe.generators.sim_config import SimSceneConfig, seed_range_shards, shard_seeds
 from datapipe.records import Episode
-from generators.sim_config import SimSceneConfig, seed_range_shards, shard_seeds
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,8 @@ class GenerateRollouts(SourceStage):
         return Wiring().plus(steps, config.cameras if config.render else ())
 
     def setup(self) -> None:
-        from generators.generator import SimGenerator
-        from generators.policy import load_policy
+        from datapipe.generators.generator import SimGenerator
+        from datapipe.generators.policy import load_policy
 
         c = self.config
         self.generator = SimGenerator(c.sim_settings(), c.robot_config())
@@ -94,7 +94,7 @@ class GenerateRollouts(SourceStage):
         return seed_range_shards(c.seed, c.episodes, c.seeds_per_shard)
 
     def read(self, shard: str) -> Iterable[Episode]:
-        from generators.evaluate import rollout, rollout_episode
+        from datapipe.generators.evaluate import rollout, rollout_episode
 
         for seed in shard_seeds(shard):
             execute = self.config.execute or max(1, self.policy.spec.horizon)

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from datapipe.config import check
 from datapipe.engine.stage import Resources, SourceStage, Wiring
+from datapipe.generators.generator import SimGenerator
+from datapipe.generators.randomization import RandomizationRanges
+from datapipe.generators.sim_config import SimSceneConfig, seed_range_shards, shard_seeds, sim_wiring
 from datapipe.records import Episode
-from generators.generator import SimGenerator
-from generators.randomization import RandomizationRanges
-from generators.sim_config import SimSceneConfig, seed_range_shards, shard_seeds, sim_wiring
 
 log = logging.getLogger(__name__)
 

@@ -1,1 +1,1 @@
-"""stages.multiply."""
+"""datapipe.stages.multiply."""

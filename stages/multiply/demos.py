@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 from datapipe.config import check
 from datapipe.engine.stage import Resources, Transform, Wiring
+from datapipe.generators.generator import SimGenerator
+from datapipe.generators.multiply import DemoMultiplier
+from datapipe.generators.sim_config import SimSceneConfig, sim_wiring
 from datapipe.records import Episode
-from generators.generator import SimGenerator
-from generators.multiply import DemoMultiplier
-from generators.sim_config import SimSceneConfig, sim_wiring
 
 
 @dataclass(frozen=True)

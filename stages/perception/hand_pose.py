@@ -10,8 +10,16 @@ import numpy as np
 
 from datapipe.config import check
 from datapipe.engine.stage import Resources, Transform, Wiring
+from datapipe.generators.hands.tracking import (
+    SIDES,
+    HandTracker,
+    fill_gaps,
+    jitter,
+    merge_tracks,
+    smooth,
+    track_closeups,
+)
 from datapipe.records import Episode, RecordError
-from generators.hands.tracking import SIDES, HandTracker, fill_gaps, jitter, merge_tracks, smooth, track_closeups
 
 
 @dataclass(frozen=True)

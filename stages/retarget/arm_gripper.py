@@ -11,15 +11,15 @@ import numpy as np
 
 from datapipe.config import check, narrow
 from datapipe.engine.stage import Resources, Transform, Wiring
-from datapipe.records import Episode, RecordError
-from generators.hands.hand_frame import intrinsics
-from generators.retarget.arm import (
+from datapipe.generators.hands.hand_frame import intrinsics
+from datapipe.generators.retarget.arm import (
     ArmRetargeter,
     ArmRetargetSettings,
     NoUsableHand,
 )
-from generators.robots.config import arm_gripper_embodiment
-from generators.robots.registry import robot_config_or_default
+from datapipe.generators.robots.config import arm_gripper_embodiment
+from datapipe.generators.robots.registry import robot_config_or_default
+from datapipe.records import Episode, RecordError
 
 log = logging.getLogger(__name__)
 

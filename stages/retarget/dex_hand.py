@@ -11,9 +11,9 @@ import numpy as np
 
 from datapipe.config import check, narrow
 from datapipe.engine.stage import Resources, Transform, Wiring
+from datapipe.generators.retarget.dex import DexRetargeter, DexSettings
+from datapipe.generators.robots.dex_hand import HandModelConfig
 from datapipe.records import Embodiment, Episode, RecordError
-from generators.retarget.dex import DexRetargeter, DexSettings
-from generators.robots.dex_hand import HandModelConfig
 
 log = logging.getLogger(__name__)
 

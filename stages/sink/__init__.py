@@ -1,1 +1,1 @@
-"""stages.sink."""
+"""datapipe.stages.sink."""

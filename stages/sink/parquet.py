@@ -14,9 +14,9 @@ from datapipe.engine.stage import SinkStage
 from datapipe.formats.ownership import OwnedOutput
 from datapipe.records import Episode
 from datapipe.records.arrow import episode_to_row
+from datapipe.schemas.episode import EPISODE_SCHEMA, EPISODE_SCHEMA_VERSION
 from datapipe.storage import resolve
 from datapipe.wording import counted
-from schemas.episode import EPISODE_SCHEMA, EPISODE_SCHEMA_VERSION
 
 INDEX_NAME = "_datapipe_index.json"
 PART_NAME = re.compile(r"part-[0-9a-f]+(?:-s[0-9]{3,})?\.parquet")  # the files this sink names (part names)

@@ -1,1 +1,1 @@
-"""stages.source."""
+"""datapipe.stages.source."""

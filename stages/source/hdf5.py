@@ -89,8 +89,8 @@ class Hdf5Source(SourceStage):
 
     def _replayed(self, episode: Episode) -> Episode:
         """``episode`` (raw robosuite) with ``ee.pose`` and cameras from replaying its states."""
+        from datapipe.generators.mjcf_replay import ReplayError, StateReplay, remap_assets
         from datapipe.records import CameraStream
-        from generators.mjcf_replay import ReplayError, StateReplay, remap_assets
 
         c = self.config
         where = f"{episode.meta['hdf5']['file']}: {episode.source.span}"

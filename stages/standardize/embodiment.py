@@ -18,7 +18,7 @@ from datapipe.standardize.standard import DatasetStandard, StandardizeError, sta
 def load_standard(path: str, text: str | None = None) -> DatasetStandard:
     """The dataset config YAML at ``path`` (or its ``text`` as read earlier); errors name the file
     and the field."""
-    from datapipe.engine.workflow import parse_yaml
+    from datapipe.engine.workflow_yaml import parse_yaml
 
     if text is None:
         file = Path(path)

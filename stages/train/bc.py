@@ -19,13 +19,13 @@ from datapipe.errors import DatapipeError
 from datapipe.formats.ownership import OwnedOutput
 from datapipe.formats.shards.manifest import build_manifest
 from datapipe.formats.shards.writer import ShardOptions, write_part
+from datapipe.generators.evaluate import EVAL_SEED_BASE
+from datapipe.generators.robots.registry import DEFAULT_ROBOT
+from datapipe.generators.tasks import TaskName
 from datapipe.records import Episode
 from datapipe.storage import resolve
 from datapipe.training.trainer import TrainSettings
 from datapipe.wording import counted
-from generators.evaluate import EVAL_SEED_BASE
-from generators.robots.registry import DEFAULT_ROBOT
-from generators.tasks import TaskName
 
 
 @dataclass(frozen=True)
@@ -114,8 +114,8 @@ class TrainBc(SinkStage):
 
     def _evaluate(self, checkpoint: str) -> dict[str, Any]:
         from datapipe.engine.runners.ray_cluster import ray_running
-        from generators.commands import evaluate
-        from generators.evaluate import summarize
+        from datapipe.generators.commands import evaluate
+        from datapipe.generators.evaluate import summarize
 
         c = self.config
         seeds = list(range(c.eval_seed, c.eval_seed + c.evaluate))

@@ -13,7 +13,7 @@ import pytest
 
 from datapipe.errors import DatapipeError, is_bad_input
 
-PACKAGES = ("datapipe", "stages", "generators", "teleop", "schemas")
+PACKAGES = ("datapipe", "datapipe.stages", "datapipe.generators", "datapipe.teleop", "datapipe.schemas")
 
 # error types that are not bad input, each on purpose
 NOT_BAD_INPUT = {
@@ -24,7 +24,7 @@ NOT_BAD_INPUT = {
     # a stage that failed the run; its bad_input flag (from its cause) picks exit 2 or 1
     "datapipe.engine.runners.common.StageFailed",
     # schemas imports nothing of datapipe; is_bad_input recognises it by type
-    "schemas.episode.SchemaVersionError",
+    "datapipe.schemas.episode.SchemaVersionError",
 }
 
 

@@ -9,8 +9,8 @@ from datapipe.cli import main as cli_main
 from datapipe.engine.run import run_workflow
 from datapipe.engine.workflow import parse_workflow
 from datapipe.records.expressions import ExpressionError, compile_expression
+from datapipe.stages.sink.webdataset import WebDatasetSink
 from datapipe.wording import counted
-from stages.sink.webdataset import WebDatasetSink
 from tests.helpers import synthetic_shards
 
 

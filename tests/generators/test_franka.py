@@ -10,13 +10,13 @@ import mujoco
 import numpy as np
 import pytest
 
-from generators.generator import SimGenerator, SimSettings
-from generators.robots.config import RobotConfig, RobotConfigError
-from generators.robots.menagerie import MenagerieNotFound, gym_hil_assets, menagerie_spec
-from generators.robots.menagerie_panda import franka_config
-from generators.robots.registry import load_robot_config, load_robot_spec, resolve_robot
-from generators.scene import ROBOT_PREFIX
-from generators.tasks import task_names
+from datapipe.generators.generator import SimGenerator, SimSettings
+from datapipe.generators.robots.config import RobotConfig, RobotConfigError
+from datapipe.generators.robots.menagerie import MenagerieNotFound, gym_hil_assets, menagerie_spec
+from datapipe.generators.robots.menagerie_panda import franka_config
+from datapipe.generators.robots.registry import load_robot_config, load_robot_spec, resolve_robot
+from datapipe.generators.scene import ROBOT_PREFIX
+from datapipe.generators.tasks import task_names
 from tests.generators.test_robot import PANDA_MDH, _mdh
 
 pytestmark = pytest.mark.skipif(gym_hil_assets() is None, reason="gym-hil (Menagerie's Panda meshes) not installed")
@@ -101,7 +101,7 @@ def test_menagerie_config_resolves_a_local_folder(tmp_path, monkeypatch):
     assert robot.menagerie == str(local) and robot.ee_site == "grip"
     assert load_robot_spec(robot).compile().nu == 8
     monkeypatch.setenv("DATAPIPE_MENAGERIE", str(tmp_path / "models"))
-    from generators.robots.menagerie import find_menagerie_mjcf
+    from datapipe.generators.robots.menagerie import find_menagerie_mjcf
 
     assert find_menagerie_mjcf("franka_emika_panda") == local / "panda.xml"
 
@@ -113,7 +113,7 @@ def test_arm_driven_into_the_table_stops_on_contact():
     sim = gen.build(params)
     ik = gen.ik(sim)
     top = params["table"]["top"]
-    from generators.geometry import top_down_quat
+    from datapipe.generators.geometry import top_down_quat
 
     # a target 6 cm inside the table top, reached in joint space without regard for the table
     target = ik.solve(sim.data.qpos, np.array([0.5, 0.1, top - 0.06]), top_down_quat(0.0)).q

@@ -9,9 +9,9 @@ import mink
 import numpy as np
 import pytest
 
-from generators.retarget.arm import ArmRetargeter, ArmRetargetSettings
-from generators.retarget.dex import DexRetargeter, DexSettings
-from generators.robots.dex_hand import FINGERS, HandModelConfig, dex_hand_spec
+from datapipe.generators.retarget.arm import ArmRetargeter, ArmRetargetSettings
+from datapipe.generators.retarget.dex import DexRetargeter, DexSettings
+from datapipe.generators.robots.dex_hand import FINGERS, HandModelConfig, dex_hand_spec
 
 
 def _fd(f, q: np.ndarray, eps: float = 1e-6) -> np.ndarray:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from generators.generator import SimGenerator, SimSettings
-from generators.lod import cache_dir, decimate, lod_reduction
-from generators.robots.menagerie import gym_hil_assets
+from datapipe.generators.generator import SimGenerator, SimSettings
+from datapipe.generators.lod import cache_dir, decimate, lod_reduction
+from datapipe.generators.robots.menagerie import gym_hil_assets
 
 pytestmark = pytest.mark.skipif(gym_hil_assets() is None, reason="gym-hil (Menagerie's Panda meshes) not installed")
 

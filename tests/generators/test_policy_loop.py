@@ -15,11 +15,11 @@ from datapipe.engine.run import run_workflow
 from datapipe.engine.workflow import parse_workflow
 from datapipe.formats.shards.manifest import build_manifest
 from datapipe.formats.shards.writer import ShardOptions, write_part
+from datapipe.generators.evaluate import rollout, wilson_interval
+from datapipe.generators.generator import SimGenerator, SimSettings
+from datapipe.generators.msgpack_numpy import packb, unpackb
+from datapipe.generators.policy import RemotePolicy
 from datapipe.storage import resolve
-from generators.evaluate import rollout, wilson_interval
-from generators.generator import SimGenerator, SimSettings
-from generators.msgpack_numpy import packb, unpackb
-from generators.policy import RemotePolicy
 from tests.helpers import read_sink
 
 
@@ -104,7 +104,7 @@ def test_a_checkpoint_carries_the_chunk_execution_evaluation_uses(tmp_path):
     args = ["train", ds, "--steps", "5", "--horizon", "8", "--no-progress", "--out"]
     assert cli_main([*args, str(tmp_path / "whole")]) == 0
     assert cli_main([*args, str(tmp_path / "six"), "--execute", "6"]) == 0
-    from generators.policy import CheckpointPolicy
+    from datapipe.generators.policy import CheckpointPolicy
 
     assert CheckpointPolicy(str(tmp_path / "whole")).spec.execute == 8  # the default 24 of a chunk of 8: all 8
     assert CheckpointPolicy(str(tmp_path / "six")).spec.execute == 6
@@ -204,8 +204,8 @@ def test_learning_rate_follows_a_cosine_from_lr_to_a_hundredth():
 
 
 def test_generate_rollouts_runs_a_whole_chunk_before_asking_again():
-    from generators.policy import PolicySpec
-    from stages.generate.rollouts import GenerateRollouts, GenerateRolloutsConfig
+    from datapipe.generators.policy import PolicySpec
+    from datapipe.stages.generate.rollouts import GenerateRollouts, GenerateRolloutsConfig
 
     class FiveAtATime:
         """The expert's actions, handed out five at a time (a chunking policy)."""

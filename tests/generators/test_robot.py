@@ -10,12 +10,12 @@ import mujoco
 import numpy as np
 import pytest
 
-from generators.generator import SimGenerator, SimSettings
-from generators.ik import ArmIK
-from generators.robots.config import RobotConfigError
-from generators.robots.primitive_panda import DH_FRAMES, panda_spec
-from generators.robots.registry import load_robot_config
-from generators.scene import ROBOT_PREFIX
+from datapipe.generators.generator import SimGenerator, SimSettings
+from datapipe.generators.ik import ArmIK
+from datapipe.generators.robots.config import RobotConfigError
+from datapipe.generators.robots.primitive_panda import DH_FRAMES, panda_spec
+from datapipe.generators.robots.registry import load_robot_config
+from datapipe.generators.scene import ROBOT_PREFIX
 
 # Craig's modified DH of the Panda: (a_{i-1}, d_i, alpha_{i-1}), then the flange (d = 0.107)
 PANDA_MDH = [
@@ -66,7 +66,7 @@ def test_ik_reaches_poses_in_the_workspace():
     gen = SimGenerator(SimSettings(task="pick_place"))
     sim = gen.build(gen.scene_params(0))
     ik = ArmIK(sim.model, sim.index, ROBOT_PREFIX + "grip", np.asarray(gen.robot.home))
-    from generators.geometry import top_down_quat
+    from datapipe.generators.geometry import top_down_quat
 
     top = gen.scene_params(0)["table"]["top"]
     for pos in ([0.45, 0.1, top + 0.1], [0.6, -0.2, top + 0.05], [0.35, 0.0, top + 0.25]):

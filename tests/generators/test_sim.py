@@ -9,11 +9,11 @@ import pytest
 from datapipe.engine.run import run_workflow
 from datapipe.engine.workflow import parse_workflow
 from datapipe.formats.shards.dataset import ShardDataset
-from generators.generator import SimGenerator, SimSettings
-from generators.geometry import pose_to_mat, yaw_quat
-from generators.multiply import APPROACH_STEPS, DemoMultiplier, SourceSegment, nearest_quarter_turn
-from generators.randomization import RandomizationRanges
-from generators.tasks import task_names
+from datapipe.generators.generator import SimGenerator, SimSettings
+from datapipe.generators.geometry import pose_to_mat, yaw_quat
+from datapipe.generators.multiply import APPROACH_STEPS, DemoMultiplier, SourceSegment, nearest_quarter_turn
+from datapipe.generators.randomization import RandomizationRanges
+from datapipe.generators.tasks import task_names
 
 
 @pytest.mark.parametrize("task", task_names())
@@ -197,9 +197,9 @@ def test_multiplication_turns_box_frames_by_quarter_turns_and_replays_only_the_a
 
 
 def test_seed_range_shards_cover_every_seed_once_for_both_sim_sources():
-    from generators.sim_config import seed_range_shards, shard_seeds
-    from stages.generate.rollouts import GenerateRollouts
-    from stages.generate.sim import GenerateSim
+    from datapipe.generators.sim_config import seed_range_shards, shard_seeds
+    from datapipe.stages.generate.rollouts import GenerateRollouts
+    from datapipe.stages.generate.sim import GenerateSim
 
     names = seed_range_shards(10, 12, 5)
     assert names == ["seeds-0000010-0000015", "seeds-0000015-0000020", "seeds-0000020-0000022"]

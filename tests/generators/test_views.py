@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from generators.generator import SimGenerator, SimSettings
-from generators.views import SEGMENT_CLASSES, classes_of, geom_classes
-from stages.augment.sim_views import SimViews, SimViewsConfig
+from datapipe.generators.generator import SimGenerator, SimSettings
+from datapipe.generators.views import SEGMENT_CLASSES, classes_of, geom_classes
+from datapipe.stages.augment.sim_views import SimViews, SimViewsConfig
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

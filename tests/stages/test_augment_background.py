@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from datapipe.augment.backgrounds import chroma_mask, composite, procedural
+from datapipe.generators.generator import SimGenerator, SimSettings
+from datapipe.generators.views import SEGMENT_CLASSES
 from datapipe.records import CameraStream
 from datapipe.records.synthetic import synthetic_episode
-from generators.generator import SimGenerator, SimSettings
-from generators.views import SEGMENT_CLASSES
-from stages.augment.background import Background, BackgroundConfig
-from stages.augment.sim_views import SimViews, SimViewsConfig
+from datapipe.stages.augment.background import Background, BackgroundConfig
+from datapipe.stages.augment.sim_views import SimViews, SimViewsConfig
 from tests.conftest import SHARED_MEDIA
 
 

@@ -11,9 +11,9 @@ from datapipe.augment.conversations import gripper_events, segments
 from datapipe.formats.shards.dataset import ShardDataset
 from datapipe.formats.shards.manifest import build_manifest
 from datapipe.formats.shards.writer import ShardOptions, write_part
+from datapipe.generators.generator import SimGenerator, SimSettings
+from datapipe.stages.augment.conversations import Conversations, ConversationsConfig
 from datapipe.storage import resolve
-from generators.generator import SimGenerator, SimSettings
-from stages.augment.conversations import Conversations, ConversationsConfig
 
 
 def test_conversations_from_ground_truth_and_their_member(tmp_path):

@@ -93,7 +93,7 @@ def pipeline_folder(tmp_path_factory):
 
 
 def test_plate_mode_changes_only_masked_pixels(pipeline_folder):
-    from stages.augment.inpaint import Inpaint, InpaintConfig
+    from datapipe.stages.augment.inpaint import Inpaint, InpaintConfig
 
     frames = np.zeros((5, 32, 32, 3), dtype=np.uint8)
     frames[..., 1] = 210  # a green screen

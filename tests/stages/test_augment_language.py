@@ -17,9 +17,9 @@ from datapipe.formats.shards.writer import ShardOptions, write_part
 from datapipe.language.text import keeps_objects
 from datapipe.language.variants import template_variants
 from datapipe.records.synthetic import synthetic_episode
+from datapipe.stages.augment.language import Language, LanguageConfig
 from datapipe.storage import resolve
 from datapipe.training.stream import ShardStream
-from stages.augment.language import Language, LanguageConfig
 
 
 def _stage(**kw) -> Language:

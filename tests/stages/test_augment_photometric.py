@@ -10,9 +10,9 @@ from datapipe.augment.photometric import PRESETS, apply, sample_params
 from datapipe.config import ConfigError
 from datapipe.formats.shards.manifest import build_manifest
 from datapipe.formats.shards.writer import ShardOptions, write_part
+from datapipe.stages.augment.photometric import Photometric, PhotometricConfig
 from datapipe.storage import resolve
 from datapipe.training.stream import ShardStream
-from stages.augment.photometric import Photometric, PhotometricConfig
 from tests.helpers import expected_synthetic
 
 IDENTITY = {

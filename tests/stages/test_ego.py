@@ -11,8 +11,8 @@ import pytest
 from datapipe.engine.run import run_workflow
 from datapipe.engine.workflow import load_workflow, parse_workflow
 from datapipe.formats.shards.dataset import ShardDataset
+from datapipe.generators.hands.one_euro import one_euro
 from datapipe.records import CameraStream
-from generators.hands.one_euro import one_euro
 from tests.conftest import REPO, SHARED_MEDIA
 
 CLIP = SHARED_MEDIA / "hand_webcam_720p.mp4"
@@ -55,7 +55,7 @@ def test_right_hand_found_in_95_percent_of_frames_with_a_plausible_size(ego_run)
 
 @needs_media
 def test_clip_curation_decision_is_recorded_with_scores_and_reasons(ego_run):
-    from stages.curate.egocentric.scores import TESTS
+    from datapipe.stages.curate.egocentric.scores import TESTS
 
     _, ep = ego_run
     decision = ep.meta["egocentric"]
@@ -156,7 +156,7 @@ def test_dexterous_retargeting_on_the_clip_is_within_15_mm(ego_run):
 
 
 def test_dexterous_retargeting_of_the_models_own_poses_is_within_10_mm():
-    from generators.retarget.dex import DexRetargeter
+    from datapipe.generators.retarget.dex import DexRetargeter
 
     d = DexRetargeter()
     assert d.model.njnt >= 16
@@ -174,7 +174,7 @@ def test_dexterous_retargeting_of_the_models_own_poses_is_within_10_mm():
 @needs_media
 def test_dexterous_retargeting_of_the_reference_joints_of_the_clip():
     """The clip's reference MediaPipe joints (shared npy) retarget within 15 mm as well."""
-    from generators.retarget.dex import DexRetargeter
+    from datapipe.generators.retarget.dex import DexRetargeter
 
     joints = SHARED_MEDIA / "hand_webcam_720p_joints_right.npy"
     worlds = np.load(joints).astype(np.float64)
@@ -186,8 +186,8 @@ def test_dexterous_retargeting_of_the_reference_joints_of_the_clip():
 @needs_media
 def test_hand_activity_split_finds_the_span_with_the_hand(tmp_path):
     """The clip with 2 s of blank frames before it: hand_activity clips start where the hand does."""
-    from stages.ingest.video_files import VideoFiles, VideoFilesConfig
-    from stages.ingest.video_files.video_io import decode_video
+    from datapipe.stages.ingest.video_files import VideoFiles, VideoFilesConfig
+    from datapipe.stages.ingest.video_files.video_io import decode_video
 
     video = decode_video(CLIP.read_bytes(), CLIP.name, 320)
     frames = np.concatenate([np.full((60, *video.frames.shape[1:]), 40, np.uint8), video.frames[:150]])
@@ -201,7 +201,7 @@ def test_hand_activity_split_finds_the_span_with_the_hand(tmp_path):
 
 
 def test_globs_expand_on_local_paths_and_uris(tmp_path):
-    from stages.ingest.video_files import expand_glob
+    from datapipe.stages.ingest.video_files import expand_glob
 
     for name in ("a.mp4", "b.mp4", "c.txt"):
         (tmp_path / name).write_bytes(b"x")
@@ -212,8 +212,8 @@ def test_globs_expand_on_local_paths_and_uris(tmp_path):
 
 def test_dexterous_retargeting_loads_a_configured_mjcf_hand(tmp_path):
     """A hand given as an MJCF file with its own site names goes through the same solver."""
-    from generators.retarget.dex import DexRetargeter
-    from generators.robots.dex_hand import FINGERS, HandModelConfig, dex_hand_spec
+    from datapipe.generators.retarget.dex import DexRetargeter
+    from datapipe.generators.robots.dex_hand import FINGERS, HandModelConfig, dex_hand_spec
 
     xml = dex_hand_spec().to_xml()
     for f in FINGERS:  # rename the sites as another hand model would name them
@@ -233,7 +233,7 @@ def test_dexterous_retargeting_loads_a_configured_mjcf_hand(tmp_path):
 
 def test_no_matching_video_is_an_error_unless_an_empty_source_is_allowed(tmp_path):
     from datapipe.config import ConfigError, build_config
-    from stages.ingest.video_files import VideoFiles
+    from datapipe.stages.ingest.video_files import VideoFiles
 
     pattern = str(tmp_path / "ego" / "*.mp4")
     with pytest.raises(ConfigError, match="paths: no video files match"):

@@ -15,7 +15,7 @@ from datapipe.engine.run import run_workflow
 from datapipe.engine.workflow import load_workflow
 from datapipe.formats.shards.dataset import ShardDataset
 from datapipe.records import CameraStream
-from stages.curate.egocentric.scores import TESTS, EgoThresholds, decide, hand_scores
+from datapipe.stages.curate.egocentric.scores import TESTS, EgoThresholds, decide, hand_scores
 from tests.conftest import REPO, SHARED_MEDIA
 
 W, H = 640, 480

@@ -13,8 +13,8 @@ from datapipe.records.expressions import (
     evaluate,
 )
 from datapipe.records.synthetic import synthetic_episode
-from stages.filter.expr import FilterExpr, FilterExprConfig
-from stages.source.synthetic import SyntheticConfig, SyntheticSource
+from datapipe.stages.filter.expr import FilterExpr, FilterExprConfig
+from datapipe.stages.source.synthetic import SyntheticConfig, SyntheticSource
 
 
 def test_synthetic_source_is_deterministic_and_sharded():

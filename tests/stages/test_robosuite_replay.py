@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from datapipe.config import build_config
+from datapipe.generators.mjcf_replay import ReplayError, remap_assets
+from datapipe.stages.source.hdf5 import Hdf5Source
+from datapipe.stages.standardize.embodiment import load_standard
 from datapipe.standardize.standard import standardize
-from generators.mjcf_replay import ReplayError, remap_assets
-from stages.source.hdf5 import Hdf5Source
-from stages.standardize.embodiment import load_standard
 from tests.conftest import REPO
 
 ROBOSUITE = REPO / "data" / "robosuite-1.4.1" / "assets"

@@ -7,8 +7,8 @@ import numpy as np
 
 from datapipe.engine.run import run_workflow
 from datapipe.engine.workflow import parse_workflow
+from datapipe.stages.train.bc import TrainBc
 from datapipe.training.policy import load_checkpoint_policy
-from stages.train.bc import TrainBc
 
 
 def test_train_bc_writes_a_checkpoint_that_acts_and_is_reused(tmp_path):

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from datapipe.formats.shards.dataset import ShardDataset
-from generators.tasks.base import grasp_yaw
-from teleop.loopback import chromium, chromium_path, running_server
-from teleop.robot import MAX_JOINT_STEP, RobotSettings
-from teleop.sentinel import Alert
-from teleop.server import ServerSettings, _view_axes
+from datapipe.generators.tasks.base import grasp_yaw
+from datapipe.teleop.loopback import chromium, chromium_path, running_server
+from datapipe.teleop.robot import MAX_JOINT_STEP, RobotSettings
+from datapipe.teleop.sentinel import Alert
+from datapipe.teleop.server import ServerSettings, _view_axes
 from tests.teleop.harness import video_to_y4m
 
 pytestmark = pytest.mark.skipif(chromium_path() is None, reason="Chromium is not installed (make test installs it)")

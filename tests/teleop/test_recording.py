@@ -20,9 +20,9 @@ import pytest
 from datapipe.cli import main as cli_main
 from datapipe.formats.lerobot.reader import LeRobotReader
 from datapipe.formats.shards.dataset import ShardDataset
-from generators.robots.config import arm_gripper_embodiment
-from generators.robots.menagerie_panda import franka_config
-from teleop.recording import DatasetRecorder, EpisodeBuffer, RecordingFolderError, StepRow
+from datapipe.generators.robots.config import arm_gripper_embodiment
+from datapipe.generators.robots.menagerie_panda import franka_config
+from datapipe.teleop.recording import DatasetRecorder, EpisodeBuffer, RecordingFolderError, StepRow
 
 
 def _episode(n: int, seed: int, success: bool = True):

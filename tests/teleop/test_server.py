@@ -13,10 +13,10 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from teleop.loopback import running_server
-from teleop.robot import RobotSettings
-from teleop.sentinel import HelpQueue, JointLimits, NoProgress, ObjectDropped, RobotView
-from teleop.server import ServerSettings
+from datapipe.teleop.loopback import running_server
+from datapipe.teleop.robot import RobotSettings
+from datapipe.teleop.sentinel import HelpQueue, JointLimits, NoProgress, ObjectDropped, RobotView
+from datapipe.teleop.server import ServerSettings
 
 
 def _status(url: str) -> int:
@@ -175,7 +175,7 @@ def test_failure_predictors_and_the_help_queue():
 
 
 def _alert(severity: int):
-    from teleop.sentinel import Alert
+    from datapipe.teleop.sentinel import Alert
 
     return Alert(f"severity {severity}", severity)
 
@@ -183,7 +183,7 @@ def _alert(severity: int):
 def test_releasing_stops_the_robot_and_a_lost_heartbeat_puts_it_on_hold(server):
     import time
 
-    from teleop.control import HEARTBEAT_TIMEOUT_S, HOLD_AFTER_S
+    from datapipe.teleop.control import HEARTBEAT_TIMEOUT_S, HOLD_AFTER_S
 
     url, session, token = server
     robot = session.robots[0]
@@ -226,7 +226,7 @@ def _closed(sock, wait: float) -> bool:
 
 
 def test_clients_that_never_finish_their_headers_are_dropped_and_connections_are_capped(server, monkeypatch):
-    from teleop.http_limits import GuardedHttpProtocol
+    from datapipe.teleop.http_limits import GuardedHttpProtocol
 
     url, _, token = server
     monkeypatch.setattr(GuardedHttpProtocol, "header_timeout_s", 1.0)

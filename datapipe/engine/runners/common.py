@@ -12,7 +12,7 @@ from datapipe.engine.plan import RunPlan, StagePlan
 from datapipe.engine.stage import SinkStage
 from datapipe.errors import is_bad_input
 from datapipe.formats.ownership import check_sink_claim
-from schemas.episode import EPISODE_SCHEMA
+from datapipe.schemas.episode import EPISODE_SCHEMA
 
 
 class StageFailed(RuntimeError):

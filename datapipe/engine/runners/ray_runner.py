@@ -35,7 +35,7 @@ from datapipe.engine.runners.common import StageFailed, finish_segment, source_s
 from datapipe.engine.runners.ray_cluster import ClusterError, configure_ray_data
 from datapipe.engine.stage_task import StageSetupError, StageTask
 from datapipe.errors import is_bad_input
-from schemas.episode import EPISODE_SCHEMA
+from datapipe.schemas.episode import EPISODE_SCHEMA
 
 TASK_MAX_RETRIES = 5
 

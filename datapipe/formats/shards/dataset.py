@@ -22,8 +22,8 @@ from datapipe.formats.shards.tar_io import ShardError, iter_samples
 from datapipe.http_io import open_url
 from datapipe.records import Episode
 from datapipe.records.names import confined
+from datapipe.schemas.shard_manifest import EPISODES_NAME, MANIFEST_NAME, check_manifest
 from datapipe.storage import parse_json, resolve
-from schemas.shard_manifest import EPISODES_NAME, MANIFEST_NAME, check_manifest
 
 
 class DatasetError(DatapipeError):

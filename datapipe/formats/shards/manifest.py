@@ -22,9 +22,9 @@ from datapipe.formats.ownership import OwnedOutput
 from datapipe.formats.shards.sample import npy_array
 from datapipe.formats.shards.stats import Moments, QuantileSample, feature_stats
 from datapipe.formats.shards.writer import SPLITS, merge_feature_spec
+from datapipe.schemas.episode import EPISODE_SCHEMA_VERSION
+from datapipe.schemas.shard_manifest import EPISODES_NAME, MANIFEST_NAME, MANIFEST_VERSION
 from datapipe.storage import Location
-from schemas.episode import EPISODE_SCHEMA_VERSION
-from schemas.shard_manifest import EPISODES_NAME, MANIFEST_NAME, MANIFEST_VERSION
 
 SHARD_NAME = re.compile(r"(train|val)-part-[0-9a-f]+-\d{4}\.tar")  # the shards write_part names
 

@@ -38,7 +38,7 @@ from datapipe.records import (
 )
 from datapipe.records.arrow import episode_to_row
 from datapipe.records.names import is_safe_name
-from schemas.episode import EPISODE_SCHEMA_VERSION
+from datapipe.schemas.episode import EPISODE_SCHEMA_VERSION
 
 META = "meta.json"
 TASK = "task.txt"

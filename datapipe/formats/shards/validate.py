@@ -18,7 +18,7 @@ from datapipe.formats.shards.sample import SampleError, camera_frames, members_e
 from datapipe.formats.shards.tar_io import ShardError, iter_samples
 from datapipe.records import Episode
 from datapipe.records.names import sample_key
-from schemas.shard_manifest import EPISODES_NAME
+from datapipe.schemas.shard_manifest import EPISODES_NAME
 
 
 @dataclass

@@ -10,7 +10,7 @@ import numpy as np
 from datapipe.config import narrow
 from datapipe.engine.stage import Resources, Transform, Wiring
 from datapipe.records import Episode
-from stages.curate.egocentric.scores import (
+from datapipe.stages.curate.egocentric.scores import (
     EgoThresholds,
     PersonDetector,
     decide,

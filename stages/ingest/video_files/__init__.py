@@ -15,14 +15,14 @@ from datapipe.config import ConfigError, check
 from datapipe.engine.stage import Resources, SourceStage, Wiring
 from datapipe.records import CameraStream, Embodiment, Episode, Source, make_episode_id
 from datapipe.records.video import Mp4Writer
-from datapipe.storage import resolve
-from stages.ingest.video_files.video_io import (
+from datapipe.stages.ingest.video_files.video_io import (
     VideoReadError,
     activity_spans,
     clip_spans,
     resample_stream,
     stream_video,
 )
+from datapipe.storage import resolve
 
 CAMERA = "ego"
 CLIP_CRF = 4  # x264 CRF of the clips (near lossless: they are decoded again for hand tracking)
@@ -111,7 +111,7 @@ class VideoFiles(SourceStage):
     def _activity_spans(self, shard: str) -> list[tuple[int, int]]:
         """First pass (streamed): ``[start, stop)`` frame spans of hand activity, cut at
         ``clip_seconds``, from MediaPipe on every ``activity_stride``-th frame."""
-        from generators.hands.tracking import HandTracker
+        from datapipe.generators.hands.tracking import HandTracker
 
         c = self.config
         fps, frames = self._frames(shard)

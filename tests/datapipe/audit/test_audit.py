@@ -211,7 +211,7 @@ def test_report_plots_render_in_headless_chromium(tmp_path):
 
 
 def _sim_episodes(task: str, n: int):
-    from generators.generator import SimGenerator, SimSettings
+    from datapipe.generators.generator import SimGenerator, SimSettings
 
     gen = SimGenerator(SimSettings(task=task, cameras=("front", "wrist"), image_size=(64, 64)))
     runs = [r for r in (gen.simulate(seed) for seed in range(n + 3)) if r.success][:n]
@@ -221,7 +221,7 @@ def _sim_episodes(task: str, n: int):
 def test_clean_expert_datasets_of_every_task_have_no_findings(tmp_path):
     """The embodiment says the last action dimension is a binary gripper: its open/close steps are
     no action jumps, and its long holds no frozen action."""
-    from generators.tasks import task_names
+    from datapipe.generators.tasks import task_names
 
     for task in task_names():
         eps = _sim_episodes(task, 3)

@@ -20,8 +20,8 @@ from datapipe.engine.workflow import parse_workflow
 from datapipe.formats.shards.dataset import ShardDataset
 from datapipe.records import CameraStream
 from datapipe.records.arrow import episode_to_row
-from schemas.episode import EPISODE_SCHEMA
-from stages.ingest.video_files import VideoFiles
+from datapipe.schemas.episode import EPISODE_SCHEMA
+from datapipe.stages.ingest.video_files import VideoFiles
 from tests.helpers import expected_synthetic
 
 SECONDS, FPS = 8, 10

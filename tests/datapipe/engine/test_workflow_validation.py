@@ -277,7 +277,7 @@ def test_every_parameter_of_every_stage_has_help():
 def test_inherited_settings_keep_their_help_and_enumerations_list_their_values(write_workflow, capsys):
     from datapipe.cli import main
     from datapipe.config import describe_fields
-    from stages.retarget.arm_gripper import ArmGripperConfig
+    from datapipe.stages.retarget.arm_gripper import ArmGripperConfig
 
     fields = {f["name"]: f for f in describe_fields(ArmGripperConfig)}
     assert "m/s" in fields["max_speed"]["help"] and fields["hand"]["type"] == "one of 'right', 'left'"

@@ -243,7 +243,7 @@ def test_lerobot_loads_the_export_with_every_frame_and_timestamp(export, tmp_pat
 
 def test_a_mixture_exports_its_standard_arrays_only_when_asked(tmp_path):
     from datapipe.config import build_config
-    from stages.sink.lerobot import LeRobotSink
+    from datapipe.stages.sink.lerobot import LeRobotSink
 
     eps = expected_synthetic(4, seed=3, min_length=5, max_length=8)
     eps[0] = eps[0].with_steps(**{"task.state": np.zeros((eps[0].length, 3), np.float32)})  # one source's extra

@@ -13,7 +13,7 @@ from datapipe.engine.run import run_workflow
 from datapipe.engine.workflow import parse_workflow
 from datapipe.language.text import check_rewrite, clean, is_placeholder, object_words
 from datapipe.records.synthetic import synthetic_episode
-from stages.curate.task_text import TaskText, TaskTextConfig
+from datapipe.stages.curate.task_text import TaskText, TaskTextConfig
 from tests.helpers import read_sink
 
 # what the fake model answers, by the cleaned instruction it is asked about

@@ -17,7 +17,7 @@ from datapipe.records.arrow import (
     table_to_episodes,
 )
 from datapipe.records.synthetic import synthetic_episode
-from schemas.episode import (
+from datapipe.schemas.episode import (
     EPISODE_SCHEMA,
     EPISODE_SCHEMA_VERSION,
     SchemaVersionError,
@@ -138,8 +138,8 @@ def test_every_reader_of_episode_parquet_checks_the_schema_version(tmp_path):
     from datapipe.engine.rundir import INPUT_KEY_COLUMN, read_part
     from datapipe.formats.staging import staged_episodes
     from datapipe.records.arrow import episodes_to_table
+    from datapipe.schemas.episode import SCHEMA_VERSION_KEY
     from datapipe.storage import resolve
-    from schemas.episode import SCHEMA_VERSION_KEY
 
     table = episodes_to_table([synthetic_episode(0, 0, length=5)])
     table = table.append_column(INPUT_KEY_COLUMN, pa.array(["k"]))

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from datapipe.formats.hdf5 import Hdf5Demos
+from datapipe.stages.standardize.embodiment import load_standard
 from datapipe.standardize.standard import StandardizeError, standard_from_dict, standardize
-from stages.standardize.embodiment import load_standard
 from tests.community_fixtures import write_aloha, write_robomimic
 from tests.conftest import REPO
 

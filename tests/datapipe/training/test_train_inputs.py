@@ -43,8 +43,8 @@ def test_every_trainer_setting_is_a_train_flag_with_its_help_and_the_stage_share
 
     from datapipe.cli import _parser
     from datapipe.config import field_help
+    from datapipe.stages.train.bc import TrainBcConfig
     from datapipe.training.trainer import TrainConfig, TrainSettings
-    from stages.train.bc import TrainBcConfig
 
     sub = next(a for a in _parser()._actions if a.dest == "command").choices["train"]
     flags = {a.dest: a for a in sub._actions}
