@@ -1,6 +1,6 @@
 """The scripted expert: runs a task's plan with IK and records every control step.
 
-Each waypoint is solved to arm joint targets with :class:`generators.ik.ArmIK` (warm-started from
+Each waypoint is solved to arm joint targets with :class:`datapipe.generators.ik.ArmIK` (warm-started from
 the current configuration); the commanded joints follow a smooth (cosine) interpolation from the
 last command to the solution over the waypoint's steps, then hold. The gripper command switches
 at the start of a waypoint. A phase check that fails (say, the block was not lifted) opens the

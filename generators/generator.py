@@ -1,7 +1,7 @@
 """Simulated demonstrations: seed -> randomized scene -> scripted expert -> (if successful) rendered episode.
 
 :class:`SimGenerator` holds what a worker builds once: the compiled scene (once per worker, then
-edited per episode: :mod:`generators.scene_edit`), the IK solver and the renderer;
+edited per episode: :mod:`datapipe.generators.scene_edit`), the IK solver and the renderer;
 :meth:`SimGenerator.simulate` runs one seed without rendering and returns the recording and
 success; :meth:`SimGenerator.episode` renders a successful one into an :class:`Episode`.
 :meth:`SimGenerator.replay` re-simulates a stored episode from its initial state and commands.
@@ -275,7 +275,7 @@ class SimGenerator:
 
     def segment(self, params: dict[str, Any], qpos: np.ndarray) -> dict[str, np.ndarray]:
         """Segmentation classes ``(T, height, width)`` uint8 per camera of the generator's settings
-        (see :mod:`generators.views`) for the states ``qpos`` in the scene of ``params``."""
+        (see :mod:`datapipe.generators.views`) for the states ``qpos`` in the scene of ``params``."""
         from datapipe.generators.views import classes_of, geom_classes
 
         self.render(params, qpos[:0], qpos[:0])  # the scene of params, and the renderer

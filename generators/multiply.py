@@ -2,7 +2,7 @@
 
 A source episode that records end-effector poses (``ee.pose``), object poses (``object.poses``)
 and gripper commands (last column of ``action``) is cut into the task's object-centric subtask
-segments (:attr:`generators.tasks.base.SimTask.segments`) at the gripper's open -> closed switches.
+segments (:attr:`datapipe.generators.tasks.base.SimTask.segments`) at the gripper's open -> closed switches.
 In a new scene (new object poses, new targets), each segment's end-effector poses are carried
 into the new frame of the object (or target) the segment is about,
 

@@ -18,7 +18,7 @@ asks again. Implementations:
 - :class:`ReplayPolicy`: the actions of a recorded episode;
 - :class:`CheckpointPolicy`: a checkpoint of the reference trainer (:mod:`datapipe.training.trainer`);
 - :class:`RemotePolicy`: a policy server over WebSocket speaking openpi's protocol (msgpack with
-  numpy arrays, :mod:`generators.msgpack_numpy`).
+  numpy arrays, :mod:`datapipe.generators.msgpack_numpy`).
 
 :func:`load_policy` makes one from a spec string: ``expert``, ``expert:noise=0.05``, a checkpoint
 folder, or a ``ws://host:port`` URL.

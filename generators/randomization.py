@@ -1,6 +1,6 @@
 """Domain randomization: every scene value drawn from a seeded generator into a JSON-able dict.
 
-The dict is the episode's ``meta["randomization"]``; :func:`generators.scene.build_scene` builds
+The dict is the episode's ``meta["randomization"]``; :func:`datapipe.generators.scene.build_scene` builds
 the same scene from it, so an episode is reproducible from its seed (or from its metadata alone).
 Ranges are :class:`RandomizationRanges`; ``level=0`` gives the nominal scene.
 """

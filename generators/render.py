@@ -91,14 +91,14 @@ def gl_renderer() -> str:
 
 def software_rendering() -> bool:
     """Whether frames are drawn by a CPU rasterizer (llvmpipe, softpipe, swrast) or the backend is
-    unknown: then datasets render level-of-detail meshes (:mod:`generators.lod`)."""
+    unknown: then datasets render level-of-detail meshes (:mod:`datapipe.generators.lod`)."""
     name = gl_renderer().lower()
     return name == "unknown" or any(cpu in name for cpu in ("llvmpipe", "softpipe", "swrast", "software"))
 
 
 class SceneRenderer:
     """One off-screen renderer for a model that episodes edit in place (see
-    :mod:`generators.scene_edit`), reused across episodes: textures are uploaded again when their
+    :mod:`datapipe.generators.scene_edit`), reused across episodes: textures are uploaded again when their
     pixels changed (``textures_version``). An EGL context belongs to the thread that made it, so
     a call from another thread gets a renderer of its own."""
 

@@ -1,5 +1,5 @@
 """Building a scene with ``mujoco.MjSpec``: floor, table, lights, cameras, the robot, task objects
-and distractors, all from one randomization dict (see :mod:`generators.randomization`).
+and distractors, all from one randomization dict (see :mod:`datapipe.generators.randomization`).
 
 World frame: z up, floor at z = 0, table top at ``params["table"]["top"]``; the robot base stands
 on the table at ``(0, 0, top)`` (plus the robot config's ``base_pos``), facing +x, so task objects
@@ -85,7 +85,7 @@ def add_box_object(
 
 def build_scene(robot: RobotConfig, params: dict[str, Any], task: Any, lod_reduction: float = 0.0) -> mujoco.MjSpec:
     """The scene spec for ``params`` (randomization dict with the task's values under ``task``);
-    the robot's visual meshes reduced by ``lod_reduction`` (see :mod:`generators.lod`)."""
+    the robot's visual meshes reduced by ``lod_reduction`` (see :mod:`datapipe.generators.lod`)."""
     spec = mujoco.MjSpec()
     spec.modelname = f"datapipe_{task.name}"
     spec.compiler.degree = False

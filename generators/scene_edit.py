@@ -4,12 +4,12 @@ A generator compiles its scene once per worker (:class:`SceneTemplate`, from can
 parameters that hold every light and distractor slot) and, per episode, writes the episode's
 values into the compiled ``mujoco.MjModel``: table height and textures, lights, camera poses,
 the robot's base height and joint damping, distractors, and each task's objects
-(:meth:`generators.tasks.base.SimTask.apply`). Every call writes the same set of fields from the
+(:meth:`datapipe.generators.tasks.base.SimTask.apply`). Every call writes the same set of fields from the
 episode's parameters alone, so an episode does not depend on what the worker simulated before:
 the same seed gives a bit-identical episode. Derived quantities (bounding radii and boxes,
 inertias, ``mj_setConst``'s constants) are recomputed from the written values.
 
-Frames and units as in :mod:`generators.scene`: world z up, metres, quaternions (w, x, y, z).
+Frames and units as in :mod:`datapipe.generators.scene`: world z up, metres, quaternions (w, x, y, z).
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def set_box_object(
     mass: float,
     friction: float,
 ) -> None:
-    """The values :func:`generators.scene.add_box_object` gave body ``name`` and its geom."""
+    """The values :func:`datapipe.generators.scene.add_box_object` gave body ``name`` and its geom."""
     body = model.body(name).id
     geom = model.geom(f"{name}_geom").id
     set_free_body(model, body, pos, yaw_quat(yaw))

@@ -1,6 +1,6 @@
 """What the operator does to a robot: switch modes, the e-stop, rewind-and-correct, label and
 write an episode, and the robot's state for the page. A mixin of
-:class:`teleop.robot.RobotSession`; every method here runs on the robot's simulation thread
+:class:`datapipe.teleop.robot.RobotSession`; every method here runs on the robot's simulation thread
 (through ``RobotSession.submit``), between two control steps."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class RobotStatus:
 
 
 class OperatorActions:
-    """Operator actions on a :class:`teleop.robot.RobotSession` (see the module docs)."""
+    """Operator actions on a :class:`datapipe.teleop.robot.RobotSession` (see the module docs)."""
 
     def set_mode(self, mode: str) -> None:
         if mode not in MODES:

@@ -1,7 +1,7 @@
 """Webcam hand teleoperation: the browser's camera frames (JPEG) through the same hand tracker as
-``perception.hand_pose`` (:class:`generators.hands.tracking.HandTracker`, MediaPipe in video mode)
+``perception.hand_pose`` (:class:`datapipe.generators.hands.tracking.HandTracker`, MediaPipe in video mode)
 and the same arm retargeting as ``retarget.arm_gripper``
-(:meth:`generators.retarget.arm.ArmRetargeter.targets`: PnP wrist position, palm yaw, thumb-index
+(:meth:`datapipe.generators.retarget.arm.ArmRetargeter.targets`: PnP wrist position, palm yaw, thumb-index
 aperture with hysteresis, One Euro smoothing and rate limits) to an end-effector target.
 
 The retargeting runs over a sliding window of the last :data:`WINDOW` frames and the newest

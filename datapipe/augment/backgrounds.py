@@ -3,7 +3,7 @@
 Masks ``(T, H, W)`` bool, true where the background is replaced, come from:
 
 - ``segmentation``: an episode's ``segmentation.<camera>`` classes (from ``augment.sim_views``;
-  see :data:`generators.views.SEGMENT_CLASSES`), the classes named in ``replace``;
+  see :data:`datapipe.generators.views.SEGMENT_CLASSES`), the classes named in ``replace``;
 - ``chroma``: a colour key (a green screen by default), pixels whose hue lies within
   ``hue`` degrees of the key and whose saturation and value are high enough;
 - ``person``: MediaPipe's selfie segmentation (bundled with mediapipe 0.10.14), background =

@@ -16,38 +16,35 @@ from datapipe.engine.workflow import load_workflow
 from datapipe.errors import DatapipeError
 
 
+def _add_overrides(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="STAGE_ID.PARAM=VALUE",
+        help="override a stage parameter (repeatable)",
+    )
+
+
 def register(sub: Any) -> None:
     run = sub.add_parser("run", help="run a workflow")
     run.add_argument("workflow", help="workflow YAML file")
     run.add_argument("--out", help="run directory (local path or URI); default runs/<workflow name>")
     run.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else an embedded local Ray)")
-    run.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="STAGE_ID.PARAM=VALUE",
-        help="override a stage parameter (repeatable)",
-    )
+    _add_overrides(run)
     run.add_argument("--force", action="store_true", help="discard earlier work in the run directory")
     run.add_argument("--local", action="store_true", help="run without Ray, stage by stage in this process")
     run.add_argument("--no-progress", action="store_true", help="no progress bars or summary table")
     run.set_defaults(handler=run_command)
     val = sub.add_parser("validate", help="validate a workflow without running it")
-    val.add_argument("workflow")
+    val.add_argument("workflow", help="workflow YAML file")
     val.add_argument(
         "--explain",
         action="store_true",
         help="print the chains, each fusion decision with its reason, resources and actor pools",
     )
-    val.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="STAGE_ID.PARAM=VALUE",
-        help="override a stage parameter (repeatable)",
-    )
+    _add_overrides(val)
     val.set_defaults(handler=validate_command)
     st = sub.add_parser("stages", help="list stages, or show one stage's parameters")
     st.add_argument("name", nargs="?")

@@ -1,6 +1,6 @@
 """Lossless conversion between :class:`~datapipe.records.Episode` and Arrow rows.
 
-:func:`episode_to_row` gives a plain dict that matches ``schemas.episode.EPISODE_SCHEMA``
+:func:`episode_to_row` gives a plain dict that matches ``datapipe.schemas.episode.EPISODE_SCHEMA``
 (what Ray Data rows and parquet files hold); :func:`row_to_episode` inverts it bit-exactly.
 """
 

@@ -1,6 +1,6 @@
 """Retargeting a human hand to a robot arm with a parallel gripper.
 
-Per frame: the wrist position in the camera frame (PnP, :mod:`generators.hands.hand_frame`) goes to
+Per frame: the wrist position in the camera frame (PnP, :mod:`datapipe.generators.hands.hand_frame`) goes to
 the robot base frame through the camera's pose (``p_base = R_bc p_cam + t_bc``), is scaled about
 ``ref`` and clipped to the workspace box; the gripper points down, turned about the vertical to
 follow the palm's yaw. Targets are smoothed (One Euro) and rate-limited (``max_speed``,

@@ -5,7 +5,7 @@ For each frame, find joint positions ``q`` minimizing
     sum_i || v_robot_i(q) - s * v_human_i ||^2  +  w_smooth * || q - q_prev ||^2
 
 where the vectors run from the wrist and from each knuckle to each fingertip, expressed in each
-hand's palm frame (:func:`generators.hands.hand_frame.palm_frame`), ``s`` scales the human hand to the
+hand's palm frame (:func:`datapipe.generators.hands.hand_frame.palm_frame`), ``s`` scales the human hand to the
 robot's size (``"auto"``: ratio of wrist-to-middle-knuckle lengths), and ``q_prev`` is the
 previous frame's solution (warm start and smoothness). Solved by damped Gauss-Newton with MuJoCo's
 site Jacobians, clamped to joint limits.

@@ -2,12 +2,12 @@
 MJCF robot named by a small config.
 
 A user robot is an MJCF file (``mjcf:``) or a MuJoCo Menagerie robot (``menagerie: <name>``, see
-:mod:`generators.robots.menagerie`) plus the names datapipe needs: its arm joints (in order), the
+:mod:`datapipe.generators.robots.menagerie`) plus the names datapipe needs: its arm joints (in order), the
 end-effector site, the gripper actuator with its open and closed control values, and a home
 configuration. It is attached into the scene at ``base_pos``.
 
 A workflow's ``robot:`` parameter is a built-in name or a YAML file
-(:mod:`generators.robots.registry`). This module is the base type and knows no concrete robot.
+(:mod:`datapipe.generators.robots.registry`). This module is the base type and knows no concrete robot.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ class RobotConfigError(DatapipeError):
 @dataclass(frozen=True)
 class RobotConfig:
     """A robot for the simulator: ``mjcf`` (a file), ``menagerie`` (a Menagerie name), or neither
-    (the embedded primitive arm, :mod:`generators.robots.primitive_panda`).
+    (the embedded primitive arm, :mod:`datapipe.generators.robots.primitive_panda`).
 
     arm_joints: hinge or slide joints the expert drives, base to tip; ee_site: the end-effector
     site (its z axis points out of the gripper); gripper_actuator: position actuator of the

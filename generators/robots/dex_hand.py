@@ -1,7 +1,7 @@
 """An embedded five-finger dexterous hand with 20 hinge joints, built with ``mujoco.MjSpec``.
 
 Proportions follow an average adult hand as MediaPipe measures it (knuckle positions and
-phalanx lengths, m), expressed in the palm frame of :func:`generators.hands.hand_frame.palm_frame`:
+phalanx lengths, m), expressed in the palm frame of :func:`datapipe.generators.hands.hand_frame.palm_frame`:
 origin at the wrist, y toward the fingers, z the palm normal (fingers curl toward +z), x = y x z.
 So the model's own palm frame is its body frame, and human and robot vectors compare directly.
 

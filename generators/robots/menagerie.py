@@ -11,7 +11,7 @@ A robot config's ``menagerie: <name>`` is resolved, in order, to:
    robot by name where the internet is reachable.
 
 :func:`menagerie_spec` returns the robot's ``mujoco.MjSpec``; a known robot is then adapted for
-scripted experts by :mod:`generators.robots.adapters` (position servos, an end-effector site, a
+scripted experts by :mod:`datapipe.generators.robots.adapters` (position servos, an end-effector site, a
 wrist camera).
 """
 

@@ -2,16 +2,16 @@
 
 The model is Menagerie's ``franka_emika_panda`` arm (visual meshes, collision meshes on every
 link) with the Robotiq 2F-85 gripper, as the ``gym-hil`` wheel carries it (see
-:mod:`generators.robots.menagerie`). The adaptation, applied to the loaded spec:
+:mod:`datapipe.generators.robots.menagerie`). The adaptation, applied to the loaded spec:
 
 - the seven torque motors become position servos with Menagerie's gains (the same as the
-  embedded arm's: :data:`generators.robots.primitive_panda.KP` and ``KV``) and the joint limits as control
+  embedded arm's: :data:`datapipe.generators.robots.primitive_panda.KP` and ``KV``) and the joint limits as control
   ranges; arm and gripper bodies are gravity-compensated, as Franka's controller does;
 - a site ``grip`` between the finger pads (its z axis points out of the gripper, its y axis is the
   closing direction) is the end-effector frame; a camera ``wrist`` on the gripper base, beside it,
   looks past the fingertips;
 - visual geoms weigh nothing (the bodies' masses come from their inertials and collision geoms),
-  so swapping visual meshes for reduced ones (:mod:`generators.lod`) leaves the physics as it is.
+  so swapping visual meshes for reduced ones (:mod:`datapipe.generators.lod`) leaves the physics as it is.
 
 Gripper: ``fingers_actuator`` 0 opens (85 mm between the pads), 255 closes. Its width is measured
 between the pads ``left_pad1`` and ``right_pad1``.

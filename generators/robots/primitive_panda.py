@@ -1,5 +1,5 @@
 """The embedded primitive arm (``primitive_panda``; the default robot is Menagerie's Panda,
-:mod:`generators.robots.menagerie_panda`): a 7-DoF arm with the Franka Emika Panda's published kinematics,
+:mod:`datapipe.generators.robots.menagerie_panda`): a 7-DoF arm with the Franka Emika Panda's published kinematics,
 built from primitive geoms with ``mujoco.MjSpec`` (no mesh or download).
 
 Kinematics: Craig's modified Denavit-Hartenberg parameters of the Panda (Franka's documentation),

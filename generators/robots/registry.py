@@ -1,8 +1,8 @@
 """The robots a workflow can name, and how a config becomes a MuJoCo spec.
 
-:mod:`generators.robots.config` holds the base type (:class:`RobotConfig`), which knows no
-concrete robot; the concrete ones (:mod:`~generators.robots.menagerie_panda`,
-:mod:`~generators.robots.primitive_panda`) import it, and this registry imports them: no cycle.
+:mod:`datapipe.generators.robots.config` holds the base type (:class:`RobotConfig`), which knows no
+concrete robot; the concrete ones (:mod:`~datapipe.generators.robots.menagerie_panda`,
+:mod:`~datapipe.generators.robots.primitive_panda`) import it, and this registry imports them: no cycle.
 """
 
 from __future__ import annotations

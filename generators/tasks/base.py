@@ -5,7 +5,7 @@ A plan is a list of :class:`Phase` objects, each a list of :class:`Waypoint` (en
 targets in the world frame) with an optional check run after it (for example "the object was
 lifted"); the expert retries the plan from the current state when a check fails. Each waypoint
 names the subtask segment it belongs to and the object whose frame it is defined in, which is
-what demo multiplication (:mod:`generators.multiply`) transforms.
+what demo multiplication (:mod:`datapipe.generators.multiply`) transforms.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class SimTask:
     def apply(self, model: mujoco.MjModel, params: dict[str, Any], nominal: mujoco.MjModel) -> None:
         """Write the task's values of ``params`` into a compiled scene that :meth:`build` made
         from nominal values (``nominal``: an untouched copy of it): poses, sizes, colours, masses
-        (see :mod:`generators.scene_edit`)."""
+        (see :mod:`datapipe.generators.scene_edit`)."""
         raise NotImplementedError
 
     def objects(self, params: dict[str, Any]) -> tuple[str, ...]:
@@ -156,8 +156,8 @@ def grasp_yaw(quat: np.ndarray) -> float:
 
 
 def box_args(name: str, box: dict[str, Any], top: float, friction: float) -> tuple:
-    """The arguments after the spec (or model) of :func:`generators.scene.add_box_object` and
-    :func:`generators.scene_edit.set_box_object` for a cube task object ``box`` (``xy``, ``yaw``,
+    """The arguments after the spec (or model) of :func:`datapipe.generators.scene.add_box_object` and
+    :func:`datapipe.generators.scene_edit.set_box_object` for a cube task object ``box`` (``xy``, ``yaw``,
     ``half``, ``colour``, ``mass``) resting on the table top ``top``."""
     half = box["half"]
     return (

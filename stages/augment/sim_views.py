@@ -1,6 +1,6 @@
 """``augment.sim_views``: new views of simulated episodes, rendered again from their stored
 states with new camera poses and visual-only changes, optionally with segmentation masks (see
-:mod:`generators.views`)."""
+:mod:`datapipe.generators.views`)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """``generate.rollouts``: self-exploration as a source: a policy with stochastic actions over seeds
 and domain randomization, keeping the successful rollouts (optionally the failures too, labelled
-``success: false``), recorded like expert demonstrations (see :mod:`generators.evaluate`)."""
+``success: false``), recorded like expert demonstrations (see :mod:`datapipe.generators.evaluate`)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """``generate.sim``: simulated demonstrations as a source stage (a thin adapter over
-:mod:`generators.generator`).
+:mod:`datapipe.generators.generator`).
 
 Shards are seed ranges, so Ray workers simulate in parallel and resume skips finished ranges.
 Each seed is simulated without rendering; failures are discarded and counted; kept episodes are

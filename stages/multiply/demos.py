@@ -1,5 +1,5 @@
 """``multiply.demos``: new simulated episodes from each source episode (demo multiplication, a
-thin adapter over :mod:`generators.multiply`)."""
+thin adapter over :mod:`datapipe.generators.multiply`)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Test helpers for the teleoperation tests (the server and browser helpers live in
-:mod:`teleop.loopback`)."""
+:mod:`datapipe.teleop.loopback`)."""
 
 from __future__ import annotations
 
