@@ -90,8 +90,8 @@ def audit_command(args: argparse.Namespace) -> int:
 
     from rich.progress import Progress
 
-    from datapipe.audit.auditor import audit_dataset, dataset_format
     from datapipe.audit.checks import AuditThresholds
+    from datapipe.audit.datasets import audit_dataset, dataset_format
     from datapipe.audit.report import render_report
     from datapipe.audit.version import describe_version
 

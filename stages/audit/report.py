@@ -7,8 +7,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from datapipe.audit.auditor import Auditor, audit_dataset
+from datapipe.audit.auditor import Auditor
 from datapipe.audit.checks import AuditThresholds
+from datapipe.audit.datasets import audit_dataset
 from datapipe.audit.report import render_report
 from datapipe.engine.stage import SinkStage
 from datapipe.formats.ownership import OwnedOutput

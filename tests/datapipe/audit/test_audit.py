@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datapipe.audit.auditor import audit_dataset
+from datapipe.audit.datasets import audit_dataset
 from datapipe.cli import main as cli_main
 from datapipe.engine.run import run_workflow
 from datapipe.engine.workflow import parse_workflow

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from datapipe.audit.auditor import audit_dataset
+from datapipe.audit.datasets import audit_dataset
 from datapipe.engine.run import run_workflow
 from datapipe.engine.workflow import parse_workflow
 from datapipe.formats.lerobot.reader import LeRobotReader, LeRobotReadError

@@ -8,7 +8,7 @@ import json
 
 import pyarrow.parquet as pq
 
-from datapipe.audit.auditor import audit_dataset
+from datapipe.audit.datasets import audit_dataset
 from datapipe.engine.run import run_workflow
 from datapipe.engine.workflow import parse_workflow
 from datapipe.formats.shards.dataset import ShardDataset
