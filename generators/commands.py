@@ -13,6 +13,7 @@ chunk of seeds per task), or in this process with ``--local``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -43,11 +44,14 @@ def register(sub: Any) -> None:
     ev.set_defaults(handler=run)
 
 
-def _generator(task: str, robot: str, cameras: tuple[str, ...] = ()):
+def _generator(task: str, robot: str, cameras: tuple[str, ...] = (), image_size: tuple[int, int] | None = None):
     from datapipe.generators.generator import SimGenerator, SimSettings
     from datapipe.generators.robots.registry import resolve_robot
 
-    return SimGenerator(SimSettings(task=task, cameras=cameras or ("front",)), resolve_robot(robot))
+    settings = SimSettings(task=task, cameras=cameras or ("front",))
+    if image_size is not None:
+        settings = dataclasses.replace(settings, image_size=tuple(image_size))
+    return SimGenerator(settings, resolve_robot(robot))
 
 
 def evaluate_seeds(
@@ -64,8 +68,9 @@ def evaluate_seeds(
     from datapipe.generators.evaluate import rollout
     from datapipe.generators.policy import load_policy
 
-    gen = _generator(task, robot)
     policy = load_policy(spec, _generator(task, robot))
+    # a policy that sees renders its cameras at the size its training data was rendered at
+    gen = _generator(task, robot, policy.spec.cameras, policy.spec.render_size)
     try:
         execute = execute or policy.spec.execute or max(1, policy.spec.horizon)
         done = []

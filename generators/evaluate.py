@@ -73,6 +73,9 @@ def rollout(
             "task": instruction,
             "step": step,
         }
+        spec = getattr(policy, "spec", None)
+        if spec is not None and spec.cameras:  # rendered only when the policy asks, at its size
+            observation.update(camera_observation(generator, sim, params, spec.cameras, spec.image_size))
         chunk = np.atleast_2d(policy.act(observation))
         for action in chunk[: max(1, execute)]:
             if record:
@@ -99,6 +102,23 @@ def rollout(
     if record:
         arrays["initial_state"] = initial
     return Rollout(seed, success, step, failure, arrays, params)
+
+
+def camera_observation(
+    generator: Any, sim: Any, params: dict[str, Any], cameras: tuple[str, ...], size: tuple[int, int] | None
+) -> dict[str, np.ndarray]:
+    """``observation.images.<camera>``: a frame ``(H, W, 3)`` uint8 of the running ``sim`` from
+    each camera, rendered at the generator's image size (the size the training data was rendered
+    at) and resized to ``size`` the way the training stream resizes (``cv2.INTER_AREA``)."""
+    import cv2
+
+    out = {}
+    for cam in cameras:
+        frame = generator.live_frame(sim, params, cam)
+        if size is not None and tuple(frame.shape[:2]) != tuple(size):
+            frame = cv2.resize(frame, (int(size[1]), int(size[0])), interpolation=cv2.INTER_AREA)
+        out[f"observation.images.{cam}"] = frame
+    return out
 
 
 def summarize(rollouts: list[Rollout]) -> dict[str, Any]:

@@ -43,6 +43,9 @@ class PolicySpec:
     action_dim: int = 8
     horizon: int = 1
     execute: int = 0  # actions of a chunk to run before asking again, as trained (0: the whole chunk)
+    cameras: tuple[str, ...] = ()  # frames the policy sees, under observation.images.<camera>
+    image_size: tuple[int, int] | None = None  # (height, width) of those frames
+    render_size: tuple[int, int] | None = None  # (height, width) to render at before resizing to image_size
 
 
 class Policy(Protocol):
@@ -116,13 +119,22 @@ class CheckpointPolicy:
         from datapipe.training.policy import load_checkpoint_policy
 
         self.model = load_checkpoint_policy(folder)
-        self.spec = PolicySpec(action_dim=self.model.action_dim, horizon=self.model.horizon, execute=self.model.execute)
+        cameras = self.model.cameras
+        self.spec = PolicySpec(
+            action_dim=self.model.action_dim,
+            horizon=self.model.horizon,
+            execute=self.model.execute,
+            cameras=cameras,
+            image_size=self.model.image_size if cameras else None,
+            render_size=self.model.render_sizes.get(cameras[0], self.model.image_size) if cameras else None,
+        )
+        self.instruction = ""
 
     def reset(self, instruction: str, seed: int) -> None:
-        pass
+        self.instruction = instruction
 
     def act(self, observation: dict[str, Any]) -> np.ndarray:
-        return self.model.predict(observation)
+        return self.model.predict({"task": self.instruction, **observation})
 
 
 class PolicyError(DatapipeError):

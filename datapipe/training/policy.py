@@ -1,5 +1,11 @@
 """A checkpoint of ``datapipe train`` as a policy: observation dict -> action chunk (H, A), in the
-units of the dataset's actions (the statistics undone)."""
+units of the dataset's actions (the statistics undone).
+
+What a checkpoint observes is :attr:`LoadedPolicy.cameras` (frames ``(S, S, 3)`` uint8 at
+:attr:`LoadedPolicy.image_size`, under ``observation.images.<camera>``), ``observation.state``,
+:attr:`LoadedPolicy.keys` and, for the vision-language preset, the ``task`` text; an observation
+without one of them raises :class:`~datapipe.training.vision_language.ObservationError` naming it.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from datapipe.training.model import CHECKPOINT, POLICY, build_model, torch_module
+from datapipe.training.model import CHECKPOINT, POLICY, torch_module
+from datapipe.training.presets import observation_batch, preset_for_policy
 
 
 class LoadedPolicy:
@@ -23,9 +30,12 @@ class LoadedPolicy:
         self.horizon, self.action_dim = int(cfg["horizon"]), int(meta["action_dim"])
         self.execute = int(meta.get("execute") or self.horizon)
         self.stats = {k: {s: np.asarray(v, np.float32) for s, v in d.items()} for k, d in meta["stats"].items()}
-        self.model = build_model(
-            meta["state_dim"], self.action_dim * self.horizon, int(cfg["hidden"]), bool(cfg["camera"])
-        )
+        self.preset = preset_for_policy(meta)
+        self.cameras: tuple[str, ...] = self.preset.cameras
+        self.image_size: tuple[int, int] = (self.preset.image_size, self.preset.image_size)
+        # (height, width) each camera was recorded at: an evaluation renders that, then resizes
+        self.render_sizes: dict[str, tuple[int, int]] = {c: tuple(v) for c, v in self.preset.render_sizes.items()}
+        self.model = self.preset.build(meta["state_dim"], self.action_dim * self.horizon, int(cfg["hidden"]))
         saved = torch.load(Path(folder) / CHECKPOINT, weights_only=False)
         self.model.load_state_dict(saved["model"])
         self.model.eval()
@@ -42,10 +52,17 @@ class LoadedPolicy:
         width = self.stats["observation.state"]["mean"].size
         if state.size < width:  # trained on standardized states zero-padded to one width (pad_state)
             state = np.pad(state, (0, width - state.size))
+        missing = [k for k in (*self.keys, *(f"observation.images.{c}" for c in self.cameras)) if k not in observation]
+        if missing:
+            from datapipe.training.vision_language import ObservationError
+
+            raise ObservationError(f"the policy observes {missing[0]!r}, which the observation lacks")
         parts = [self._norm("observation.state", state)]
         parts += [self._norm(k, observation[k]) for k in self.keys]
+        batch = observation_batch(self.preset, observation)
         with torch.no_grad():
-            y = self.model(torch.from_numpy(np.concatenate(parts))[None]).numpy().reshape(self.horizon, self.action_dim)
+            flat = torch.from_numpy(np.concatenate(parts))[None]
+            y = self.preset.forward(self.model, batch, flat, train=False).numpy().reshape(self.horizon, self.action_dim)
         return y * np.maximum(self.stats["action"]["std"], 1e-8) + self.stats["action"]["mean"]
 
 

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from datapipe.training.model import CHECKPOINT, POLICY, build_model, torch_module
+from datapipe.training.model import CHECKPOINT, POLICY, torch_module
 
 
 @dataclass(frozen=True)
@@ -82,17 +82,34 @@ class TrainConfig(TrainSettings):
     save_every: int = 500
     # stop after this step (an interruption on purpose; the schedule is still that of steps; 0: none)
     stop_at: int = 0
+    # state: an MLP on step arrays (and optionally one --camera); vision-language: the cameras, the
+    # instruction and observation.state (datapipe.training.vision_language)
+    preset: Literal["state", "vision-language"] = "state"
+    # cameras the vision-language preset sees (default: every camera the dataset holds)
+    cameras: tuple[str, ...] = ()
+    # vision-language: pixels each training image is shifted by at most (random shift; 0: none)
+    shift_px: int = 4
+    # vision-language: accept privileged simulator arrays (task.state, object.poses, sim.*) in --state-keys
+    allow_privileged: bool = False
+    # DataLoader worker processes that read and decode the shards (0: in the training process)
+    loader_workers: int = 0
+
+    def check_run(self) -> None:
+        """:meth:`check_settings` and the run's own fields."""
+        from datapipe.config import check
+
+        self.check_settings()
+        check(self.image_size >= 16, "image_size", f"must be >= 16 pixels, got {self.image_size}")
+        check(self.shift_px >= 0, "shift_px", f"must be >= 0, got {self.shift_px}")
+        check(self.loader_workers >= 0, "loader_workers", f"must be >= 0, got {self.loader_workers}")
 
 
-def _inputs(batch: dict[str, Any], cfg: TrainConfig) -> tuple[Any, Any]:
+def _state(batch: dict[str, Any], cfg: TrainConfig) -> Any:
+    """``observation.state`` and the ``state_keys`` arrays of a batch, flattened side by side."""
     torch = torch_module()
     n = len(batch["observation.state"])
     parts = [batch["observation.state"].float()] + [batch[k].float().reshape(n, -1) for k in cfg.state_keys]
-    state = torch.cat(parts, dim=-1)
-    image = None
-    if cfg.camera:
-        image = batch[f"observation.images.{cfg.camera}"].permute(0, 3, 1, 2).float() / 255.0
-    return state, image
+    return torch.cat(parts, dim=-1)
 
 
 def _stats(dataset: str, keys: tuple[str, ...]) -> dict[str, list[float]]:
@@ -104,13 +121,20 @@ def _stats(dataset: str, keys: tuple[str, ...]) -> dict[str, list[float]]:
 
 
 def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
-    """Train (or resume) and return the last step's loss and where the checkpoint is."""
+    """Train (or resume) and return the last step's loss, where the checkpoint is, and the share
+    of the step time spent waiting for data (``data_wait``)."""
+    import time
+
     torch = torch_module()
+    from datapipe.formats.shards.dataset import ShardDataset
+    from datapipe.training.presets import preset_for_training
     from datapipe.training.torch_dataset import TorchShardDataset
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
+    saved_meta = json.loads((out / POLICY).read_text()) if (out / POLICY).is_file() else None
+    preset = preset_for_training(cfg, ShardDataset(cfg.dataset), saved_meta)
     stream_kw = dict(
         split="train",
         action_horizon=cfg.horizon,
@@ -118,19 +142,18 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
         seed=cfg.seed,
         shuffle_buffer=2000,
         extra_steps=tuple(cfg.state_keys),
-        cameras=(cfg.camera,) if cfg.camera else (),
+        **preset.stream_kw(),
     )
-    if cfg.camera:
-        stream_kw["image_size"] = (cfg.image_size, cfg.image_size)
     ds = TorchShardDataset(cfg.dataset, **stream_kw)
     extra = _stats(cfg.dataset, tuple(cfg.state_keys))
     first = next(iter(ds))
     state_dim = int(first["observation.state"].numel()) + sum(int(first[k].numel()) for k in cfg.state_keys)
     action_dim = int(first["action"].shape[-1])
     ds = TorchShardDataset(cfg.dataset, **stream_kw)
-    model = build_model(state_dim, action_dim * cfg.horizon, cfg.hidden, bool(cfg.camera))
+    model = preset.build(state_dim, action_dim * cfg.horizon, cfg.hidden)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     step, epoch, batches = 0, 0, 0
+    workers = cfg.loader_workers
     ckpt = out / CHECKPOINT
     if ckpt.exists():  # resume exactly where the last checkpoint left off
         saved = torch.load(ckpt, weights_only=False)
@@ -152,14 +175,15 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
             "step": step,
             "epoch": epoch,
             "batches": batches,
-            "loader": _position(cfg.dataset, stream_kw, epoch, batches, cfg.batch_size) if batches else None,
+            "loader": _position(cfg.dataset, stream_kw, epoch, batches, cfg.batch_size, workers) if batches else None,
         }
         tmp = out / f".{CHECKPOINT}.tmp"
         torch.save(state, tmp)
         os.replace(tmp, ckpt)
         st = ds._stream.dataset.stats
         meta = {
-            "config": {**asdict(cfg), "state_keys": list(cfg.state_keys)},
+            "config": {**asdict(cfg), "state_keys": list(cfg.state_keys), "cameras": list(cfg.cameras)},
+            **preset.meta(),
             "state_dim": state_dim,
             "action_dim": action_dim,
             "stats": {
@@ -170,29 +194,40 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
             "step": step,
             "execute": cfg.execute or cfg.horizon,  # what evaluation runs per chunk unless told
         }
-        (out / POLICY).write_text(json.dumps(meta, indent=1))
+        tmp_meta = out / f".{POLICY}.tmp"
+        tmp_meta.write_text(json.dumps(meta, indent=1))
+        os.replace(tmp_meta, out / POLICY)
 
     loss_value, first_step = float("nan"), step
     end = min(cfg.steps, cfg.stop_at) if cfg.stop_at else cfg.steps
+    waited = busy = 0.0
     bar = None
     if progress:
         from rich.progress import BarColumn, Progress, TextColumn
 
         bar = Progress(
-            TextColumn("train"), BarColumn(), TextColumn("{task.completed}/{task.total} loss {task.fields[loss]}")
+            TextColumn("train"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} loss {task.fields[loss]} data wait {task.fields[wait]}"),
         )
         bar.start()
-        task = bar.add_task("train", total=cfg.steps, completed=step, loss="-")
+        task = bar.add_task("train", total=cfg.steps, completed=step, loss="-", wait="-")
     try:
         while step < end:
-            loader = torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, num_workers=0)
-            for batch in loader:
+            loader = torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, num_workers=workers)
+            batches_of = iter(loader)
+            while True:
+                t0 = time.perf_counter()
+                batch = next(batches_of, None)
+                t1 = time.perf_counter()
+                if batch is None:
+                    break
                 for k in cfg.state_keys:
                     batch[k] = (batch[k] - torch.from_numpy(mean_extra[k])) / torch.from_numpy(std_extra[k])
-                state, image = _inputs(batch, cfg)
+                state = _state(batch, cfg)
                 target = batch["action"].float().reshape(len(state), cfg.horizon, action_dim)
                 pad = batch["action_is_pad"].reshape(len(state), cfg.horizon, 1).float()
-                pred = model(state, image).reshape(len(state), cfg.horizon, action_dim)
+                pred = preset.forward(model, batch, state, train=True).reshape(len(state), cfg.horizon, action_dim)
                 loss = (((pred - target) ** 2) * (1 - pad)).sum() / ((1 - pad).sum() * action_dim).clamp(min=1)
                 for group in optimizer.param_groups:
                     group["lr"] = learning_rate(cfg, step)
@@ -200,22 +235,28 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
                 loss.backward()
                 optimizer.step()
                 step, batches, loss_value = step + 1, batches + 1, float(loss.item())
+                waited, busy = waited + (t1 - t0), busy + (time.perf_counter() - t0)
                 if bar is not None:
-                    bar.update(task, completed=step, loss=f"{loss_value:.4f}")
+                    bar.update(task, completed=step, loss=f"{loss_value:.4f}", wait=f"{100 * waited / busy:.0f}%")
                 if step % cfg.save_every == 0 or step >= end:
                     save()
                 if step >= end:
                     break
-            else:
-                epoch, batches = epoch + 1, 0
-                ds.set_epoch(epoch)
-                continue
-            break
+            if step >= end:
+                break
+            epoch, batches = epoch + 1, 0  # the epoch ran out before the steps did
+            ds.set_epoch(epoch)
     finally:
         if bar is not None:
             bar.stop()
     save()
-    return {"step": step, "loss": loss_value, "checkpoint": str(out), "steps_run": step - first_step}
+    return {
+        "step": step,
+        "loss": loss_value,
+        "checkpoint": str(out),
+        "steps_run": step - first_step,
+        "data_wait": round(waited / busy, 4) if busy else 0.0,
+    }
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -230,10 +271,13 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     return cfg.lr * (0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * progress)))
 
 
-def _position(dataset: str, stream_kw: dict[str, Any], epoch: int, batches: int, batch_size: int) -> dict[str, Any]:
-    """The loader state after ``batches`` batches of ``epoch``, counted from the epoch's start."""
+def _position(
+    dataset: str, stream_kw: dict[str, Any], epoch: int, batches: int, batch_size: int, workers: int
+) -> dict[str, Any]:
+    """The loader state after ``batches`` batches of ``epoch`` from ``workers`` loader workers,
+    counted from the epoch's start."""
     from datapipe.training.torch_dataset import TorchShardDataset
 
     fresh = TorchShardDataset(dataset, **stream_kw)
     fresh.set_epoch(epoch)
-    return fresh.loader_state(batches, batch_size, 0)
+    return fresh.loader_state(batches, batch_size, workers)

@@ -9,7 +9,7 @@ from datapipe.errors import DatapipeError
 if TYPE_CHECKING:  # the tasks import MuJoCo: only when one is asked for
     from datapipe.generators.tasks.base import SimTask
 
-TaskName = Literal["pick_place", "stack", "push", "open_drawer"]
+TaskName = Literal["pick_place", "stack", "push", "open_drawer", "pick_named"]
 
 
 class UnknownTaskError(DatapipeError, KeyError):
@@ -41,4 +41,8 @@ def get_task(name: str) -> SimTask:
         from datapipe.generators.tasks.open_drawer import OpenDrawer
 
         return OpenDrawer()
+    if name == "pick_named":
+        from datapipe.generators.tasks.pick_named import PickNamed
+
+        return PickNamed()
     raise UnknownTaskError(f"unknown sim task {name!r}; known: {', '.join(task_names())}")

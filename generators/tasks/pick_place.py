@@ -97,37 +97,49 @@ class PickPlace(SimTask):
         return super().frame_pose(sim, params, frame)
 
     def plan(self, sim: Sim, params: dict[str, Any]) -> list[Phase]:
-        tp, top = params["task"], params["table"]["top"]
-        half = tp["block"]["half"]
-        pos, quat = sim.body_pose(BLOCK)
-        yaw = grasp_yaw(quat)
-        down = top_down_quat(yaw)
-        z_grasp = top + max(half, 0.026)
-        above = 0.12
-        grasp = [
-            Waypoint(np.array([pos[0], pos[1], z_grasp + above]), down, OPEN, 30, 0, "grasp", f"object:{BLOCK}"),
-            Waypoint(np.array([pos[0], pos[1], z_grasp]), down, OPEN, 20, 2, "grasp", f"object:{BLOCK}"),
-            Waypoint(np.array([pos[0], pos[1], z_grasp]), down, CLOSED, 1, 12, "grasp", f"object:{BLOCK}"),
-            Waypoint(np.array([pos[0], pos[1], z_grasp + 0.15]), down, CLOSED, 20, 0, "grasp", f"object:{BLOCK}"),
-        ]
-        zx, zy = tp["zone"]["xy"]
-        place = [
-            Waypoint(np.array([zx, zy, z_grasp + 0.15]), down, CLOSED, 30, 0, "place", "target:zone"),
-            Waypoint(np.array([zx, zy, z_grasp + 0.008]), down, CLOSED, 20, 2, "place", "target:zone"),
-            Waypoint(np.array([zx, zy, z_grasp + 0.008]), down, OPEN, 1, 10, "place", "target:zone"),
-            Waypoint(np.array([zx, zy, z_grasp + 0.12]), down, OPEN, 15, 0, "place", "target:zone"),
-        ]
-
-        def lifted(s: Sim) -> bool:
-            return bool(s.body_pose(BLOCK)[0][2] > top + half + 0.05)
-
-        return [Phase("grasp", grasp, lifted), Phase("place", place)]
+        tp = params["task"]
+        return pick_and_place(sim, BLOCK, tp["block"]["half"], tp["zone"]["xy"], params["table"]["top"])
 
     def success(self, sim: Sim, params: dict[str, Any]) -> bool:
         tp, top = params["task"], params["table"]["top"]
-        pos, _ = sim.body_pose(BLOCK)
-        zone = np.array(tp["zone"]["xy"])
-        resting = abs(pos[2] - (top + tp["block"]["half"])) < 0.015
-        inside = np.linalg.norm(pos[:2] - zone) < tp["zone"]["radius"]
-        released = sim.gripper_width() > 2 * tp["block"]["half"] + 0.01
-        return bool(resting and inside and released)
+        half = tp["block"]["half"]
+        released = sim.gripper_width() > 2 * half + 0.01
+        return placed_in_zone(sim, BLOCK, half, tp["zone"], top) and released
+
+
+def pick_and_place(sim: Sim, body: str, half: float, zone_xy: list[float], top: float) -> list[Phase]:
+    """The scripted plan that picks the box ``body`` (half size ``half``, m) from where it is now,
+    top-down across its faces, and sets it down at ``zone_xy`` on the table top ``top`` (m):
+    a grasp phase checked by "lifted 5 cm", then a place phase (segments ``grasp`` in the frame
+    ``object:<body>`` and ``place`` in ``target:zone``)."""
+    pos, quat = sim.body_pose(body)
+    down = top_down_quat(grasp_yaw(quat))
+    z_grasp = top + max(half, 0.026)
+    above = 0.12
+    obj = f"object:{body}"
+    grasp = [
+        Waypoint(np.array([pos[0], pos[1], z_grasp + above]), down, OPEN, 30, 0, "grasp", obj),
+        Waypoint(np.array([pos[0], pos[1], z_grasp]), down, OPEN, 20, 2, "grasp", obj),
+        Waypoint(np.array([pos[0], pos[1], z_grasp]), down, CLOSED, 1, 12, "grasp", obj),
+        Waypoint(np.array([pos[0], pos[1], z_grasp + 0.15]), down, CLOSED, 20, 0, "grasp", obj),
+    ]
+    zx, zy = zone_xy
+    place = [
+        Waypoint(np.array([zx, zy, z_grasp + 0.15]), down, CLOSED, 30, 0, "place", "target:zone"),
+        Waypoint(np.array([zx, zy, z_grasp + 0.008]), down, CLOSED, 20, 2, "place", "target:zone"),
+        Waypoint(np.array([zx, zy, z_grasp + 0.008]), down, OPEN, 1, 10, "place", "target:zone"),
+        Waypoint(np.array([zx, zy, z_grasp + 0.12]), down, OPEN, 15, 0, "place", "target:zone"),
+    ]
+
+    def lifted(s: Sim) -> bool:
+        return bool(s.body_pose(body)[0][2] > top + half + 0.05)
+
+    return [Phase("grasp", grasp, lifted), Phase("place", place)]
+
+
+def placed_in_zone(sim: Sim, body: str, half: float, zone: dict[str, Any], top: float, resting: bool = True) -> bool:
+    """The box ``body`` has its centre inside ``zone`` (``xy``, ``radius``, m) and, with
+    ``resting``, rests on the table (centre within 1.5 cm of its resting height)."""
+    pos, _ = sim.body_pose(body)
+    rests = abs(pos[2] - (top + half)) < 0.015
+    return bool((rests or not resting) and np.linalg.norm(pos[:2] - np.array(zone["xy"])) < zone["radius"])

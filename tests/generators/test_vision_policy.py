@@ -1,0 +1,98 @@
+"""The vision-language preset of the reference trainer on rendered simulated episodes: it
+overfits two episodes, a checkpoint predicts the same chunk after a round trip, what it cannot see
+or must not see is refused by name, and ``datapipe evaluate`` runs it, rendering its cameras."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from datapipe.cli import main as cli_main
+from datapipe.formats.shards.dataset import ShardDataset
+from datapipe.formats.shards.manifest import build_manifest
+from datapipe.formats.shards.sample import camera_frames
+from datapipe.formats.shards.writer import ShardOptions, write_part
+from datapipe.generators.generator import SimGenerator, SimSettings
+from datapipe.storage import resolve
+
+torch = pytest.importorskip("torch")
+
+SIZE = 48  # px, as rendered; the policy sees 32
+
+
+def _rendered(folder, n: int, cameras=("front", "wrist"), task: str = "pick_named") -> str:
+    gen = SimGenerator(SimSettings(task=task, cameras=cameras, image_size=(SIZE, SIZE)))
+    runs = [r for r in (gen.simulate(s) for s in range(n + 3)) if r.success][:n]
+    eps = [gen.episode(r, render=True) for r in runs]
+    receipt = write_part(resolve(folder), eps, "part-000000000000000a", ShardOptions(val_fraction=0.0))
+    build_manifest(resolve(folder), [receipt], 0.0, "")
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def two_episodes(tmp_path_factory):
+    return _rendered(tmp_path_factory.mktemp("vl") / "ds", 2)
+
+
+def _train(ds: str, out, *extra: str) -> int:
+    args = ["train", ds, "--preset", "vision-language", "--image-size", "32", "--batch-size", "32"]
+    args += ["--hidden", "128", "--horizon", "1", "--no-progress", "--out", str(out), *extra]
+    return cli_main(args)
+
+
+def test_it_overfits_two_episodes_and_a_round_trip_predicts_the_same_chunk(two_episodes, tmp_path):
+    from datapipe.training.policy import load_checkpoint_policy
+
+    assert _train(two_episodes, tmp_path / "ckpt", "--steps", "400", "--lr", "2e-3", "--shift-px", "0") == 0
+    meta = json.loads((tmp_path / "ckpt" / "policy.json").read_text())
+    assert meta["preset"] == "vision-language" and meta["cameras"] == ["front", "wrist"]
+    assert meta["image_size"] == [32, 32] and meta["render_sizes"]["front"] == [SIZE, SIZE]
+    from datapipe.language.vocabulary import words
+
+    said = {w for ep in ShardDataset(two_episodes).iter_episodes() for t in ep.task for w in words(t)}
+    assert said <= set(meta["vocabulary"]) and meta["config"]["state_keys"] == []
+    import cv2
+
+    policy = load_checkpoint_policy(str(tmp_path / "ckpt"))
+    errors, first = [], None
+    for ep in ShardDataset(two_episodes).iter_episodes():
+        frames = {c: camera_frames(ep, c, "test") for c in ("front", "wrist")}
+        for t in range(0, ep.length, 7):
+            obs = {"observation.state": ep.steps["observation.state"][t], "task": ep.task[0]}
+            for c, f in frames.items():
+                obs[f"observation.images.{c}"] = cv2.resize(f[t], (32, 32), interpolation=cv2.INTER_AREA)
+            chunk = policy.predict(obs)
+            first = first or (obs, chunk)
+            errors.append(np.abs(chunk[0, :7] - ep.steps["action"][t, :7]).mean())
+    assert np.mean(errors) < 0.08, np.mean(errors)  # rad: it reproduces what it was shown
+    again = load_checkpoint_policy(str(tmp_path / "ckpt"))
+    assert np.array_equal(again.predict(first[0]), first[1])
+    blind = {k: v for k, v in first[0].items() if k != "observation.images.wrist"}
+    from datapipe.training.vision_language import ObservationError
+
+    with pytest.raises(ObservationError, match="observation.images.wrist"):
+        policy.predict(blind)
+
+
+def test_what_it_cannot_or_must_not_see_is_refused_by_name(two_episodes, tmp_path, capsys):
+    assert _train(two_episodes, tmp_path / "a", "--steps", "2", "--cameras", "front,side") == 2
+    assert "no camera 'side'" in capsys.readouterr().err
+    assert _train(two_episodes, tmp_path / "b", "--steps", "2", "--state-keys", "task.state") == 2
+    assert "'task.state' is privileged" in capsys.readouterr().err
+    assert _train(two_episodes, tmp_path / "c", "--steps", "2", "--state-keys", "task.state", "--allow-privileged") == 0
+    # a checkpoint that sees the wrist camera, resumed on a dataset without one
+    assert _train(two_episodes, tmp_path / "d", "--steps", "2") == 0
+    front_only = _rendered(tmp_path / "front", 1, cameras=("front",))
+    assert _train(front_only, tmp_path / "d", "--steps", "4") == 2
+    assert "wrist" in capsys.readouterr().err
+
+
+def test_evaluate_renders_the_cameras_of_a_vision_checkpoint(two_episodes, tmp_path):
+    assert _train(two_episodes, tmp_path / "ckpt", "--steps", "3") == 0
+    out = tmp_path / "r.json"
+    args = ["evaluate", "--policy", str(tmp_path / "ckpt"), "--task", "pick_named", "--episodes", "2"]
+    assert cli_main([*args, "--max-steps", "20", "--local", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["episodes"] == 2 and all(e["length"] == 20 for e in result["per_episode"])
