@@ -3,6 +3,7 @@ command line through the ``datapipe.commands`` entry point group (the core does 
 library layers above it).
 
     datapipe evaluate --policy SPEC --task TASK --episodes N --seed S [--out result.json]
+                      [--shift none|visual|language|both[,...]] [--blank-instruction]
                       [--record DATASET] [--videos DIR] [--robot ROBOT] [--local]
 
 ``SPEC``: ``expert`` (``expert:noise=RAD`` for noisy actions), a checkpoint folder of
@@ -37,6 +38,16 @@ def register(sub: Any) -> None:
         default=0,
         help="actions of each chunk run before asking again (default 0: the checkpoint's own, else the whole chunk)",
     )
+    ev.add_argument(
+        "--shift",
+        default="none",
+        metavar="NAME[,NAME]",
+        help="scenes and instructions held out from training: none, visual, language or both; several "
+        "comma-separated are evaluated on the same seeds (see datapipe.generators.shift)",
+    )
+    ev.add_argument(
+        "--blank-instruction", action="store_true", help="give the policy an empty instruction (does it read?)"
+    )
     ev.add_argument("--out", help="write the result JSON here")
     ev.add_argument("--record", metavar="DATASET", help="write the rollouts as a shard dataset here")
     ev.add_argument("--videos", metavar="DIR", help="write one front-camera mp4 per rollout here")
@@ -44,11 +55,17 @@ def register(sub: Any) -> None:
     ev.set_defaults(handler=run)
 
 
-def _generator(task: str, robot: str, cameras: tuple[str, ...] = (), image_size: tuple[int, int] | None = None):
+def _generator(
+    task: str,
+    robot: str,
+    cameras: tuple[str, ...] = (),
+    image_size: tuple[int, int] | None = None,
+    shift: str = "none",
+):
     from datapipe.generators.generator import SimGenerator, SimSettings
     from datapipe.generators.robots.registry import resolve_robot
 
-    settings = SimSettings(task=task, cameras=cameras or ("front",))
+    settings = SimSettings(task=task, cameras=cameras or ("front",), shift=shift)
     if image_size is not None:
         settings = dataclasses.replace(settings, image_size=tuple(image_size))
     return SimGenerator(settings, resolve_robot(robot))
@@ -63,19 +80,22 @@ def evaluate_seeds(
     execute: int,
     record: bool,
     on_rollout: Callable[[list], None] | None = None,
+    shift: str = "none",
+    blank_instruction: bool = False,
 ):
-    """Rollouts of ``seeds`` (one worker's share); ``on_rollout([rollout])`` after each."""
+    """Rollouts of ``seeds`` (one worker's share) in scenes of ``shift``; ``on_rollout([rollout])``
+    after each."""
     from datapipe.generators.evaluate import rollout
     from datapipe.generators.policy import load_policy
 
     policy = load_policy(spec, _generator(task, robot))
     # a policy that sees renders its cameras at the size its training data was rendered at
-    gen = _generator(task, robot, policy.spec.cameras, policy.spec.render_size)
+    gen = _generator(task, robot, policy.spec.cameras, policy.spec.render_size, shift)
     try:
         execute = execute or policy.spec.execute or max(1, policy.spec.horizon)
         done = []
         for s in seeds:
-            done.append(rollout(gen, policy, s, max_steps, execute, record))
+            done.append(rollout(gen, policy, s, max_steps, execute, record, blank_instruction=blank_instruction))
             if on_rollout is not None:
                 on_rollout(done[-1:])
         return done
@@ -93,17 +113,20 @@ def evaluate(
     record: bool = False,
     local: bool = False,
     on_rollouts: Callable[[list], None] | None = None,
+    shift: str = "none",
+    blank_instruction: bool = False,
 ) -> list:
     """Rollouts of ``seeds``, in this process (``local``) or as Ray tasks of a few seeds each;
     ``on_rollouts(rollouts)`` is called as they finish (progress)."""
     if local or len(seeds) <= 1:
-        return evaluate_seeds(spec, task, robot, seeds, max_steps, execute, record, on_rollouts)
+        args = (spec, task, robot, seeds, max_steps, execute, record, on_rollouts, shift, blank_instruction)
+        return evaluate_seeds(*args)
     from datapipe.engine.runners.ray_cluster import available_cpus, map_on_ray
 
     workers = max(1, min(len(seeds), available_cpus()))
     pieces = min(len(seeds), workers * 4)  # several per worker: progress comes in steps
     chunks = [seeds[i::pieces] for i in range(pieces)]
-    calls = [(spec, task, robot, c, max_steps, execute, record) for c in chunks if c]
+    calls = [(spec, task, robot, c, max_steps, execute, record, None, shift, blank_instruction) for c in chunks if c]
     done = None if on_rollouts is None else (lambda _i, chunk: on_rollouts(chunk))
     results = map_on_ray(evaluate_seeds, calls, on_result=done)
     return sorted((r for chunk in results for r in chunk), key=lambda r: r.seed)
@@ -117,40 +140,67 @@ def run(args: argparse.Namespace) -> int:
         raise DatapipeError(f"--episodes must be >= 1, got {args.episodes}")
     if args.execute < 0:
         raise DatapipeError(f"--execute must be >= 0 (0: the checkpoint's own), got {args.execute}")
+    from datapipe.generators.shift import held_out_space, parts
+
+    shifts = [x.strip() for x in args.shift.split(",") if x.strip()] or ["none"]
+    reference = _generator(args.task, args.robot)
+    for name in shifts:  # refused before anything runs: an unknown name, a task without held-out wording
+        if parts(name)["language"] and not reference.task.held_out_templates:
+            raise DatapipeError(f"--shift {name}: task {args.task} has no held-out instructions")
     seeds = list(range(args.seed, args.seed + args.episodes))
     from datapipe.engine.progress import ProgressBoard
 
-    board = ProgressBoard(["evaluate"], {"evaluate": f"evaluate ({args.task})"})
-    board.set_total("evaluate", len(seeds))
-
-    def progress(rollouts: list) -> None:  # in: rollouts done, out: successes, failed: failures
-        wins = sum(1 for r in rollouts if r.success)
-        board.report("evaluate", len(rollouts), wins, len(rollouts) - wins)
-
+    names = [f"evaluate {x}" for x in shifts]
+    board = ProgressBoard(names, {n: f"evaluate ({args.task}, shift {x})" for n, x in zip(names, shifts)})
+    for n in names:
+        board.set_total(n, len(seeds))
+    per_shift: dict[str, dict] = {}
+    first_rollouts: list = []
     with board:
-        rollouts = evaluate(
-            args.policy,
-            args.task,
-            args.robot,
-            seeds,
-            args.max_steps,
-            args.execute,
-            record=bool(args.record or args.videos),
-            local=args.local,
-            on_rollouts=progress,
+        for n, shift in zip(names, shifts):
+
+            def progress(rollouts: list, n: str = n) -> None:  # in: rollouts done, out: successes, failed: failures
+                wins = sum(1 for r in rollouts if r.success)
+                board.report(n, len(rollouts), wins, len(rollouts) - wins)
+
+            rollouts = evaluate(
+                args.policy,
+                args.task,
+                args.robot,
+                seeds,
+                args.max_steps,
+                args.execute,
+                record=bool(args.record or args.videos) and not first_rollouts,
+                local=args.local,
+                on_rollouts=progress,
+                shift=shift,
+                blank_instruction=args.blank_instruction,
+            )
+            first_rollouts = first_rollouts or rollouts
+            held_out = held_out_space(shift, reference.settings.ranges, reference.task)
+            per_shift[shift] = {**summarize(rollouts), "held_out": held_out}
+    rollouts = first_rollouts
+    result = {
+        "policy": args.policy,
+        "task": args.task,
+        "robot": args.robot,
+        "blank_instruction": args.blank_instruction,
+        **per_shift[shifts[0]],
+        "shift": shifts[0],
+        "shifts": per_shift,
+    }
+    for shift, r in per_shift.items():
+        lo, hi = r["confidence_95"]
+        print(
+            f"{args.policy} on {args.task} (shift {shift}): success {r['successes']}/{r['episodes']} "
+            f"= {r['success_rate']:.0%} "
+            f"(95% interval {lo:.0%} to {hi:.0%}), mean length {r['length']['mean']:.0f} steps, "
+            f"failures {r['failure_modes'] or 'none'}"
         )
-    result = {"policy": args.policy, "task": args.task, "robot": args.robot, **summarize(rollouts)}
-    lo, hi = result["confidence_95"]
-    print(
-        f"{args.policy} on {args.task}: success {result['successes']}/{result['episodes']} "
-        f"= {result['success_rate']:.0%} "
-        f"(95% interval {lo:.0%} to {hi:.0%}), mean length {result['length']['mean']:.0f} steps, "
-        f"failures {result['failure_modes'] or 'none'}"
-    )
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1))
     if args.record or args.videos:
-        gen = _generator(args.task, args.robot)
+        gen = _generator(args.task, args.robot, shift=shifts[0])
         episodes = [rollout_episode(gen, r, args.policy, render=True) for r in rollouts]
         if args.record:
             from datapipe.formats.shards.manifest import build_manifest

@@ -46,9 +46,16 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
 
 
 def rollout(
-    generator: Any, policy: Any, seed: int, max_steps: int = 400, execute: int = 1, record: bool = False
+    generator: Any,
+    policy: Any,
+    seed: int,
+    max_steps: int = 400,
+    execute: int = 1,
+    record: bool = False,
+    blank_instruction: bool = False,
 ) -> Rollout:
-    """One episode of ``policy`` in the scene of ``seed``."""
+    """One episode of ``policy`` in the scene of ``seed`` (told an empty instruction with
+    ``blank_instruction``: a policy that reads should then do no better than chance)."""
     from datapipe.generators.expert import (
         gripper_ctrl,
     )  # MuJoCo and the IK: not at import (the CLI imports this module)
@@ -56,7 +63,7 @@ def rollout(
     params = generator.scene_params(seed)
     sim = generator.build(params)
     task = generator.task
-    instruction = params["task"]["instruction"]
+    instruction = "" if blank_instruction else params["task"]["instruction"]
     policy.reset(instruction, seed)
     start = sim.object_poses()
     rows: dict[str, list[np.ndarray]] = {}

@@ -68,6 +68,9 @@ class SimSettings:
     # robot visual meshes: "auto" (reduced by output size on a CPU renderer, full on a GPU),
     # "full" or "reduced" (see generators.lod)
     mesh_detail: str = "auto"
+    # scenes and instructions held out from training, for evaluation: none, visual, language or
+    # both (see generators.shift)
+    shift: str = "none"
 
     def lod_reduction(self) -> float:
         if self.mesh_detail == "full":
@@ -95,13 +98,20 @@ class SimGenerator:
     # -- scene --------------------------------------------------------------------------------------
     def scene_params(self, seed: int) -> dict[str, Any]:
         """All randomized values of ``seed`` (the episode's ``meta["randomization"]``)."""
+        from datapipe.generators.shift import parts, shift_scene
+
         rng = np.random.default_rng([seed, 17])
         params = sample_scene(rng, self.settings.ranges, self.settings.camera_poses, len(self.robot.arm_joints))
+        shift = parts(self.settings.shift)
+        if any(shift.values()):
+            params["shift"] = shift
         params["task"] = self.task.sample(rng, params)
         region = ((0.3, 0.75), (-0.35, 0.35))
         params["distractors"] = sample_distractors(rng, params.pop("n_distractors"), self.task.keep_out(params), region)
         params["distractor_slots"] = self.settings.ranges.max_distractors
         params["effects"] = sample_effects(np.random.default_rng([seed, 41]), self.settings.ranges)
+        if shift["visual"]:  # its own stream: the seed's training draws above stay as they are
+            shift_scene(np.random.default_rng([seed, 53]), params, self.settings.ranges, self.settings.camera_poses)
         return params
 
     def template_params(self) -> dict[str, Any]:

@@ -42,8 +42,7 @@ def _texture_material(
     builtin = {
         "checker": mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
         "gradient": mujoco.mjtBuiltin.mjBUILTIN_GRADIENT,
-        "flat": mujoco.mjtBuiltin.mjBUILTIN_FLAT,
-    }[kind]
+    }.get(kind, mujoco.mjtBuiltin.mjBUILTIN_FLAT)  # other kinds' pixels are written per episode (scene_edit)
     spec.add_texture(
         name=f"{name}_tex",
         type=mujoco.mjtTexture.mjTEXTURE_2D,

@@ -106,7 +106,8 @@ def set_box_object(
 
 def texture_pixels(kind: str, rgb1: list[float], rgb2: list[float], height: int, width: int) -> np.ndarray:
     """``(height, width, 3)`` uint8 texture: a 2x2 checker, a vertical gradient from ``rgb1`` to
-    ``rgb2``, or flat ``rgb1``."""
+    ``rgb2``, flat ``rgb1``, or (held out for evaluation under visual shift, see
+    :mod:`datapipe.generators.shift`) 8 horizontal ``stripes`` or 8 ``diagonal`` bands."""
     c1, c2 = np.asarray(rgb1, dtype=np.float64), np.asarray(rgb2, dtype=np.float64)
     if kind == "checker":
         rows = (np.arange(height) < height / 2)[:, None]
@@ -118,8 +119,12 @@ def texture_pixels(kind: str, rgb1: list[float], rgb2: list[float], height: int,
         img = np.broadcast_to(c1 * (1 - s) + c2 * s, (height, width, 3))
     elif kind == "flat":
         img = np.broadcast_to(c1, (height, width, 3))
+    elif kind in ("stripes", "diagonal"):
+        rows, cols = np.mgrid[0:height, 0:width]
+        phase = rows / height if kind == "stripes" else (rows / height + cols / width) / 2
+        img = np.where(((phase * 8).astype(int) % 2 == 0)[..., None], c1, c2)
     else:
-        raise ValueError(f"unknown texture kind {kind!r} (checker, gradient, flat)")
+        raise ValueError(f"unknown texture kind {kind!r} (checker, gradient, flat, stripes, diagonal)")
     return np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
 
 

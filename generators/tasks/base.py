@@ -57,6 +57,8 @@ class SimTask:
 
     name: str = ""
     templates: tuple[str, ...] = ()
+    # instructions for evaluation under language shift: wordings no training template uses
+    held_out_templates: tuple[str, ...] = ()
     segments: tuple[Segment, ...] = ()
     region: tuple[tuple[float, float], tuple[float, float]] = ((0.38, 0.62), (-0.2, 0.2))  # x, y of objects (m)
 
@@ -111,6 +113,16 @@ class SimTask:
             if seg.frame.startswith("target:"):
                 parts.append(self.frame_pose(sim, params, seg.frame)[0])
         return np.concatenate(parts).astype(np.float32)
+
+    def templates_for(self, params: dict[str, Any]) -> tuple[str, ...]:
+        """The training templates, or the held-out ones when ``params["shift"]["language"]``."""
+        if not params.get("shift", {}).get("language"):
+            return self.templates
+        if not self.held_out_templates:
+            from datapipe.errors import DatapipeError
+
+            raise DatapipeError(f"task {self.name}: no held-out instructions for a language shift")
+        return self.held_out_templates
 
     # -- helpers --------------------------------------------------------------------------------------
     @staticmethod

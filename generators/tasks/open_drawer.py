@@ -58,7 +58,7 @@ class OpenDrawer(SimTask):
                 "damping": round(3.0 * params["physics"]["damping_scale"], 5),
                 "mass": round(DRAWER_MASS * params["physics"]["mass_scale"], 5),
             },
-            "instruction": self.instruction(rng, self.templates, colour=colour),
+            "instruction": self.instruction(rng, self.templates_for(params), colour=colour),
         }
 
     def build(self, spec: mujoco.MjSpec, params: dict[str, Any]) -> None:

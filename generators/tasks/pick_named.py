@@ -73,11 +73,10 @@ class PickNamed(SimTask):
             }
             for name, xy, colour in zip((BLOCK, *OTHERS), spots, colours, strict=True)
         }
-        templates = self.held_out_templates if params.get("shift", {}).get("language") else self.templates
         return {
             "blocks": blocks,
             "zone": {"xy": zone_xy, "radius": ZONE_RADIUS, "colour": zone_colour},
-            "instruction": self.instruction(rng, templates, colour=colours[0], zone=zone_colour),
+            "instruction": self.instruction(rng, self.templates_for(params), colour=colours[0], zone=zone_colour),
         }
 
     def build(self, spec: mujoco.MjSpec, params: dict[str, Any]) -> None:

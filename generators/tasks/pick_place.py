@@ -42,6 +42,11 @@ class PickPlace(SimTask):
         "move the {colour} cube into the {zone} area",
         "place the {colour} block on the {zone} target",
     )
+    held_out_templates = (
+        "transfer the {colour} brick onto the {zone} disc",
+        "could you bring the {colour} box over to the {zone} spot",
+        "relocate the {colour} piece to the {zone} mark",
+    )
     segments = (Segment("grasp", f"object:{BLOCK}"), Segment("place", "target:zone"))
 
     def sample(self, rng: np.random.Generator, params: dict[str, Any]) -> dict[str, Any]:
@@ -59,7 +64,7 @@ class PickPlace(SimTask):
                 "mass": round(0.08 * params["physics"]["mass_scale"], 5),
             },
             "zone": {"xy": zone_xy, "radius": ZONE_RADIUS, "colour": zone_colour},
-            "instruction": self.instruction(rng, self.templates, colour=colour, zone=zone_colour),
+            "instruction": self.instruction(rng, self.templates_for(params), colour=colour, zone=zone_colour),
         }
 
     def build(self, spec: mujoco.MjSpec, params: dict[str, Any]) -> None:

@@ -63,7 +63,7 @@ class Push(SimTask):
                 "mass": round(0.15 * params["physics"]["mass_scale"], 5),
             },
             "goal": {"xy": [round(goal[0], 5), round(goal[1], 5)], "radius": GOAL_RADIUS, "colour": goal_colour},
-            "instruction": self.instruction(rng, self.templates, colour=colour, goal=goal_colour),
+            "instruction": self.instruction(rng, self.templates_for(params), colour=colour, goal=goal_colour),
         }
 
     def build(self, spec: mujoco.MjSpec, params: dict[str, Any]) -> None:

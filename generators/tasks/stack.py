@@ -63,7 +63,7 @@ class Stack(SimTask):
                 "colour": bottom_c,
                 "mass": round(0.2 * mass, 5),
             },
-            "instruction": self.instruction(rng, self.templates, top=top_c, bottom=bottom_c),
+            "instruction": self.instruction(rng, self.templates_for(params), top=top_c, bottom=bottom_c),
         }
 
     def build(self, spec: mujoco.MjSpec, params: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ from datapipe.formats.shards.sample import members_episode
 from datapipe.formats.shards.tar_io import ShardError, iter_samples
 from datapipe.http_io import open_url
 from datapipe.records import Episode
-from datapipe.records.names import confined
+from datapipe.records.names import UnsafePathError, confined
 from datapipe.schemas.shard_manifest import EPISODES_NAME, MANIFEST_NAME, check_manifest
 from datapipe.storage import parse_json, resolve
 
@@ -46,7 +46,11 @@ class ShardDataset:
             raise DatasetError(f"{self.uri(MANIFEST_NAME)}: {exc}") from None
         for i, shard in enumerate(doc["shards"]):  # shards sit in the dataset folder, nowhere else
             name = shard["name"]
-            if confined(name, f"{self.uri(MANIFEST_NAME)}: shards[{i}].name") != name or "/" in name:
+            try:
+                inside = confined(name, f"{self.uri(MANIFEST_NAME)}: shards[{i}].name") == name
+            except UnsafePathError as exc:
+                raise DatasetError(str(exc)) from None
+            if not inside or "/" in name:
                 raise DatasetError(
                     f"{self.uri(MANIFEST_NAME)}: shards[{i}].name {name!r} is not a file name in the dataset folder"
                 )
