@@ -22,7 +22,6 @@ from datapipe.generators.scene import add_box_object
 from datapipe.generators.scene_edit import set_box_object
 from datapipe.generators.sim import Sim
 from datapipe.generators.tasks.base import (
-    COLOURS,
     Phase,
     Segment,
     SimTask,
@@ -31,7 +30,7 @@ from datapipe.generators.tasks.base import (
     sample_xy,
     set_marker,
 )
-from datapipe.generators.tasks.pick_place import ZONE_RADIUS, pick_and_place, placed_in_zone
+from datapipe.generators.tasks.pick_place import ZONE_RADIUS, add_zone, pick_and_place, placed_in_zone, zone_pose
 
 BLOCK = "block"  # the named block
 BLOCKS = 3  # blocks on the table, the named one among them
@@ -83,16 +82,7 @@ class PickNamed(SimTask):
         tp, top = params["task"], params["table"]["top"]
         for name, b in tp["blocks"].items():
             add_box_object(spec, *box_args(name, b, top, params["physics"]["friction_scale"]))
-        z = tp["zone"]
-        spec.worldbody.add_geom(
-            name="zone",
-            type=mujoco.mjtGeom.mjGEOM_CYLINDER,
-            size=[z["radius"], 0.0008, 0],
-            pos=[z["xy"][0], z["xy"][1], top + 0.0008],
-            rgba=COLOURS[z["colour"]][:3] + [0.6],
-            contype=0,
-            conaffinity=0,
-        )
+        add_zone(spec, tp["zone"], top)
 
     def apply(self, model: mujoco.MjModel, params: dict[str, Any], nominal: mujoco.MjModel) -> None:
         tp, top = params["task"], params["table"]["top"]
@@ -109,8 +99,7 @@ class PickNamed(SimTask):
 
     def frame_pose(self, sim: Sim, params: dict[str, Any], frame: str) -> tuple[np.ndarray, np.ndarray]:
         if frame == "target:zone":
-            z = params["task"]["zone"]
-            return np.array([z["xy"][0], z["xy"][1], params["table"]["top"]]), np.array([1.0, 0, 0, 0])
+            return zone_pose(params)
         return super().frame_pose(sim, params, frame)
 
     def plan(self, sim: Sim, params: dict[str, Any]) -> list[Phase]:

@@ -71,16 +71,7 @@ class PickPlace(SimTask):
         tp, top = params["task"], params["table"]["top"]
         b = tp["block"]
         add_box_object(spec, *box_args(BLOCK, b, top, params["physics"]["friction_scale"]))
-        z = tp["zone"]
-        spec.worldbody.add_geom(
-            name="zone",
-            type=mujoco.mjtGeom.mjGEOM_CYLINDER,
-            size=[z["radius"], 0.0008, 0],
-            pos=[z["xy"][0], z["xy"][1], top + 0.0008],
-            rgba=COLOURS[z["colour"]][:3] + [0.6],
-            contype=0,
-            conaffinity=0,
-        )
+        add_zone(spec, tp["zone"], top)
 
     def apply(self, model: mujoco.MjModel, params: dict[str, Any], nominal: mujoco.MjModel) -> None:
         tp, top = params["task"], params["table"]["top"]
@@ -97,8 +88,7 @@ class PickPlace(SimTask):
 
     def frame_pose(self, sim: Sim, params: dict[str, Any], frame: str) -> tuple[np.ndarray, np.ndarray]:
         if frame == "target:zone":
-            z = params["task"]["zone"]
-            return np.array([z["xy"][0], z["xy"][1], params["table"]["top"]]), np.array([1.0, 0, 0, 0])
+            return zone_pose(params)
         return super().frame_pose(sim, params, frame)
 
     def plan(self, sim: Sim, params: dict[str, Any]) -> list[Phase]:
@@ -148,3 +138,23 @@ def placed_in_zone(sim: Sim, body: str, half: float, zone: dict[str, Any], top: 
     pos, _ = sim.body_pose(body)
     rests = abs(pos[2] - (top + half)) < 0.015
     return bool((rests or not resting) and np.linalg.norm(pos[:2] - np.array(zone["xy"])) < zone["radius"])
+
+
+def add_zone(spec: mujoco.MjSpec, zone: dict[str, Any], top: float) -> None:
+    """The flat target disc ``zone`` (``xy``, ``radius`` in m, ``colour``) on the table top ``top``:
+    seen, never touched (no contacts)."""
+    spec.worldbody.add_geom(
+        name="zone",
+        type=mujoco.mjtGeom.mjGEOM_CYLINDER,
+        size=[zone["radius"], 0.0008, 0],
+        pos=[zone["xy"][0], zone["xy"][1], top + 0.0008],
+        rgba=COLOURS[zone["colour"]][:3] + [0.6],
+        contype=0,
+        conaffinity=0,
+    )
+
+
+def zone_pose(params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """World pose of the ``target:zone`` frame: the zone's centre on the table, unrotated."""
+    z = params["task"]["zone"]
+    return np.array([z["xy"][0], z["xy"][1], params["table"]["top"]]), np.array([1.0, 0, 0, 0])
