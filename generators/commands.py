@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     seeds = list(range(args.seed, args.seed + args.episodes))
     from datapipe.engine.progress import ProgressBoard
 
-    names = [f"evaluate {x}" for x in shifts]
+    names = ["evaluate"] if len(shifts) == 1 else [f"evaluate {x}" for x in shifts]  # one shift: the plain name
     board = ProgressBoard(names, {n: f"evaluate ({args.task}, shift {x})" for n, x in zip(names, shifts)})
     for n in names:
         board.set_total(n, len(seeds))
