@@ -17,6 +17,7 @@ from benchmarks import (
     teleop,
     usefulness,
     video_ingest,
+    vla,
 )
 
 BENCHMARKS = {
@@ -32,6 +33,7 @@ BENCHMARKS = {
     "usefulness": usefulness.main,
     "teleop": teleop.main,
     "ego_curation": ego_curation.main,
+    "vla": vla.main,
 }
 
 

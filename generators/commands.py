@@ -85,12 +85,15 @@ def evaluate_seeds(
 ):
     """Rollouts of ``seeds`` (one worker's share) in scenes of ``shift``; ``on_rollout([rollout])``
     after each."""
-    from datapipe.generators.evaluate import rollout
+    from datapipe.generators.evaluate import rollout, sim_cameras
     from datapipe.generators.policy import load_policy
 
-    policy = load_policy(spec, _generator(task, robot))
-    # a policy that sees renders its cameras at the size its training data was rendered at
-    gen = _generator(task, robot, policy.spec.cameras, policy.spec.render_size, shift)
+    reference = _generator(task, robot)
+    policy = load_policy(spec, reference)
+    # a policy that sees renders its cameras (or those they were standardized from) at the size
+    # its training data was rendered at
+    views = sim_cameras(reference, policy.spec.cameras, policy.spec.camera_sources)
+    gen = _generator(task, robot, tuple(dict.fromkeys(views.values())), policy.spec.render_size, shift)
     try:
         execute = execute or policy.spec.execute or max(1, policy.spec.horizon)
         done = []

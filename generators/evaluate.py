@@ -82,7 +82,8 @@ def rollout(
         }
         spec = getattr(policy, "spec", None)
         if spec is not None and spec.cameras:  # rendered only when the policy asks, at its size
-            observation.update(camera_observation(generator, sim, params, spec.cameras, spec.image_size))
+            views = sim_cameras(generator, spec.cameras, spec.camera_sources)
+            observation.update(camera_observation(generator, sim, params, views, spec.image_size))
         chunk = np.atleast_2d(policy.act(observation))
         for action in chunk[: max(1, execute)]:
             if record:
@@ -104,24 +105,43 @@ def rollout(
                 break
             state = np.concatenate([sim.arm_q(), [sim.gripper_width()]]).astype(np.float32)
     moved = float(np.max(np.linalg.norm(sim.object_poses()[:, :3] - start[:, :3], axis=1))) if len(start) else 0.0
-    failure = "" if success else ("untouched" if moved < 0.01 else "moved, not placed")
+    failure = "" if success else task.failure(sim, params) or ("untouched" if moved < 0.01 else "moved, not placed")
     arrays = {k: np.stack(v) for k, v in rows.items()}
     if record:
         arrays["initial_state"] = initial
     return Rollout(seed, success, step, failure, arrays, params)
 
 
+def sim_cameras(
+    generator: Any, cameras: tuple[str, ...], sources: dict[str, tuple[str, ...]] | None = None
+) -> dict[str, str]:
+    """``{policy camera: simulator camera}``: the camera itself where the simulator has it, else
+    the first camera it was standardized from (``primary`` <- ``front``) that the simulator has;
+    :class:`~datapipe.training.vision_language.ObservationError` names a camera it cannot render."""
+    out = {}
+    for cam in cameras:
+        found = next((c for c in (cam, *(sources or {}).get(cam, ())) if generator.has_camera(c)), None)
+        if found is None:
+            from datapipe.training.vision_language import ObservationError
+
+            tried = ", ".join((cam, *(sources or {}).get(cam, ())))
+            raise ObservationError(f"the policy sees camera {cam!r}; the simulator has no camera {tried}")
+        out[cam] = found
+    return out
+
+
 def camera_observation(
-    generator: Any, sim: Any, params: dict[str, Any], cameras: tuple[str, ...], size: tuple[int, int] | None
+    generator: Any, sim: Any, params: dict[str, Any], cameras: dict[str, str], size: tuple[int, int] | None
 ) -> dict[str, np.ndarray]:
-    """``observation.images.<camera>``: a frame ``(H, W, 3)`` uint8 of the running ``sim`` from
-    each camera, rendered at the generator's image size (the size the training data was rendered
-    at) and resized to ``size`` the way the training stream resizes (``cv2.INTER_AREA``)."""
+    """``observation.images.<camera>``: a frame ``(H, W, 3)`` uint8 of the running ``sim`` for
+    each policy camera from its simulator camera (``cameras``: see :func:`sim_cameras`), rendered
+    at the generator's image size (the size the training data was rendered at) and resized to
+    ``size`` the way the training stream resizes (``cv2.INTER_AREA``)."""
     import cv2
 
     out = {}
-    for cam in cameras:
-        frame = generator.live_frame(sim, params, cam)
+    for cam, rendered in cameras.items():
+        frame = generator.live_frame(sim, params, rendered)
         if size is not None and tuple(frame.shape[:2]) != tuple(size):
             frame = cv2.resize(frame, (int(size[1]), int(size[0])), interpolation=cv2.INTER_AREA)
         out[f"observation.images.{cam}"] = frame

@@ -305,6 +305,13 @@ class SimGenerator:
             antialias=q.antialias,
         )
 
+    def has_camera(self, camera: str) -> bool:
+        """Whether ``camera`` is a scene camera or a camera of the robot's model."""
+        if camera in self.settings.camera_poses:
+            return True
+        model = self.template().model
+        return mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, ROBOT_PREFIX + camera) >= 0
+
     def camera_name(self, camera: str) -> str:
         """Scene camera name: robot cameras carry the robot prefix."""
         if camera in self.settings.camera_poses:

@@ -26,7 +26,7 @@ folder, or a ``ws://host:port`` URL.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -46,6 +46,8 @@ class PolicySpec:
     cameras: tuple[str, ...] = ()  # frames the policy sees, under observation.images.<camera>
     image_size: tuple[int, int] | None = None  # (height, width) of those frames
     render_size: tuple[int, int] | None = None  # (height, width) to render at before resizing to image_size
+    # {camera: cameras it was standardized from} (primary <- front): what a simulator renders for it
+    camera_sources: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 class Policy(Protocol):
@@ -127,6 +129,7 @@ class CheckpointPolicy:
             cameras=cameras,
             image_size=self.model.image_size if cameras else None,
             render_size=self.model.render_sizes.get(cameras[0], self.model.image_size) if cameras else None,
+            camera_sources=self.model.camera_sources,
         )
         self.instruction = ""
 

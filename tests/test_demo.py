@@ -37,6 +37,9 @@ SMALL = {  # the demo's sizes, reduced to about two minutes on 2 cores
     "usefulness.steps": 300,
     "usefulness.evaluate": 2,
     "usefulness.max_steps": 150,
+    "usefulness_vision.steps": 20,
+    "usefulness_vision.evaluate": 2,
+    "usefulness_vision.max_steps": 40,
 }
 
 
@@ -120,8 +123,20 @@ def test_reduced_demo_end_to_end(ray_session, tmp_path, monkeypatch):
     # the usefulness check trained on the dataset's pick_place episodes and rolled the policy out
     useful = plan.get("usefulness").result
     assert useful["evaluation"]["episodes"] == 2 and useful["evaluation"]["task"] == "pick_place"
+    # and the vision-language policy on the camera as the demo writes it (primary, from front)
+    seeing = plan.get("usefulness_vision").result
+    assert seeing["preset"] == "vision-language" and seeing["evaluation"]["episodes"] == 2
+    policy_meta = json.loads((Path(seeing["checkpoint"].removeprefix("file://")) / "policy.json").read_text())
+    assert policy_meta["cameras"] == ["primary"] and policy_meta["camera_sources"]["primary"][0] == "front"
+    assert policy_meta["config"]["state_keys"] == []
     text = printed.getvalue()
-    printed_lines = ("usefulness evaluation: it succeeds in", "report.html", "import ShardStream", "LeRobot v3.0:")
+    printed_lines = (
+        "usefulness evaluation: it succeeds in",
+        "usefulness_vision vision-language policy: trained",
+        "report.html",
+        "import ShardStream",
+        "LeRobot v3.0:",
+    )
     for expected in printed_lines:
         assert expected in text, f"the run did not print {expected!r}:\n{text[-3000:]}"
 

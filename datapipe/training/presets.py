@@ -57,14 +57,20 @@ class VisionLanguagePreset:
     name = "vision-language"
 
     def __init__(
-        self, cfg: dict[str, Any], cameras: tuple[str, ...], vocabulary: Any, render_sizes: dict[str, list[int]]
+        self,
+        cfg: dict[str, Any],
+        cameras: tuple[str, ...],
+        vocabulary: Any,
+        render_sizes: dict[str, list[int]],
+        camera_sources: dict[str, list[str]] | None = None,
     ):
         self.cameras = tuple(cameras)
         self.render_sizes = {c: [int(x) for x in render_sizes[c]] for c in self.cameras}  # (H, W) as recorded
         self.image_size = int(cfg.get("image_size") or 64)
         self.shift_px = int(cfg.get("shift_px", 4))
         self.vocabulary = vocabulary
-        self._generator = None
+        # {camera: [the cameras it was standardized from]}: what a simulator renders for a role
+        self.camera_sources = {c: list(v) for c, v in (camera_sources or {}).items() if c in self.cameras}
 
     @classmethod
     def for_dataset(cls, cfg: dict[str, Any], dataset: Any) -> VisionLanguagePreset:
@@ -75,13 +81,15 @@ class VisionLanguagePreset:
         check_state_keys(cfg.get("state_keys", ()), bool(cfg.get("allow_privileged")))
         cameras = choose_cameras(dataset.features, cfg.get("cameras") or (), dataset.uri("index.json"))
         sizes = {c: dataset.features[c]["shape"][:2] for c in cameras}
-        return cls(cfg, cameras, Vocabulary.build(dataset_instructions(dataset)), sizes)
+        texts, sources = dataset_instructions(dataset)
+        return cls(cfg, cameras, Vocabulary.build(texts), sizes, sources)
 
     @classmethod
     def from_meta(cls, meta: dict[str, Any]) -> VisionLanguagePreset:
         from datapipe.language.vocabulary import Vocabulary
 
-        return cls(meta["config"], tuple(meta["cameras"]), Vocabulary(tuple(meta["vocabulary"])), meta["render_sizes"])
+        vocabulary = Vocabulary(tuple(meta["vocabulary"]))
+        return cls(meta["config"], tuple(meta["cameras"]), vocabulary, meta["render_sizes"], meta.get("camera_sources"))
 
     def stream_kw(self) -> dict[str, Any]:
         # every instruction of an episode (its stored variants too), one drawn per sample
@@ -107,6 +115,7 @@ class VisionLanguagePreset:
             "cameras": list(self.cameras),
             "image_size": [self.image_size, self.image_size],
             "render_sizes": self.render_sizes,  # what an evaluation renders, then resizes to image_size
+            "camera_sources": self.camera_sources,
             "vocabulary": list(self.vocabulary.tokens),
         }
 

@@ -93,6 +93,9 @@ class TrainConfig(TrainSettings):
     allow_privileged: bool = False
     # DataLoader worker processes that read and decode the shards (0: in the training process)
     loader_workers: int = 0
+    # samples each loader worker shuffles among (more mixes more episodes into each batch; each
+    # vision sample holds its frames, about 12 KiB per 64x64 camera)
+    shuffle_buffer: int = 2000
 
     def check_run(self) -> None:
         """:meth:`check_settings` and the run's own fields."""
@@ -102,6 +105,7 @@ class TrainConfig(TrainSettings):
         check(self.image_size >= 16, "image_size", f"must be >= 16 pixels, got {self.image_size}")
         check(self.shift_px >= 0, "shift_px", f"must be >= 0, got {self.shift_px}")
         check(self.loader_workers >= 0, "loader_workers", f"must be >= 0, got {self.loader_workers}")
+        check(self.shuffle_buffer >= 1, "shuffle_buffer", f"must be >= 1, got {self.shuffle_buffer}")
 
 
 def _state(batch: dict[str, Any], cfg: TrainConfig) -> Any:
@@ -140,7 +144,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
         action_horizon=cfg.horizon,
         normalize="mean_std",
         seed=cfg.seed,
-        shuffle_buffer=2000,
+        shuffle_buffer=cfg.shuffle_buffer,
         extra_steps=tuple(cfg.state_keys),
         **preset.stream_kw(),
     )

@@ -87,6 +87,11 @@ class SimTask:
     def success(self, sim: Sim, params: dict[str, Any]) -> bool:
         raise NotImplementedError
 
+    def failure(self, sim: Sim, params: dict[str, Any]) -> str:
+        """A task's own name for how an unsuccessful episode ended ("": none; evaluation then says
+        whether the objects moved)."""
+        return ""
+
     def frame_pose(self, sim: Sim, params: dict[str, Any], frame: str) -> tuple[np.ndarray, np.ndarray]:
         """World pose of a segment frame (see :class:`Segment`) in the current state."""
         kind, _, name = frame.partition(":")

@@ -115,6 +115,10 @@ class PickNamed(SimTask):
         )
         return placed_in_zone(sim, BLOCK, half, tp["zone"], top) and released and others_out
 
+    def failure(self, sim: Sim, params: dict[str, Any]) -> str:
+        placed = self.placed(sim, params)
+        return "placed another block" if placed not in (None, BLOCK) else ""
+
     def placed(self, sim: Sim, params: dict[str, Any]) -> str | None:
         """The block in the zone (``block`` is the named one; an ``other*`` is a wrong pick), or None."""
         tp, top = params["task"], params["table"]["top"]

@@ -11,7 +11,7 @@ checkpoint exists: self-exploration with a policy trained on the fly, inside one
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Literal
 
 from datapipe.config import check
 from datapipe.engine.stage import Resources, SinkStage
@@ -47,6 +47,15 @@ class TrainBcConfig(TrainSettings):
     eval_seed: int = EVAL_SEED_BASE
     # control steps before an evaluation rollout counts as a failure
     max_steps: int = 400
+    # state (an MLP on step arrays) or vision-language (the cameras, the instruction and
+    # observation.state; see datapipe train --preset)
+    preset: Literal["state", "vision-language"] = "state"
+    # vision-language: cameras seen (empty: every camera the episodes hold)
+    cameras: tuple[str, ...] = ()
+    # vision-language: pixels square the images are resized to
+    image_size: int = 64
+    # vision-language: DataLoader worker processes decoding the shards' videos
+    loader_workers: int = 0
 
     def __post_init__(self) -> None:
         check(bool(self.path), "path", "give the output folder")
@@ -84,6 +93,8 @@ class TrainBc(SinkStage):
             if checkpoint.join(name).exists():
                 checkpoint.join(name).delete()
         keys = c.state_keys
+        if keys is None and c.preset == "vision-language":  # it sees; nothing privileged
+            keys = ()
         if keys is None:  # what can solve the task, from the episodes that arrived
             from datapipe.training.inputs import choose_observations
 
@@ -95,6 +106,10 @@ class TrainBc(SinkStage):
             out=checkpoint.uri,
             state_keys=tuple(keys),
             save_every=c.steps,
+            preset=c.preset,
+            cameras=tuple(c.cameras),
+            image_size=c.image_size,
+            loader_workers=c.loader_workers,
         )
         trained = train(cfg, progress=False)
         result: dict[str, Any] = {
@@ -104,7 +119,8 @@ class TrainBc(SinkStage):
             "frames": manifest["frames"],
             "steps": trained["step"],
             "loss": round(trained["loss"], 6),
-            "observed": ["observation.state", *keys],
+            "observed": ["observation.state", *keys] + (["cameras", "instruction"] if c.preset != "state" else []),
+            "preset": c.preset,
         }
         if c.evaluate:
             result["evaluation"] = self._evaluate(checkpoint.uri)
@@ -127,6 +143,7 @@ class TrainBc(SinkStage):
     @classmethod
     def describe(cls, result: dict[str, Any]) -> list[str]:
         lines = [
+            f"{'' if result.get('preset', 'state') == 'state' else result['preset'] + ' '}"
             f"policy: trained {result['steps']} steps on {counted(result['episodes'], 'episode')} "
             f"({result['frames']} frames), loss {result['loss']:.4f}: {result['checkpoint']}"
         ]

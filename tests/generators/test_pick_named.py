@@ -37,6 +37,7 @@ def test_the_instruction_names_the_block_that_must_go_in_the_zone():
         sim = gen.build(params)
         _, ok = Expert(sim, gen.ik(sim)).run(wrong, params)
         assert not ok and wrong.placed(sim, params) == OTHERS[0]
+        assert wrong.failure(sim, params) == "placed another block"  # what evaluation reports
 
 
 def test_held_out_templates_and_their_words_are_not_in_training():

@@ -96,3 +96,33 @@ def test_evaluate_renders_the_cameras_of_a_vision_checkpoint(two_episodes, tmp_p
     assert cli_main([*args, "--max-steps", "20", "--local", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["episodes"] == 2 and all(e["length"] == 20 for e in result["per_episode"])
+
+
+def test_a_standardized_camera_role_is_rendered_from_the_camera_it_came_from(two_episodes, tmp_path, capsys):
+    # standardize.embodiment renames front to the role primary and records it in meta.standardized
+    eps = [
+        ep.replace(cameras={"primary": ep.cameras["front"]}).with_meta(standardized={"cameras": {"front": "primary"}})
+        for ep in ShardDataset(two_episodes).iter_episodes()
+    ]
+    folder = tmp_path / "std"
+    build_manifest(
+        resolve(folder),
+        [write_part(resolve(folder), eps, "part-000000000000000b", ShardOptions(val_fraction=0.0))],
+        0.0,
+        "",
+    )
+    assert _train(str(folder), tmp_path / "ckpt", "--steps", "2") == 0
+    meta = json.loads((tmp_path / "ckpt" / "policy.json").read_text())
+    assert meta["cameras"] == ["primary"] and meta["camera_sources"] == {"primary": ["front"]}
+    args = ["evaluate", "--policy", str(tmp_path / "ckpt"), "--task", "pick_named", "--episodes", "1"]
+    assert cli_main([*args, "--max-steps", "10", "--local", "--out", str(tmp_path / "r.json")]) == 0
+    from datapipe.generators.evaluate import sim_cameras
+    from datapipe.training.vision_language import ObservationError
+
+    gen = SimGenerator(SimSettings(task="pick_named", cameras=("front",)))
+    assert sim_cameras(gen, ("primary", "wrist"), {"primary": ("ego", "front")}) == {
+        "primary": "front",
+        "wrist": "wrist",
+    }
+    with pytest.raises(ObservationError, match="'primary'.*no camera primary, ego"):
+        sim_cameras(gen, ("primary",), {"primary": ("ego",)})
