@@ -68,6 +68,9 @@ def rollout(
     start = sim.object_poses()
     rows: dict[str, list[np.ndarray]] = {}
     initial = sim.get_state()
+    spec = getattr(policy, "spec", None)
+    # {policy camera: simulator camera}, resolved once: rendered only when the policy asks, at its size
+    views = sim_cameras(generator, spec.cameras, spec.camera_sources) if spec is not None and spec.cameras else {}
     step, success = 0, False
     while step < max_steps and not success:
         state = np.concatenate([sim.arm_q(), [sim.gripper_width()]]).astype(np.float32)
@@ -80,9 +83,7 @@ def rollout(
             "task": instruction,
             "step": step,
         }
-        spec = getattr(policy, "spec", None)
-        if spec is not None and spec.cameras:  # rendered only when the policy asks, at its size
-            views = sim_cameras(generator, spec.cameras, spec.camera_sources)
+        if views:
             observation.update(camera_observation(generator, sim, params, views, spec.image_size))
         chunk = np.atleast_2d(policy.act(observation))
         for action in chunk[: max(1, execute)]:
@@ -120,11 +121,12 @@ def sim_cameras(
     :class:`~datapipe.training.vision_language.ObservationError` names a camera it cannot render."""
     out = {}
     for cam in cameras:
-        found = next((c for c in (cam, *(sources or {}).get(cam, ())) if generator.has_camera(c)), None)
+        candidates = (cam, *(sources or {}).get(cam, ()))
+        found = next((c for c in candidates if generator.has_camera(c)), None)
         if found is None:
             from datapipe.training.vision_language import ObservationError
 
-            tried = ", ".join((cam, *(sources or {}).get(cam, ())))
+            tried = ", ".join(candidates)
             raise ObservationError(f"the policy sees camera {cam!r}; the simulator has no camera {tried}")
         out[cam] = found
     return out

@@ -36,9 +36,7 @@ class LoadedPolicy:
         # (height, width) each camera was recorded at: an evaluation renders that, then resizes
         self.render_sizes: dict[str, tuple[int, int]] = {c: tuple(v) for c, v in self.preset.render_sizes.items()}
         # {camera role: source cameras it was standardized from}, for a simulator to render
-        self.camera_sources: dict[str, tuple[str, ...]] = {
-            c: tuple(v) for c, v in getattr(self.preset, "camera_sources", {}).items()
-        }
+        self.camera_sources: dict[str, tuple[str, ...]] = {c: tuple(v) for c, v in self.preset.camera_sources.items()}
         self.model = self.preset.build(meta["state_dim"], self.action_dim * self.horizon, int(cfg["hidden"]))
         saved = torch.load(Path(folder) / CHECKPOINT, weights_only=False)
         self.model.load_state_dict(saved["model"])

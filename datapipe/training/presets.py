@@ -29,6 +29,7 @@ class StatePreset:
         self.camera = cfg.get("camera") or ""
         self.image_size = int(cfg.get("image_size") or 64)
         self.render_sizes = dict(render_sizes or {})
+        self.camera_sources: dict[str, list[str]] = {}  # its one camera is the dataset's own
 
     @property
     def cameras(self) -> tuple[str, ...]:
