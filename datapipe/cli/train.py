@@ -39,6 +39,8 @@ def register(sub: Any) -> None:
             tr.add_argument(flag, action="store_true", help=helps[f.name])
         elif typing.get_origin(hints[f.name]) is tuple:
             tr.add_argument(flag, default=None, metavar="A,B", help=f"{helps[f.name]}, comma-separated")
+        elif hints[f.name] is str:
+            tr.add_argument(flag, default=f.default, help=helps[f.name])
         else:
             tr.add_argument(flag, type=type(f.default), default=f.default, help=helps[f.name])
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -73,6 +75,7 @@ def _run(args: argparse.Namespace) -> int:
         args.execute = 0  # the default 24 of a shorter horizon: the whole chunk
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name not in ("state_keys", "camera")}
     given["cameras"] = _names(args.cameras or "")
+    given["aux_keys"] = _names(args.aux_keys or "")
     cfg = TrainConfig(**given)
     try:
         cfg.check_run()

@@ -72,6 +72,8 @@ class VisionLanguagePreset:
         self.vocabulary = vocabulary
         # {camera: [the cameras it was standardized from]}: what a simulator renders for a role
         self.camera_sources = {c: list(v) for c, v in (camera_sources or {}).items() if c in self.cameras}
+        self.aux_keys = tuple(cfg.get("aux_keys") or ())  # predicted in training, never observed
+        self.aux_dim = int(cfg.get("aux_dim") or 0)  # their width (the trainer sets it from the data)
 
     @classmethod
     def for_dataset(cls, cfg: dict[str, Any], dataset: Any) -> VisionLanguagePreset:
@@ -90,7 +92,8 @@ class VisionLanguagePreset:
         from datapipe.language.vocabulary import Vocabulary
 
         vocabulary = Vocabulary(tuple(meta["vocabulary"]))
-        return cls(meta["config"], tuple(meta["cameras"]), vocabulary, meta["render_sizes"], meta.get("camera_sources"))
+        cfg = {**meta["config"], "aux_dim": meta.get("aux_dim", 0)}
+        return cls(cfg, tuple(meta["cameras"]), vocabulary, meta["render_sizes"], meta.get("camera_sources"))
 
     def stream_kw(self) -> dict[str, Any]:
         # every instruction of an episode (its stored variants too), one drawn per sample
@@ -99,16 +102,17 @@ class VisionLanguagePreset:
     def build(self, state_dim: int, out_dim: int, hidden: int) -> Any:
         from datapipe.training.vision_language import build_model as build_vl
 
-        return build_vl(self.cameras, state_dim, len(self.vocabulary), out_dim, hidden)
+        return build_vl(self.cameras, state_dim, len(self.vocabulary), out_dim, hidden, aux_dim=self.aux_dim)
 
-    def forward(self, model: Any, batch: dict[str, Any], state: Any, train: bool) -> Any:
+    def forward(self, model: Any, batch: dict[str, Any], state: Any, train: bool, aux: bool = False) -> Any:
+        """The chunk, or with ``aux`` ``(chunk, auxiliary prediction)``."""
         from datapipe.training.vision_language import image_tensors, random_shift, word_ids
 
         images = image_tensors(batch, self.cameras)
         if train and self.shift_px:
             images = {c: random_shift(x, self.shift_px) for c, x in images.items()}
         texts = batch["task"] if isinstance(batch["task"], (list, tuple)) else [batch["task"]]
-        return model(images, state, word_ids(self.vocabulary, texts))
+        return model(images, state, word_ids(self.vocabulary, texts), aux=aux)
 
     def meta(self) -> dict[str, Any]:
         return {
@@ -118,6 +122,7 @@ class VisionLanguagePreset:
             "render_sizes": self.render_sizes,  # what an evaluation renders, then resizes to image_size
             "camera_sources": self.camera_sources,
             "vocabulary": list(self.vocabulary.tokens),
+            "aux_dim": self.aux_dim,
         }
 
 

@@ -91,6 +91,17 @@ class TrainConfig(TrainSettings):
     shift_px: int = 4
     # vision-language: accept privileged simulator arrays (task.state, object.poses, sim.*) in --state-keys
     allow_privileged: bool = False
+    # vision-language: step arrays the network learns to predict from its keypoints, the state and
+    # the instruction during training only, and its head reads that guess (an auxiliary loss; never
+    # observed, so a privileged array such as task.state may be named: it teaches the keypoints
+    # where the named block and the zone are)
+    aux_keys: tuple[str, ...] = ()
+    # weight of the auxiliary loss (mean squared error of the normalized arrays) beside the action loss
+    aux_weight: float = 1.0
+    # a checkpoint folder whose weights of the same names and shapes start this run (pretrained
+    # camera encoders, say; word embeddings only if its vocabulary is this run's; "": none). A
+    # resumed run ignores it
+    init_from: str = ""
     # DataLoader worker processes that read and decode the shards (0: in the training process)
     loader_workers: int = 0
     # samples each loader worker shuffles among (more mixes more episodes into each batch; each
@@ -106,6 +117,12 @@ class TrainConfig(TrainSettings):
         check(self.shift_px >= 0, "shift_px", f"must be >= 0, got {self.shift_px}")
         check(self.loader_workers >= 0, "loader_workers", f"must be >= 0, got {self.loader_workers}")
         check(self.shuffle_buffer >= 1, "shuffle_buffer", f"must be >= 1, got {self.shuffle_buffer}")
+        check(self.aux_weight >= 0, "aux_weight", f"must be >= 0, got {self.aux_weight}")
+        check(
+            not self.aux_keys or self.preset == "vision-language",
+            "aux_keys",
+            "only the vision-language preset has an auxiliary head",
+        )
 
 
 def _state(batch: dict[str, Any], cfg: TrainConfig) -> Any:
@@ -145,20 +162,24 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
         normalize="mean_std",
         seed=cfg.seed,
         shuffle_buffer=cfg.shuffle_buffer,
-        extra_steps=tuple(cfg.state_keys),
+        extra_steps=tuple(dict.fromkeys((*cfg.state_keys, *cfg.aux_keys))),
         **preset.stream_kw(),
     )
     ds = TorchShardDataset(cfg.dataset, **stream_kw)
-    extra = _stats(cfg.dataset, tuple(cfg.state_keys))
+    extra = _stats(cfg.dataset, tuple(dict.fromkeys((*cfg.state_keys, *cfg.aux_keys))))
     first = next(iter(ds))
     state_dim = int(first["observation.state"].numel()) + sum(int(first[k].numel()) for k in cfg.state_keys)
     action_dim = int(first["action"].shape[-1])
+    if cfg.aux_keys:
+        preset.aux_dim = sum(int(first[k].numel()) for k in cfg.aux_keys)
     ds = TorchShardDataset(cfg.dataset, **stream_kw)
     model = preset.build(state_dim, action_dim * cfg.horizon, cfg.hidden)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     step, epoch, batches = 0, 0, 0
     workers = cfg.loader_workers
     ckpt = out / CHECKPOINT
+    if cfg.init_from and not ckpt.exists():
+        _init_from(model, Path(cfg.init_from), getattr(preset, "vocabulary", None))
     if ckpt.exists():  # resume exactly where the last checkpoint left off
         saved = torch.load(ckpt, weights_only=False)
         model.load_state_dict(saved["model"])
@@ -186,7 +207,12 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
         os.replace(tmp, ckpt)
         st = ds._stream.dataset.stats
         meta = {
-            "config": {**asdict(cfg), "state_keys": list(cfg.state_keys), "cameras": list(cfg.cameras)},
+            "config": {
+                **asdict(cfg),
+                "state_keys": list(cfg.state_keys),
+                "cameras": list(cfg.cameras),
+                "aux_keys": list(cfg.aux_keys),
+            },
             **preset.meta(),
             "state_dim": state_dim,
             "action_dim": action_dim,
@@ -226,13 +252,20 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
                 t1 = time.perf_counter()
                 if batch is None:
                     break
-                for k in cfg.state_keys:
+                for k in extra:
                     batch[k] = (batch[k] - torch.from_numpy(mean_extra[k])) / torch.from_numpy(std_extra[k])
                 state = _state(batch, cfg)
                 target = batch["action"].float().reshape(len(state), cfg.horizon, action_dim)
                 pad = batch["action_is_pad"].reshape(len(state), cfg.horizon, 1).float()
-                pred = preset.forward(model, batch, state, train=True).reshape(len(state), cfg.horizon, action_dim)
+                if cfg.aux_keys:
+                    pred, aux_pred = preset.forward(model, batch, state, train=True, aux=True)
+                else:
+                    pred = preset.forward(model, batch, state, train=True)
+                pred = pred.reshape(len(state), cfg.horizon, action_dim)
                 loss = (((pred - target) ** 2) * (1 - pad)).sum() / ((1 - pad).sum() * action_dim).clamp(min=1)
+                if cfg.aux_keys:
+                    aux_target = torch.cat([batch[k].float().reshape(len(state), -1) for k in cfg.aux_keys], dim=-1)
+                    loss = loss + cfg.aux_weight * ((aux_pred - aux_target) ** 2).mean()
                 for group in optimizer.param_groups:
                     group["lr"] = learning_rate(cfg, step)
                 optimizer.zero_grad()
@@ -261,6 +294,29 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
         "steps_run": step - first_step,
         "data_wait": round(waited / busy, 4) if busy else 0.0,
     }
+
+
+def _init_from(model: Any, folder: Path, vocabulary: Any) -> None:
+    """Copy into ``model`` every weight of the checkpoint in ``folder`` with the same name and
+    shape; the word embeddings and FiLM maps only when its vocabulary is ``vocabulary`` (the same
+    shape over other words would mean other words)."""
+    from datapipe.errors import DatapipeError
+
+    torch = torch_module()
+    if not (folder / CHECKPOINT).is_file():
+        raise DatapipeError(f"--init-from: {folder / CHECKPOINT} does not exist")
+    saved = torch.load(folder / CHECKPOINT, weights_only=False)["model"]
+    meta = json.loads((folder / POLICY).read_text()) if (folder / POLICY).is_file() else {}
+    same_words = vocabulary is not None and meta.get("vocabulary") == list(vocabulary.tokens)
+    own = model.state_dict()
+    same = {
+        k: v
+        for k, v in saved.items()
+        if k in own and own[k].shape == v.shape and (same_words or not k.startswith(("words.", "film.")))
+    }
+    if not same:
+        raise DatapipeError(f"--init-from: {folder} shares no weight (name and shape) with this network")
+    model.load_state_dict(same, strict=False)
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:

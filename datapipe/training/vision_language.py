@@ -105,9 +105,14 @@ def build_model(
     width: int = 32,
     keypoints: int = 32,
     embed: int = 64,
+    aux_dim: int = 0,
 ) -> Any:
     """The network (see the module docstring); ``forward(images, state, words)`` with ``images``
-    ``{camera: (B, 3, S, S) float}``, ``state`` ``(B, state_dim)``, ``words`` ``(B, L)`` int64."""
+    ``{camera: (B, 3, S, S) float}``, ``state`` ``(B, state_dim)``, ``words`` ``(B, L)`` int64.
+    With ``aux_dim`` it also has an auxiliary head (keypoints, state, instruction -> ``(B, aux_dim)``),
+    which ``forward(..., aux=True)`` returns beside the chunk: training asks it for arrays the
+    policy never observes (``task.state``: where the named block and the zone are), so that the
+    keypoints learn to find them."""
     torch = torch_module()
     nn = torch.nn
     names = tuple(cameras)
@@ -147,7 +152,7 @@ def build_model(
             nn.init.zeros_(self.film.weight)  # start as plain convolutions
             nn.init.zeros_(self.film.bias)
             self.head = nn.Sequential(
-                nn.Linear(len(names) * 2 * keypoints + state_dim + embed, hidden),
+                nn.Linear(len(names) * 2 * keypoints + state_dim + embed + aux_dim, hidden),
                 nn.ReLU(),
                 nn.Linear(hidden, hidden),
                 nn.ReLU(),
@@ -156,13 +161,21 @@ def build_model(
             # a linear path from the state to the chunk: joint targets are the joints plus a small
             # move, which the MLP then need not reproduce to a fraction of a degree itself
             self.skip = nn.Linear(state_dim, out_dim)
+            self.has_aux = bool(aux_dim)
+            if aux_dim:
+                self.aux = nn.Sequential(
+                    nn.Linear(len(names) * 2 * keypoints + state_dim + embed, 256), nn.ReLU(), nn.Linear(256, aux_dim)
+                )
 
-        def forward(self, images, state, words):
+        def forward(self, images, state, words, aux=False):
             mask = (words > 0).float()[..., None]
             text = (self.words(words) * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
             film = self.film(text).reshape(len(state), len(self.cameras), 4, width)
             seen = [self.encoders[c](images[c], film[:, i]) for i, c in enumerate(self.cameras)]
-            return self.head(torch.cat([*seen, state, text], dim=-1)) + self.skip(state)
+            features = [*seen, state, text]
+            guess = self.aux(torch.cat(features, dim=-1)) if self.has_aux else None
+            chunk = self.head(torch.cat(features if guess is None else [*features, guess], dim=-1)) + self.skip(state)
+            return (chunk, guess) if aux else chunk
 
     return VisionLanguagePolicy()
 

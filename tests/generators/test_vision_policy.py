@@ -126,3 +126,42 @@ def test_a_standardized_camera_role_is_rendered_from_the_camera_it_came_from(two
     }
     with pytest.raises(ObservationError, match="'primary'.*no camera primary, ego"):
         sim_cameras(gen, ("primary",), {"primary": ("ego",)})
+
+
+def test_an_auxiliary_target_is_learned_but_never_observed_and_init_from_copies_weights(two_episodes, tmp_path, capsys):
+    from datapipe.training.policy import load_checkpoint_policy
+    from datapipe.training.presets import observation_batch
+
+    ckpt = tmp_path / "aux"
+    assert _train(two_episodes, ckpt, "--steps", "300", "--lr", "2e-3", "--aux-keys", "task.state") == 0
+    meta = json.loads((ckpt / "policy.json").read_text())
+    width = ShardDataset(two_episodes).features["task.state"]["shape"][0]  # 3 blocks, 5 each, and the zone
+    assert meta["aux_dim"] == width == 18 and meta["config"]["aux_keys"] == ["task.state"]
+    policy = load_checkpoint_policy(str(ckpt))
+    assert policy.keys == ()  # task.state is a training target, not an observation
+    ep = next(iter(ShardDataset(two_episodes).iter_episodes()))
+    import cv2
+
+    frames = {c: camera_frames(ep, c, "test") for c in ("front", "wrist")}
+    obs = {"observation.state": ep.steps["observation.state"][0], "task": ep.task[0]}
+    for c, f in frames.items():
+        obs[f"observation.images.{c}"] = cv2.resize(f[0], (32, 32), interpolation=cv2.INTER_AREA)
+    policy.predict(obs)  # a rollout needs no task.state
+    state = torch.from_numpy(policy._norm("observation.state", obs["observation.state"]))[None]
+    with torch.no_grad():
+        _, guess = policy.preset.forward(policy.model, observation_batch(policy.preset, obs), state, False, aux=True)
+    st = policy.stats["task.state"]
+    guessed = guess.numpy()[0] * st["std"] + st["mean"]
+    assert np.abs(guessed[:2] - ep.steps["task.state"][0, :2]).max() < 0.5 * st["std"][:2].min()  # m: it learned
+    # a run initialized from it starts with its camera encoders (same names and shapes)
+    assert _train(two_episodes, tmp_path / "init", "--steps", "1", "--lr", "1e-12", "--init-from", str(ckpt)) == 0
+    start = torch.load(tmp_path / "init" / "checkpoint.pt", weights_only=False)["model"]
+    trained = torch.load(ckpt / "checkpoint.pt", weights_only=False)["model"]
+    assert torch.allclose(start["encoders.front.stem.0.weight"], trained["encoders.front.stem.0.weight"], atol=1e-6)
+    assert torch.allclose(start["words.weight"], trained["words.weight"], atol=1e-6)  # the same vocabulary
+    assert "aux.0.weight" not in start  # no auxiliary head asked for, none built
+    assert _train(two_episodes, tmp_path / "x", "--steps", "1", "--init-from", str(tmp_path / "none")) == 2
+    assert "--init-from" in capsys.readouterr().err
+    args = ["train", two_episodes, "--out", str(tmp_path / "s"), "--aux-keys", "task.state", "--steps", "1"]
+    assert cli_main([*args, "--no-progress"]) == 2
+    assert "only the vision-language preset" in capsys.readouterr().err
