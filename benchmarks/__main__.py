@@ -18,6 +18,7 @@ from benchmarks import (
     usefulness,
     video_ingest,
     vla,
+    vla_scenes,
 )
 
 BENCHMARKS = {
@@ -34,6 +35,7 @@ BENCHMARKS = {
     "teleop": teleop.main,
     "ego_curation": ego_curation.main,
     "vla": vla.main,
+    "vla_scenes": vla_scenes.main,
 }
 
 
