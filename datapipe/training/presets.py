@@ -30,6 +30,7 @@ class StatePreset:
         self.image_size = int(cfg.get("image_size") or 64)
         self.render_sizes = dict(render_sizes or {})
         self.camera_sources: dict[str, list[str]] = {}  # its one camera is the dataset's own
+        self.vocabulary = None  # it reads no instruction
 
     @property
     def cameras(self) -> tuple[str, ...]:
@@ -72,7 +73,6 @@ class VisionLanguagePreset:
         self.vocabulary = vocabulary
         # {camera: [the cameras it was standardized from]}: what a simulator renders for a role
         self.camera_sources = {c: list(v) for c, v in (camera_sources or {}).items() if c in self.cameras}
-        self.aux_keys = tuple(cfg.get("aux_keys") or ())  # predicted in training, never observed
         self.aux_dim = int(cfg.get("aux_dim") or 0)  # their width (the trainer sets it from the data)
 
     @classmethod

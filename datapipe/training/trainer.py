@@ -156,17 +156,18 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     saved_meta = json.loads((out / POLICY).read_text()) if (out / POLICY).is_file() else None
     preset = preset_for_training(cfg, ShardDataset(cfg.dataset), saved_meta)
+    arrays = tuple(dict.fromkeys((*cfg.state_keys, *cfg.aux_keys)))  # step arrays besides state and action
     stream_kw = dict(
         split="train",
         action_horizon=cfg.horizon,
         normalize="mean_std",
         seed=cfg.seed,
         shuffle_buffer=cfg.shuffle_buffer,
-        extra_steps=tuple(dict.fromkeys((*cfg.state_keys, *cfg.aux_keys))),
+        extra_steps=arrays,
         **preset.stream_kw(),
     )
     ds = TorchShardDataset(cfg.dataset, **stream_kw)
-    extra = _stats(cfg.dataset, tuple(dict.fromkeys((*cfg.state_keys, *cfg.aux_keys))))
+    extra = _stats(cfg.dataset, arrays)
     first = next(iter(ds))
     state_dim = int(first["observation.state"].numel()) + sum(int(first[k].numel()) for k in cfg.state_keys)
     action_dim = int(first["action"].shape[-1])
@@ -179,7 +180,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
     workers = cfg.loader_workers
     ckpt = out / CHECKPOINT
     if cfg.init_from and not ckpt.exists():
-        _init_from(model, Path(cfg.init_from), getattr(preset, "vocabulary", None))
+        _init_from(model, Path(cfg.init_from), preset.vocabulary)
     if ckpt.exists():  # resume exactly where the last checkpoint left off
         saved = torch.load(ckpt, weights_only=False)
         model.load_state_dict(saved["model"])
